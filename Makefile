@@ -1,0 +1,41 @@
+# geodesk — set-up and everyday commands. `make run` and `make test` install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Qt runs without a display in tests and CI; WebEngine needs its sandbox and GPU off there.
+TEST_ENV := QT_QPA_PLATFORM=offscreen QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu" \
+            HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: install run test lint typecheck contracts pytest bench screenshots clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip wheel setuptools
+	$(BIN)/python -m pip install -e ".[dev,training]"
+	touch $(STAMP)
+
+run: install
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/geodesk
+
+lint: install
+	$(BIN)/ruff check geodesk training tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+contracts: install
+	$(BIN)/lint-imports
+
+pytest: install
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests selected"; exit 0; fi; exit $$rc
+
+test: lint typecheck contracts pytest
+
+bench: install
+	$(TEST_ENV) $(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info

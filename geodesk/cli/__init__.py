@@ -1,0 +1,66 @@
+"""The ``geodesk`` command line. With no subcommand it opens the desktop app.
+
+Each command group lives in its own module and registers itself in :data:`COMMAND_GROUPS`. The
+contract (DESIGN.md): every reporting command takes ``--json`` and prints one JSON document; errors go
+to stderr as a sentence a person can act on, with a non-zero exit. Heavy libraries are imported only
+inside the commands that need them, so ``geodesk --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from geodesk import __version__
+from geodesk.cli._common import CliError, add_workspace_argument, fail
+
+# Module names under geodesk.cli; each defines ``register(subparsers)``.
+COMMAND_GROUPS = ("case", "evidence", "geo", "model", "session", "serve", "batch", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geodesk",
+        description="Offline photo-geolocation workstation. With no command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"geodesk {__version__}")
+    add_workspace_argument(parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_GROUPS:
+        try:
+            module = importlib.import_module(f"geodesk.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"geodesk.cli.{name}":
+                continue  # that command group is not part of this build
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        return _open_app(args)
+    try:
+        code = handler(args)
+    except CliError as exc:
+        return fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return fail("interrupted; work finished before the interruption was kept", 130)
+    return int(code or 0)
+
+
+def _open_app(args: argparse.Namespace) -> int:
+    try:
+        from geodesk.qt.app import run_app
+    except ImportError as exc:  # Qt libraries missing on a server install
+        return fail(f"the desktop app cannot start: {exc}. Install the system Qt libraries (see README).", 1)
+    return run_app(workspace=args.workspace)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

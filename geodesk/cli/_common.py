@@ -1,0 +1,61 @@
+"""Shared pieces of the command line: workspace option, JSON output, errors, progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class CliError(Exception):
+    """An error the person can act on; its text is printed to stderr as is."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def add_workspace_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=None,
+        help="workspace folder (default: $GEODESK_WORKSPACE, else the per-user data folder)",
+    )
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def workspace_path(args: argparse.Namespace) -> Path:
+    """The workspace folder: ``--workspace``, then ``GEODESK_WORKSPACE``, then the platform default."""
+    explicit = getattr(args, "workspace", None) or os.environ.get("GEODESK_WORKSPACE")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("geodesk", appauthor=False)).resolve()
+
+
+def emit(args: argparse.Namespace, document: Any, human: str | None = None) -> None:
+    """Print ``document`` as JSON with ``--json``, else ``human`` (or an indented JSON fallback)."""
+    if getattr(args, "json", False) or human is None:
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=None if getattr(args, "json", False) else 2) + "\n")
+    else:
+        sys.stdout.write(human.rstrip("\n") + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, exit_code: int = 1) -> int:
+    sys.stderr.write(f"geodesk: {message}\n")
+    sys.stderr.flush()
+    return exit_code
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    """Progress bars go to stderr, only when it is a terminal and no JSON is asked for."""
+    return sys.stderr.isatty() and not getattr(args, "json", False)
