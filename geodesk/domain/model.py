@@ -163,6 +163,7 @@ class Clue:
     region: Region | None = None
     turn_id: int | None = None
     created_at: datetime | None = None
+    updated_at: datetime | None = None  # last status / text change; set by the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +234,7 @@ class Session:
     decoding: dict[str, Any]
     protocol_version: str
     created_at: datetime | None = None
+    replay_of: int | None = None  # the session whose user turns this one re-ran, when it is a replay
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geodesk.store import Settings, SettingsError, Workspace
+from geodesk.store.settings import (
+    DTYPES,
+    QUANTIZATIONS,
+    SETTINGS_VERSION,
+    migrate_settings,
+    settings_from_json,
+)
+
+
+def test_defaults_when_missing(tmp_path: Path) -> None:
+    assert Workspace(tmp_path).load_settings() == Settings()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    s=st.builds(
+        Settings,
+        backend=st.text(max_size=10),
+        device=st.text(max_size=10),
+        dtype=st.sampled_from(DTYPES),
+        quantization=st.sampled_from(QUANTIZATIONS),
+        remote_url=st.none() | st.text(max_size=20),
+        remote_model=st.none() | st.text(max_size=20),
+        tile_folder=st.none() | st.text(max_size=20),
+        recent_cases=st.lists(st.text(max_size=12), max_size=4).map(tuple),
+    )
+)
+def test_save_load_round_trip(tmp_path_factory: pytest.TempPathFactory, s: Settings) -> None:
+    ws = Workspace(tmp_path_factory.mktemp("settings"))
+    ws.save_settings(s)
+    assert ws.load_settings() == s
+    assert [p.name for p in ws.path.iterdir()] == ["settings.json"]  # no temp file left behind
+
+
+def test_unversioned_file_is_migrated_and_unknown_keys_kept(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.settings_path.write_text(json.dumps({"dtype": "float16", "plugin.colour": "teal"}))
+    loaded = ws.load_settings()
+    assert loaded.dtype == "float16"
+    assert loaded.version == SETTINGS_VERSION
+    assert loaded.extra == {"plugin.colour": "teal"}
+    ws.save_settings(loaded)
+    written = json.loads(ws.settings_path.read_text())
+    assert written["plugin.colour"] == "teal"
+    assert written["version"] == SETTINGS_VERSION
+
+
+def test_newer_or_broken_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="written by a newer geodesk"):
+        migrate_settings({"version": SETTINGS_VERSION + 1})
+    with pytest.raises(SettingsError, match="'device' must be str"):
+        settings_from_json({"version": 1, "device": 3})
+    with pytest.raises(SettingsError, match="dtype must be one of"):
+        settings_from_json({"version": 1, "dtype": "int4"})
+    with pytest.raises(SettingsError, match="whole number"):
+        settings_from_json({"version": "one"})
+    ws = Workspace(tmp_path)
+    ws.settings_path.write_text("{oops")
+    with pytest.raises(SettingsError, match=r"not valid JSON \(line 1"):
+        ws.load_settings()
