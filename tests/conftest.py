@@ -73,3 +73,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained LLaVA model package (geodesk.engine.tiny), built once per test session.
+
+    Treat it as read-only: tests that change files copy it first (shutil.copytree).
+    """
+    from geodesk.engine.tiny import create_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-model") / "tiny-llava"
+    create_tiny_model(out, seed=0)
+    return out
