@@ -44,7 +44,8 @@ def workspace_path(args: argparse.Namespace) -> Path:
 def emit(args: argparse.Namespace, document: Any, human: str | None = None) -> None:
     """Print ``document`` as JSON with ``--json``, else ``human`` (or an indented JSON fallback)."""
     if getattr(args, "json", False) or human is None:
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=None if getattr(args, "json", False) else 2) + "\n")
+        indent = None if getattr(args, "json", False) else 2
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
     else:
         sys.stdout.write(human.rstrip("\n") + "\n")
     sys.stdout.flush()

@@ -1,0 +1,358 @@
+"""The gazetteer: coordinates -> place (reverse geocoding) and names -> places (lookup, comparison).
+
+Reverse geocoding, per point (vectorised over many):
+1. nearest GeoNames place by great-circle distance (unit-sphere KD-tree, exact);
+2. the country is the Natural Earth polygon that contains the point, with two corrections for what
+   1:110m polygons cannot show (ADR 0003):
+   - no polygon contains the point (sea, or a coastline the generalised polygon cuts off, or an
+     island too small to draw): the nearest place's country if it is within ``COAST_SNAP_KM``,
+     else no country (at sea);
+   - the point lies in country A's polygon but the nearest place, within ``TERRITORY_SNAP_KM``,
+     belongs to a country with no polygon of its own (Andorra, Singapore, Hong Kong, Svalbard, French
+     Guiana...): that country;
+3. region and city are those of the nearest place *in the decided country*, so a Place never mixes
+   countries; ``distance_km`` is the distance to that place. At sea: no country, region or city,
+   and ``distance_km`` is the distance to the nearest place of any country.
+
+Every index is built on first use and kept: ``default_gazetteer()`` returns one shared instance.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from functools import cached_property, lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geodesk.domain.model import Place
+from geodesk.geo.borders import CountryBorders
+from geodesk.geo.names import (
+    KINDS,
+    Q_PREFIX,
+    CityNames,
+    CityRef,
+    CountryNames,
+    CountryRef,
+    NameMatch,
+    RegionNames,
+    RegionRef,
+)
+from geodesk.geo.places import PlaceIndex
+from geodesk.geo.sources import PlaceTable, load_geonames_countries, load_places, paused_gc
+from geodesk.geo.text import keys_for
+
+COAST_SNAP_KM = 10.0
+TERRITORY_SNAP_KM = 50.0
+LEVELS = ("country", "region", "city")
+
+# Prominence of each kind in lookup ranking, before population (see _city_prominence).
+_COUNTRY_PROMINENCE = 1.0
+_REGION_PROMINENCE = 0.75
+_SUBREGION_PROMINENCE = 0.6
+
+
+def _city_prominence(population: int) -> float:
+    # 10 million -> 0.9, 1 million -> 0.77, 10 thousand -> 0.51
+    return 0.9 * min(1.0, math.log10(max(population, 1) + 1) / 7.0)
+
+
+def _score(quality: float, prominence: float) -> float:
+    return quality * (0.6 + 0.4 * prominence)
+
+
+def validate_coordinates(
+    lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(N,) float arrays, or ValueError naming the first bad point."""
+    lat = np.asarray(lats, dtype=np.float64).reshape(-1)
+    lon = np.asarray(lons, dtype=np.float64).reshape(-1)
+    if lat.shape != lon.shape:
+        raise ValueError(f"got {lat.shape[0]} latitudes but {lon.shape[0]} longitudes")
+    bad = ~(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0) & (np.abs(lon) <= 180.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"point {i} ({lat[i]}, {lon[i]}) is not a valid coordinate: latitude must be within -90..90 "
+            "and longitude within -180..180, in decimal degrees"
+        )
+    return lat, lon
+
+
+class Gazetteer:
+    """Reverse geocoding and name look-up over GeoNames places and Natural Earth borders."""
+
+    def __init__(self, places: PlaceTable | None = None, borders: CountryBorders | None = None) -> None:
+        self._places_table = places
+        self._borders = borders
+        self._lock = threading.RLock()
+
+    # ---- lazily built indexes ------------------------------------------------------------------
+    @cached_property
+    def places(self) -> PlaceIndex:
+        with self._lock, paused_gc():
+            if self._places_table is None:
+                self._places_table = load_places()
+            return PlaceIndex(self._places_table)
+
+    @cached_property
+    def borders(self) -> CountryBorders:
+        with self._lock:
+            return self._borders if self._borders is not None else CountryBorders()
+
+    @cached_property
+    def countries(self) -> CountryNames:
+        with self._lock, paused_gc():
+            return CountryNames(extra_names=zip(self.borders.codes, self.borders.names, strict=True))
+
+    @cached_property
+    def regions(self) -> RegionNames:
+        with self._lock, paused_gc():
+            return RegionNames(self.places.table)
+
+    @cached_property
+    def cities(self) -> CityNames:
+        with self._lock, paused_gc():
+            return CityNames(self.places.table)
+
+    @cached_property
+    def _country_points(self) -> dict[str, tuple[float, float]]:
+        """A point inside each country (its largest polygon part's surface point), for lookup results."""
+        biggest: dict[str, tuple[float, Any]] = {}
+        for code, geom in zip(self.borders.codes, self.borders.geometries, strict=True):
+            for part in getattr(geom, "geoms", [geom]):
+                if code not in biggest or part.area > biggest[code][0]:
+                    biggest[code] = (part.area, part)
+        out = {}
+        for code, (_, part) in biggest.items():
+            p = part.representative_point()
+            out[code] = (round(float(p.y), 5), round(float(p.x), 5))
+        return out
+
+    # ---- reverse geocoding ---------------------------------------------------------------------
+    def reverse(self, lat: float, lon: float) -> Place:
+        return self.reverse_many([lat], [lon])[0]
+
+    def reverse_many(
+        self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
+    ) -> list[Place]:
+        """Places for N points, in order. Raises ValueError for an invalid coordinate."""
+        lat, lon = validate_coordinates(lats, lons)
+        if lat.shape[0] == 0:
+            return []
+        index = self.places
+        table = index.table
+        d_near, i_near = index.nearest(lat, lon)  # (N,), (N,)
+        # countries as small integers: place countries by id, polygons mapped to the same ids
+        # (-1: a polygon country without any GeoNames place, e.g. Antarctica)
+        codes_by_id = self._codes_by_id
+        near_id = index.place_country_id[i_near]  # (N,)
+        poly_id_of = self._polygon_country_ids  # (P,)
+        poly = self.borders.country_indices(lat, lon)  # (N,), -1 outside every polygon
+        country_id = np.where(poly >= 0, poly_id_of[np.maximum(poly, 0)], -2)  # (N,), -2: none
+        has_polygon = self._id_has_polygon[near_id]  # (N,) bool
+
+        snap_coast = (poly < 0) & (d_near <= COAST_SNAP_KM)
+        snap_territory = (poly >= 0) & (near_id != country_id) & ~has_polygon & (d_near <= TERRITORY_SNAP_KM)
+        take_near = snap_coast | snap_territory
+        country_id[take_near] = near_id[take_near]
+        country = self._polygon_codes[np.maximum(poly, 0)]  # (N,) object: str, or None below
+        country[poly < 0] = None
+        country[take_near] = codes_by_id[near_id[take_near]]
+        at_sea = (poly < 0) & ~snap_coast  # (N,)
+
+        # The place: the nearest one where it is in the decided country, else the nearest of that country.
+        same = near_id == country_id
+        place_idx = np.where(same, i_near, -1)
+        place_d = np.where(same, d_near, np.nan)
+        other = np.flatnonzero(~same & ~at_sea)
+        for cc in set(country[other].tolist()):
+            rows = other[country[other] == cc]
+            d_cc, i_cc = index.nearest_in_country(lat[rows], lon[rows], cc)
+            place_idx[rows] = i_cc
+            place_d[rows] = d_cc
+        place_d[at_sea] = d_near[at_sea]
+        no_place = (place_idx < 0) & ~at_sea  # a country without any GeoNames place (Antarctica)
+        place_d[no_place] = d_near[no_place]
+
+        # one Python object per point is the floor of this loop: keep it to list indexing and dict gets
+        country_name = self.countries.names.get
+        regions, cities = table.region, table.name
+        out: list[Place] = []
+        append = out.append
+        for cc, i, d in zip(country.tolist(), place_idx.tolist(), place_d.tolist(), strict=True):
+            if cc is None:
+                append(Place(None, None, None, None, d))
+            elif i < 0:
+                append(Place(cc, country_name(cc, cc), None, None, d))
+            else:
+                append(Place(cc, country_name(cc, cc), regions[i], cities[i], d))
+        return out
+
+    @cached_property
+    def _codes_by_id(self) -> npt.NDArray[np.object_]:
+        ids = self.places.country_ids
+        return np.asarray(sorted(ids, key=ids.__getitem__), dtype=object)
+
+    @cached_property
+    def _polygon_codes(self) -> npt.NDArray[np.object_]:
+        return np.asarray(self.borders.codes, dtype=object)
+
+    @cached_property
+    def _polygon_country_ids(self) -> npt.NDArray[np.int64]:
+        """(P,) place-country id of each border polygon; -1 where no GeoNames place has that country."""
+        ids = self.places.country_ids
+        return np.asarray([ids.get(cc, -1) for cc in self.borders.codes], dtype=np.int64)
+
+    @cached_property
+    def _id_has_polygon(self) -> npt.NDArray[np.bool_]:
+        """(C,) whether each place country has a border polygon of its own."""
+        ids = self.places.country_ids
+        out = np.zeros(len(ids), dtype=bool)
+        for cc in self.borders.country_codes:
+            if cc in ids:
+                out[ids[cc]] = True
+        return out
+
+    # ---- names ---------------------------------------------------------------------------------
+    def country(self, name_or_code: str) -> CountryRef | None:
+        if not name_or_code or not name_or_code.strip():
+            return None
+        hit = self.countries.resolve(name_or_code)
+        return None if hit is None else CountryRef(hit[0], self.countries.name(hit[0]))
+
+    def region(self, name: str, country_code: str | None = None) -> RegionRef | None:
+        if not name or not name.strip():
+            return None
+        cc = self._country_filter(country_code)
+        hits = self.regions.candidates(name, cc)
+        return self.regions.ref(hits[0][0]) if hits else None
+
+    def city(self, name: str, country_code: str | None = None) -> CityRef | None:
+        """The most populous city with that name or alternate name (in that country, when given)."""
+        if not name or not name.strip():
+            return None
+        hits = self.cities.candidates(name, self._country_filter(country_code))
+        return self.cities.ref(hits[0][0]) if hits else None
+
+    def _country_filter(self, country_code: str | None) -> str | None:
+        """Accept a code or a country name for the ``country_code`` filter."""
+        if not country_code:
+            return None
+        ref = self.country(country_code)
+        return ref.code if ref is not None else country_code.upper()
+
+    def lookup(self, name: str, limit: int = 10, kind: str | None = None) -> list[NameMatch]:
+        """Countries, regions and cities called ``name``, best first; prefixes fill up short lists."""
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        if limit < 1 or not name or not name.strip():
+            return []
+        kinds = KINDS if kind is None else (kind,)
+        matches: dict[tuple[str, str], NameMatch] = {}
+
+        def put(m: NameMatch, key: str) -> None:
+            old = matches.get((m.kind, key))
+            if old is None or old.score < m.score:
+                matches[(m.kind, key)] = m
+
+        if "country" in kinds:
+            hit = self.countries.resolve(name)
+            codes = [(hit[0], hit[1])] if hit else []
+            codes += [(c, Q_PREFIX) for c in self.countries.prefix(name, limit)]
+            for code, q in codes:
+                put(self._country_match(code, q), code)
+        if "region" in kinds:
+            hits = self.regions.candidates(name)
+            hits += [(i, Q_PREFIX) for i in self.regions.prefix(name, limit)]
+            for i, q in hits:
+                r = self.regions.regions[i]
+                prominence = _REGION_PROMINENCE if r.top_level else _SUBREGION_PROMINENCE
+                put(
+                    NameMatch("region", r.name, r.country_code, None, r.lat, r.lon, _score(q, prominence)),
+                    r.code or f"{r.country_code}:{r.name}",
+                )
+        if "city" in kinds:
+            city_hits = self.cities.candidates(name)[: 4 * limit]
+            city_hits += [(i, Q_PREFIX) for i in self.cities.prefix(name, limit)]
+            for i, q in city_hits:
+                c = self.cities
+                put(
+                    NameMatch(
+                        "city",
+                        c.name[i],
+                        c.country_code[i],
+                        c.region[i],
+                        c.lat[i],
+                        c.lon[i],
+                        _score(q, _city_prominence(c.population[i])),
+                    ),
+                    str(i),
+                )
+        ranked = sorted(matches.values(), key=lambda m: (-m.score, m.kind, m.name))
+        return ranked[:limit]
+
+    def _country_match(self, code: str, quality: float) -> NameMatch:
+        point = self._country_points.get(code)
+        if point is None:  # too small for the 110m borders: use its capital
+            capital_name = self._capitals.get(code)
+            capital = self.city(capital_name, code) if capital_name else None
+            point = (capital.lat, capital.lon) if capital is not None else None
+        lat, lon = point if point is not None else (None, None)
+        return NameMatch(
+            "country", self.countries.name(code), code, None, lat, lon, _score(quality, _COUNTRY_PROMINENCE)
+        )
+
+    @cached_property
+    def _capitals(self) -> dict[str, str]:
+        return {c["iso"]: str(c.get("capital") or "") for c in load_geonames_countries()}
+
+    # ---- comparison ----------------------------------------------------------------------------
+    def same_place(self, level: str, a: str | None, b: str | None, country_code: str | None = None) -> bool:
+        """Do two names denote the same country / region / city? Alias-, code- and suffix-aware.
+
+        Empty or missing names are never the same as anything. ``country_code`` narrows regions and
+        cities to one country (a code or a country name).
+        """
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+        if not a or not b or not a.strip() or not b.strip():
+            return False
+        cc = self._country_filter(country_code) if level != "country" else None
+        return self._same_cached(level, a.strip(), b.strip(), cc)
+
+    @lru_cache(maxsize=65536)  # noqa: B019 (one long-lived instance; the cache is its point)
+    def _same_cached(self, level: str, a: str, b: str, cc: str | None) -> bool:
+        ka, kb = keys_for(a), keys_for(b)
+        if ka[0] == kb[0] or ka[1] == kb[1]:
+            return True
+        if level == "country":
+            ra, rb = self.countries.resolve(a), self.countries.resolve(b)
+            return ra is not None and rb is not None and ra[0] == rb[0]
+        if level == "region":
+            sa = {i for i, _ in self.regions.candidates(a, cc)}
+            sb = {i for i, _ in self.regions.candidates(b, cc)}
+            return bool(sa & sb)
+        # city: the best reading of one name is among the readings of the other
+        ca = [i for i, _ in self.cities.candidates(a, cc)]
+        cb = [i for i, _ in self.cities.candidates(b, cc)]
+        if not ca or not cb:
+            return False
+        return ca[0] in set(cb) or cb[0] in set(ca)
+
+
+_default: Gazetteer | None = None
+_default_lock = threading.Lock()
+
+
+def default_gazetteer() -> Gazetteer:
+    """The shared gazetteer; its indexes are built on first use of each and then kept."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Gazetteer()
+    return _default
