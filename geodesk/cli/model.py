@@ -79,10 +79,18 @@ def _register_registry_commands(model_sub: Any) -> None:
     install.add_argument("src", metavar="SRC", help="model folder to install")
     install.add_argument("--name", default=None, help="model name (default: from the manifest or folder)")
     install.add_argument("--version", default=None, help="version (default: from the manifest or folder)")
-    install.add_argument("--llm", default=None, metavar="DIR",
-                         help="XTuner export: the base LLM folder its llm_adapter was trained on")
-    install.add_argument("--visual-encoder", default=None, metavar="DIR",
-                         help="XTuner export: the CLIP folder it used (when it has no visual_encoder/)")
+    install.add_argument(
+        "--llm",
+        default=None,
+        metavar="DIR",
+        help="XTuner export: the base LLM folder its llm_adapter was trained on",
+    )
+    install.add_argument(
+        "--visual-encoder",
+        default=None,
+        metavar="DIR",
+        help="XTuner export: the CLIP folder it used (when it has no visual_encoder/)",
+    )
     install.add_argument("--activate", action="store_true", help="make the new version active")
     add_json_argument(install)
     install.set_defaults(handler=_install)
@@ -110,8 +118,13 @@ def _register_registry_commands(model_sub: Any) -> None:
         "verify",
         help="re-hash an installed model's files; exits 1 naming every file that does not match",
     )
-    verify.add_argument("ref", metavar="NAME[@VERSION]", nargs="?", default=None,
-                        help="model to check (default: the active model); a package folder also works")
+    verify.add_argument(
+        "ref",
+        metavar="NAME[@VERSION]",
+        nargs="?",
+        default=None,
+        help="model to check (default: the active model); a package folder also works",
+    )
     add_json_argument(verify)
     verify.set_defaults(handler=_verify)
 
@@ -166,15 +179,14 @@ def _install(args: argparse.Namespace) -> int:
     if progress_enabled(args):
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="installing", leave=False)
+        sys.stderr.write(f"installing {args.src} …\n")
+        bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="copying", leave=False)
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
             bar.total = total
             bar.update(done - bar.n)
 
-    if not args.json:
-        sys.stderr.write(f"installing {args.src} …\n")
     try:
         model = _registry_call(
             registry.install,

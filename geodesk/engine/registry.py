@@ -1,0 +1,868 @@
+"""The model registry: installed model packages in the workspace, one active version per name.
+
+::
+
+    <workspace>/models/
+      registry.json            what is installed, the active version per name, activation history
+      <name>/<version>/        one model package each (HF llava folder + geodesk-model.json)
+      .staging-<pid>-<hex>/    an install in progress (moved into place when complete)
+      .trash-<pid>-<hex>/      a removal in progress
+
+``registry.json`` is the commit point: a version exists for geodesk when its record is there, and the
+file is only ever replaced whole (temp file + ``os.replace``). An install fills a staging folder,
+re-hashes it, moves it to ``<name>/<version>`` and writes ``registry.json`` last; any exception or
+KeyboardInterrupt before that write puts the folder tree back as it was. Staging and trash folders of a
+process that no longer runs are removed the next time a registry is opened.
+
+The record of each version keeps the SHA-256 of every file and of the manifest as installed, so
+``verify`` names every changed file even when someone rewrote ``geodesk-model.json`` to match.
+
+Install sources, detected by :func:`detect_source_kind`: a geodesk package (its hashes are checked
+before anything is copied), a plain llava-hf folder (the manifest is computed) and an XTuner LLaVA
+export (converted by :mod:`geodesk.engine.xtuner`). Pickled weights are refused (see
+:mod:`geodesk.engine.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from geodesk.domain.model import ModelIdentity
+from geodesk.engine.checkpoint import PICKLE_SUFFIXES, CheckpointError, weight_files
+from geodesk.engine.package import (
+    MANIFEST_NAME,
+    PackageError,
+    PackageManifest,
+    VerifyReport,
+    _atomic_write_text,
+    build_manifest,
+    list_package_files,
+    package_identity,
+    read_manifest,
+    save_manifest,
+    sha256_file,
+    verify_package,
+)
+
+REGISTRY_FILE = "registry.json"
+REGISTRY_FORMAT = 1
+STAGING_PREFIX = ".staging-"
+TRASH_PREFIX = ".trash-"
+# Free space wanted beyond the package size: 5 % for file-system overhead, at least 256 MiB so the
+# workspace is not filled to the last byte (the case databases live on the same disk).
+DISK_MARGIN_FRACTION = 0.05
+DISK_MARGIN_MIN_BYTES = 256 * 1024 * 1024
+# Where the pid of a staging folder's owner cannot be checked (Windows), a folder this old is stale.
+STALE_AGE_SECONDS = 24 * 3600
+HISTORY_LIMIT = 50
+_COPY_CHUNK = 8 * 1024 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+# "gaga-1.2", "gaga_v2", "llava-llama3-8b-0.3.1": a trailing version number split off a folder name.
+_FOLDER_VERSION_RE = re.compile(r"^(?P<name>.+?)[-_]v?(?P<version>\d+(?:\.\d+)*)$")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+
+Progress = Callable[[int, int], None]
+
+
+class RegistryError(Exception):
+    """A registry operation cannot be done; the message says what to do instead."""
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """A model reference names no installed model and no model folder."""
+
+
+class SourceKind(enum.StrEnum):
+    PACKAGE = "geodesk-package"
+    LLAVA_HF = "llava-hf"
+    XTUNER = "xtuner"
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledModel:
+    """One model version: installed in the registry, or a package folder used in place."""
+
+    name: str
+    version: str
+    path: Path
+    active: bool
+    identity_sha256: str
+    architecture: str
+    untrained: bool
+    size_bytes: int
+    protocol_version: str | None = None
+    installed: bool = True  # False: a folder outside the registry (development use through --model DIR)
+    installed_at: str = ""
+    source_kind: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def identity(self) -> ModelIdentity:
+        """What a session records about the model it ran on."""
+        return ModelIdentity(self.name, self.version, self.identity_sha256, str(self.path))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "path": str(self.path),
+            "active": self.active,
+            "sha256": self.identity_sha256,
+            "architecture": self.architecture,
+            "untrained": self.untrained,
+            "size_bytes": self.size_bytes,
+            "protocol_version": self.protocol_version,
+            "installed": self.installed,
+            "installed_at": self.installed_at,
+            "source_kind": self.source_kind,
+        }
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``"NAME"`` -> (NAME, None); ``"NAME@VERSION"`` -> (NAME, VERSION). Raises on malformed input."""
+    name, sep, version = ref.strip().partition("@")
+    if not _NAME_RE.match(name) or (sep and not _NAME_RE.match(version)):
+        raise ModelNotFoundError(
+            f"{ref!r} is not a model reference: write NAME or NAME@VERSION (letters, digits, '.', '_', "
+            "'+', '-'), or give a model folder path"
+        )
+    return name, (version if sep else None)
+
+
+def check_name(value: str, what: str) -> str:
+    if not _NAME_RE.match(value):
+        raise RegistryError(
+            f"{value!r} cannot be a model {what}: use 1-100 letters, digits, '.', '_', '+' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _is_pickle(path: Path) -> bool:
+    return path.suffix.lower() in PICKLE_SUFFIXES
+
+
+def detect_source_kind(src: Path) -> SourceKind:
+    """What an install source is: geodesk package, plain llava-hf folder, or XTuner LLaVA export."""
+    if not src.is_dir():
+        raise RegistryError(f"{src} is not a folder; give a model package, llava-hf folder or XTuner export")
+    if (src / MANIFEST_NAME).is_file():
+        return SourceKind.PACKAGE
+    from geodesk.engine.xtuner import is_xtuner_export
+
+    if is_xtuner_export(src):
+        return SourceKind.XTUNER
+    config = src / "config.json"
+    if config.is_file():
+        try:
+            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            raise RegistryError(f"{config} is not valid JSON; the model folder is damaged") from None
+        if model_type == "llava":
+            return SourceKind.LLAVA_HF
+        raise RegistryError(
+            f"{src} holds a {model_type!r} model, not LLaVA; geodesk installs llava-hf folders, geodesk "
+            "packages and XTuner LLaVA exports (a folder with projector/)"
+        )
+    raise RegistryError(
+        f"{src} is not a model: it has neither {MANIFEST_NAME}, nor a llava config.json, nor an XTuner "
+        "projector/ folder"
+    )
+
+
+def default_name_version(folder: Path) -> tuple[str, str]:
+    """Name and version from a folder name: ``gaga-1.2`` -> (gaga, 1.2); ``gaga`` -> (gaga, 1)."""
+    raw = re.sub(r"[^A-Za-z0-9._+-]+", "-", folder.name).strip("-._+") or "model"
+    match = _FOLDER_VERSION_RE.match(raw)
+    if match:
+        return match["name"], match["version"]
+    return raw, "1"
+
+
+def _copy_file(src: Path, dst: Path, on_bytes: Callable[[int], None]) -> str:
+    """Copy one file in chunks, returning the SHA-256 of the bytes read (one read of the source)."""
+    digest = hashlib.sha256()
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(_COPY_CHUNK):
+            fout.write(chunk)
+            digest.update(chunk)
+            on_bytes(len(chunk))
+        fout.flush()
+        os.fsync(fout.fileno())
+    return digest.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # POSIX only: signal 0 checks existence without sending anything
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _is_stale(folder: Path, prefix: str) -> bool:
+    pid_text = folder.name[len(prefix) :].split("-", 1)[0]
+    if sys.platform != "win32" and pid_text.isdigit():
+        return not _pid_alive(int(pid_text))
+    # On Windows os.kill(pid, 0) would send CTRL_C_EVENT; go by age instead.
+    try:
+        return time.time() - folder.stat().st_mtime > STALE_AGE_SECONDS
+    except OSError:
+        return False
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB"
+
+
+class ModelRegistry:
+    """Installed model packages under ``<workspace>/models``; see the module docstring."""
+
+    def __init__(self, workspace_path: Path | str) -> None:
+        self.workspace = Path(workspace_path).expanduser().absolute()
+        self.root = self.workspace / "models"
+        self.state_path = self.root / REGISTRY_FILE
+        if self.root.is_dir():
+            self._clean_stale()
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({str(self.workspace)!r})"
+
+    # --- registry.json -------------------------------------------------------------------------
+
+    def _read_state(self) -> dict[str, Any]:
+        if not self.state_path.is_file():
+            return {"format_version": REGISTRY_FORMAT, "default": None, "models": {}}
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RegistryError(
+                f"{self.state_path} is damaged ({exc}); restore it from a backup, or move it away and "
+                "reinstall the models"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            raise RegistryError(f"{self.state_path} is not a geodesk model registry; move it away")
+        if int(data.get("format_version", 0)) > REGISTRY_FORMAT:
+            raise RegistryError(f"{self.state_path} was written by a newer geodesk; update geodesk")
+        data.setdefault("default", None)
+        return data
+
+    def _write_state(self, state: Mapping[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        _atomic_write_text(self.state_path, text)
+
+    def _clean_stale(self) -> None:
+        for entry in self.root.iterdir():
+            for prefix in (STAGING_PREFIX, TRASH_PREFIX):
+                if entry.name.startswith(prefix) and entry.is_dir() and _is_stale(entry, prefix):
+                    shutil.rmtree(entry, ignore_errors=True)
+
+    def _scratch(self, prefix: str) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
+        path.mkdir()
+        return path
+
+    # --- lookups -------------------------------------------------------------------------------
+
+    def _model(self, state: Mapping[str, Any], name: str, version: str) -> InstalledModel:
+        entry = state["models"][name]
+        record = entry["versions"][version]
+        return InstalledModel(
+            name=name,
+            version=version,
+            path=self.root / name / version,
+            active=entry.get("active") == version,
+            identity_sha256=str(record["identity_sha256"]),
+            architecture=str(record.get("architecture", "")),
+            untrained=bool(record.get("untrained", False)),
+            size_bytes=int(record.get("size_bytes", 0)),
+            protocol_version=record.get("protocol_version"),
+            installed=True,
+            installed_at=str(record.get("installed_at", "")),
+            source_kind=str(record.get("source_kind", "")),
+        )
+
+    def list(self) -> list[InstalledModel]:
+        """Every installed version, by name then installation time."""
+        state = self._read_state()
+        out = []
+        for name in sorted(state["models"]):
+            versions = state["models"][name]["versions"]
+            for version in sorted(versions, key=lambda v: (versions[v].get("installed_at", ""), v)):
+                out.append(self._model(state, name, version))
+        return out
+
+    def active(self) -> InstalledModel | None:
+        """The workspace's active model: the active version of the last activated name."""
+        state = self._read_state()
+        name = state.get("default")
+        entry = state["models"].get(name) if isinstance(name, str) else None
+        if not isinstance(name, str) or not entry or not entry.get("active"):
+            return None
+        return self._model(state, name, str(entry["active"]))
+
+    def _lookup_entry(self, state: Mapping[str, Any], name: str) -> dict[str, Any]:
+        entry = state["models"].get(name)
+        if entry is None:
+            known = ", ".join(sorted(state["models"])) or "none"
+            raise ModelNotFoundError(
+                f"no model named {name!r} is installed (installed: {known}); install it with "
+                "`geodesk model install SRC`"
+            )
+        return dict(entry)
+
+    def _lookup(self, state: Mapping[str, Any], name: str, version: str | None) -> InstalledModel:
+        entry = self._lookup_entry(state, name)
+        versions = entry["versions"]
+        if version is None:
+            if entry.get("active"):
+                version = str(entry["active"])
+            elif len(versions) == 1:
+                version = next(iter(versions))
+            else:
+                raise ModelNotFoundError(
+                    f"{name} has no active version and several installed ({', '.join(sorted(versions))}); "
+                    f"say which: {name}@VERSION"
+                )
+        if version not in versions:
+            raise ModelNotFoundError(
+                f"{name}@{version} is not installed (installed versions of {name}: "
+                f"{', '.join(sorted(versions))})"
+            )
+        return self._model(state, name, version)
+
+    def resolve(self, ref: str | Path | None) -> InstalledModel:
+        """``None`` -> the active model; ``NAME`` -> its active version; ``NAME@VERSION``; or a folder path.
+
+        A registered name wins over a same-named folder in the current directory; write ``./NAME`` to
+        mean the folder. A folder is used in place (``installed`` False) and is not verified.
+        """
+        state = self._read_state()
+        if ref is None:
+            model = self.active()
+            if model is None:
+                raise ModelNotFoundError(
+                    "no model is active in this workspace; install one with `geodesk model install SRC` "
+                    "and activate it with `geodesk model activate NAME@VERSION`, or pass a model folder"
+                )
+            return model
+        text = str(ref)
+        path_like = isinstance(ref, Path) or "/" in text or "\\" in text or text.startswith(("~", "."))
+        if not path_like and (_NAME_RE.match(text.partition("@")[0]) or not Path(text).is_dir()):
+            name, version = parse_ref(text)
+            if name in state["models"] or not Path(text).is_dir():
+                return self._lookup(state, name, version)
+        return self._folder_model(Path(text).expanduser())
+
+    def _folder_model(self, folder: Path) -> InstalledModel:
+        if not folder.is_dir():
+            raise ModelNotFoundError(f"{folder} is not a folder and not an installed model")
+        root = folder.resolve()
+        if not (root / "config.json").is_file():
+            raise ModelNotFoundError(f"{root} has no config.json: it is not a model folder")
+        try:
+            if (root / MANIFEST_NAME).is_file():
+                manifest = read_manifest(root)
+                architecture, untrained, protocol = (
+                    manifest.architecture,
+                    manifest.untrained,
+                    manifest.protocol_version,
+                )
+                identity = manifest.identity(root)
+            else:
+                config = json.loads((root / "config.json").read_text(encoding="utf-8"))
+                architecture = str((config.get("architectures") or [config.get("model_type", "")])[0])
+                untrained, protocol = False, None
+                identity = package_identity(root)
+        except (PackageError, json.JSONDecodeError) as exc:
+            raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
+        size = sum((root / rel).stat().st_size for rel in list_package_files(root))
+        return InstalledModel(
+            name=identity.name,
+            version=identity.version,
+            path=root,
+            active=False,
+            identity_sha256=identity.sha256,
+            architecture=architecture,
+            untrained=untrained,
+            size_bytes=size,
+            protocol_version=protocol,
+            installed=False,
+            source_kind="folder",
+        )
+
+    # --- install -------------------------------------------------------------------------------
+
+    def install(
+        self,
+        src: Path | str,
+        name: str | None = None,
+        version: str | None = None,
+        progress: Progress | None = None,
+        *,
+        base_llm: Path | str | None = None,
+        base_visual_encoder: Path | str | None = None,
+        activate: bool | None = None,
+    ) -> InstalledModel:
+        """Install a model from ``src`` (package, llava-hf folder or XTuner export) as NAME@VERSION.
+
+        ``base_llm`` / ``base_visual_encoder``: for XTuner exports that hold only LoRA adapters (or no
+        visual encoder), the folders of the models they were trained on. ``activate``: None activates
+        the new version only when its name has no active version yet; True / False force it.
+        ``progress(done_bytes, total_bytes)`` is called while files are copied.
+
+        Installing a NAME@VERSION that exists is a no-op when the files are identical and refused
+        otherwise.
+        """
+        source = Path(src).expanduser().resolve()
+        kind = detect_source_kind(source)
+        report = progress or (lambda _done, _total: None)
+        manifest: PackageManifest | None = None
+        if kind is SourceKind.PACKAGE:
+            try:
+                manifest = read_manifest(source)
+            except PackageError as exc:
+                raise RegistryError(str(exc)) from None
+            name = name or manifest.name
+            version = version or manifest.version
+        else:
+            guessed_name, guessed_version = default_name_version(source)
+            name = name or guessed_name
+            version = version or guessed_version
+        check_name(name, "name")
+        check_name(version, "version")
+
+        state = self._read_state()
+        if manifest is not None and self._same_installed(state, name, version, manifest.identity_sha256):
+            return self._lookup(state, name, version)
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self._scratch(STAGING_PREFIX)
+        final = self.root / name / version
+        name_dir_created = not final.parent.exists()
+        moved = committed = False
+        try:
+            if kind is SourceKind.PACKAGE:
+                assert manifest is not None
+                manifest = self._stage_package(source, manifest, name, version, staging, report)
+            elif kind is SourceKind.LLAVA_HF:
+                manifest = self._stage_llava_folder(source, name, version, staging, report)
+            else:
+                manifest = self._stage_xtuner(source, name, version, staging, base_llm, base_visual_encoder)
+                written = sum((staging / rel).stat().st_size for rel in manifest.files)
+                report(written, written)  # converted in place: nothing to copy, done in one step
+
+            state = self._read_state()  # re-read: another process may have written meanwhile
+            if self._same_installed(state, name, version, manifest.identity_sha256):
+                shutil.rmtree(staging, ignore_errors=True)
+                return self._lookup(state, name, version)
+            size = sum((staging / rel).stat().st_size for rel in manifest.files)
+            record = {
+                "identity_sha256": manifest.identity_sha256,
+                "architecture": manifest.architecture,
+                "untrained": manifest.untrained,
+                "protocol_version": manifest.protocol_version,
+                "size_bytes": size,
+                "installed_at": _now(),
+                "source": str(source),
+                "source_kind": kind.value,
+                "files": dict(sorted(manifest.files.items())),
+                "manifest_sha256": sha256_file(staging / MANIFEST_NAME),
+            }
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                # A folder the registry does not list: left by an install killed between the move and
+                # the registry write. It was never committed, so it is replaced.
+                leftover = self._scratch(TRASH_PREFIX)
+                final.replace(leftover / "old")
+                shutil.rmtree(leftover, ignore_errors=True)
+            staging.replace(final)
+            moved = True
+            entry = state["models"].setdefault(name, {"active": None, "history": [], "versions": {}})
+            entry["versions"][version] = record
+            if activate:
+                self._set_active(state, name, version)
+            elif activate is None and not entry.get("active"):
+                # The first version of a name becomes its active version; the workspace's active model
+                # changes only when there was none (installing must not switch what analysts run on).
+                self._set_active(state, name, version, make_default=not state.get("default"))
+            self._write_state(state)
+            committed = True
+        except BaseException:
+            if not committed:
+                if moved:
+                    with contextlib.suppress(OSError):
+                        final.replace(staging)
+                shutil.rmtree(staging, ignore_errors=True)
+                if name_dir_created:
+                    with contextlib.suppress(OSError):
+                        final.parent.rmdir()
+            raise
+        return self._lookup(self._read_state(), name, version)
+
+    def _same_installed(self, state: Mapping[str, Any], name: str, version: str, identity: str) -> bool:
+        """True when NAME@VERSION is installed with ``identity``; raises when installed with another."""
+        record = state["models"].get(name, {}).get("versions", {}).get(version)
+        if record is None:
+            return False
+        if record["identity_sha256"] == identity and (self.root / name / version).is_dir():
+            return True
+        if record["identity_sha256"] == identity:
+            raise RegistryError(
+                f"{name}@{version} is registered but its folder {self.root / name / version} is gone; "
+                f"remove it with `geodesk model remove {name}@{version}` and install again"
+            )
+        raise RegistryError(
+            f"{name}@{version} is already installed with different files (sha256 "
+            f"{str(record['identity_sha256'])[:12]}…, this source {identity[:12]}…); install it under "
+            "another --version"
+        )
+
+    def _check_disk(self, needed: int) -> None:
+        margin = max(int(needed * DISK_MARGIN_FRACTION), DISK_MARGIN_MIN_BYTES)
+        free = shutil.disk_usage(self.root).free
+        if free < needed + margin:
+            raise RegistryError(
+                f"not enough free disk space in {self.root}: the model needs {_gib(needed)} plus "
+                f"{_gib(margin)} headroom, {_gib(free)} is free; free some space or use another --workspace"
+            )
+
+    def _copy_files(
+        self, source: Path, rels: Iterable[str], staging: Path, report: Progress
+    ) -> dict[str, str]:
+        """Copy ``rels`` from ``source`` into ``staging`` after a disk-space check; their SHA-256 as read."""
+        rel_list = list(rels)
+        sizes = {rel: (source / rel).stat().st_size for rel in rel_list}
+        total = sum(sizes.values())
+        self._check_disk(total)
+        done = 0
+        report(0, total)
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            report(done, total)
+
+        hashes = {}
+        for rel in rel_list:
+            dst = staging / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            hashes[rel] = _copy_file(source / rel, dst, advance)
+        return hashes
+
+    def _stage_package(
+        self,
+        source: Path,
+        manifest: PackageManifest,
+        name: str,
+        version: str,
+        staging: Path,
+        report: Progress,
+    ) -> PackageManifest:
+        pickles = sorted(rel for rel in manifest.files if _is_pickle(Path(rel)))
+        if pickles:
+            raise RegistryError(
+                f"{source} holds pickled files ({', '.join(pickles)}); geodesk packages hold safetensors "
+                "only, because loading a pickle can run arbitrary code. Rebuild the package without them."
+            )
+        try:
+            weight_files(source)
+        except CheckpointError as exc:
+            raise RegistryError(str(exc)) from None
+        # Files the manifest does not list are not copied, so only changed or missing ones matter.
+        checked = replace(verify_package(source, manifest), unlisted=())
+        if not checked.ok:
+            raise RegistryError(
+                f"refusing to install {source}: it does not match its own manifest ("
+                + _problems(checked)
+                + "); get an intact copy of the package"
+            )
+        copied = self._copy_files(source, sorted(manifest.files), staging, report)
+        changed = sorted(rel for rel, digest in copied.items() if digest != manifest.files[rel])
+        if changed:
+            raise RegistryError(
+                f"{', '.join(changed)} changed in {source} while it was being installed; install again"
+            )
+        if (name, version) != (manifest.name, manifest.version):
+            manifest = replace(manifest, name=name, version=version)
+            save_manifest(staging, manifest)
+        else:
+            shutil.copyfile(source / MANIFEST_NAME, staging / MANIFEST_NAME)
+        self._recheck(staging, manifest)
+        return manifest
+
+    def _stage_llava_folder(
+        self, source: Path, name: str, version: str, staging: Path, report: Progress
+    ) -> PackageManifest:
+        try:
+            weights = weight_files(source)  # refuses a folder with only pickled weights
+        except CheckpointError as exc:
+            raise RegistryError(str(exc)) from None
+        if not any((source / f).is_file() for f in _TOKENIZER_FILES):
+            raise RegistryError(f"{source} has no tokenizer files ({', '.join(_TOKENIZER_FILES)})")
+        if not any((source / f).is_file() for f in _PROCESSOR_FILES):
+            raise RegistryError(
+                f"{source} has no image processor config ({' or '.join(_PROCESSOR_FILES)}); copy it from "
+                "the model's original release"
+            )
+        # Pickles beside safetensors (pytorch_model.bin of old releases, training_args.bin) are
+        # left behind: the safetensors hold the same weights and nothing in geodesk reads pickles.
+        rels = [
+            rel
+            for rel in list_package_files(source)
+            if not _is_pickle(Path(rel)) and not any(part.startswith(".") for part in Path(rel).parts)
+        ]
+        missing = [w.name for w in weights if w.relative_to(source).as_posix() not in rels]
+        if missing:
+            raise RegistryError(f"{source}: weight files {', '.join(missing)} cannot be read")
+        copied = self._copy_files(source, rels, staging, report)
+        manifest = build_manifest(
+            staging,
+            name=name,
+            version=version,
+            protocol_version=None,
+            provenance={"kind": "llava-hf-folder", "source": str(source)},
+        )
+        differs = sorted(rel for rel, digest in copied.items() if manifest.files.get(rel) != digest)
+        if differs:
+            raise RegistryError(f"the copies of {', '.join(differs)} differ from the source; check the disk")
+        save_manifest(staging, manifest)
+        return manifest
+
+    def _stage_xtuner(
+        self,
+        source: Path,
+        name: str,
+        version: str,
+        staging: Path,
+        base_llm: Path | str | None,
+        base_visual_encoder: Path | str | None,
+    ) -> PackageManifest:
+        from geodesk.engine.xtuner import XTunerError, convert_xtuner, estimate_output_bytes
+
+        try:
+            needed = estimate_output_bytes(source, base_llm=base_llm, base_visual_encoder=base_visual_encoder)
+            self._check_disk(needed)
+            convert_xtuner(
+                source,
+                staging,
+                base_llm=base_llm,
+                base_visual_encoder=base_visual_encoder,
+            )
+        except (XTunerError, CheckpointError) as exc:
+            raise RegistryError(str(exc)) from None
+        manifest = build_manifest(
+            staging,
+            name=name,
+            version=version,
+            protocol_version=None,
+            provenance={
+                "kind": "xtuner-llava",
+                "source": str(source),
+                "base_llm": None if base_llm is None else str(base_llm),
+                "base_visual_encoder": None if base_visual_encoder is None else str(base_visual_encoder),
+                "converted_by": "geodesk.engine.xtuner.convert_xtuner",
+            },
+        )
+        save_manifest(staging, manifest)
+        return manifest
+
+    def _recheck(self, staging: Path, manifest: PackageManifest) -> None:
+        """Re-hash the staged copy: a disk or copy error must not reach the registry."""
+        report = verify_package(staging, manifest)
+        if not report.ok:
+            raise RegistryError(f"the installed copy is not intact ({_problems(report)}); check the disk")
+
+    # --- activation ----------------------------------------------------------------------------
+
+    def _set_active(self, state: dict[str, Any], name: str, version: str, make_default: bool = True) -> None:
+        entry = state["models"][name]
+        history: list[str] = entry.setdefault("history", [])
+        if not history or history[-1] != version:
+            history.append(version)
+        del history[:-HISTORY_LIMIT]
+        entry["active"] = version
+        if make_default:
+            state["default"] = name
+
+    def _check_intact_quickly(self, model: InstalledModel, state: Mapping[str, Any]) -> None:
+        """Folder and manifest as installed (no weights re-hashed; `verify` does that)."""
+        record = state["models"][model.name]["versions"][model.version]
+        manifest_path = model.path / MANIFEST_NAME
+        if not manifest_path.is_file() or sha256_file(manifest_path) != record.get("manifest_sha256"):
+            raise RegistryError(
+                f"{model.ref} is damaged (its folder or manifest changed since it was installed); run "
+                f"`geodesk model verify {model.ref}` and install it again"
+            )
+
+    def activate(self, ref: str) -> InstalledModel:
+        """Make NAME@VERSION the active version of NAME and NAME the workspace's active model.
+
+        ``NAME`` alone keeps NAME's active version, or takes its most recently installed one.
+        """
+        name, version = parse_ref(ref)
+        state = self._read_state()
+        if version is None and name in state["models"] and not state["models"][name].get("active"):
+            versions = state["models"][name]["versions"]
+            version = max(versions, key=lambda v: (versions[v].get("installed_at", ""), v))
+        model = self._lookup(state, name, version)
+        self._check_intact_quickly(model, state)
+        self._set_active(state, model.name, model.version)
+        self._write_state(state)
+        return self._lookup(state, model.name, model.version)
+
+    def deactivate(self, name: str) -> None:
+        """NAME has no active version afterwards (so its last version can be removed)."""
+        name = parse_ref(name)[0]
+        state = self._read_state()
+        self._lookup_entry(state, name)
+        state["models"][name]["active"] = None
+        if state.get("default") == name:
+            state["default"] = None
+        self._write_state(state)
+
+    def rollback(self, name: str) -> InstalledModel:
+        """Activate the version of NAME that was active before the current one."""
+        name = parse_ref(name)[0]
+        state = self._read_state()
+        self._lookup_entry(state, name)
+        entry = state["models"][name]
+        history: list[str] = list(entry.get("history", []))
+        if history and history[-1] == entry.get("active"):
+            history.pop()
+        while history and history[-1] not in entry["versions"]:
+            history.pop()
+        if not history:
+            raise RegistryError(
+                f"{name} has no earlier active version to roll back to; activate one explicitly with "
+                f"`geodesk model activate {name}@VERSION`"
+            )
+        previous = history[-1]
+        model = self._lookup(state, name, previous)
+        self._check_intact_quickly(model, state)
+        entry["history"] = history
+        entry["active"] = previous
+        state["default"] = name
+        self._write_state(state)
+        return self._lookup(state, name, previous)
+
+    # --- verify and remove ---------------------------------------------------------------------
+
+    def verify(self, ref: str | None) -> VerifyReport:
+        """Re-hash every file of an installed version against the hashes recorded at install.
+
+        The manifest counts as a file too: a rewritten ``geodesk-model.json`` is reported as changed.
+        A folder path is checked against its own manifest.
+        """
+        model = self.resolve(ref)
+        if not model.installed:
+            try:
+                return verify_package(model.path)
+            except PackageError as exc:
+                raise RegistryError(str(exc)) from None
+        if not model.path.is_dir():
+            raise RegistryError(
+                f"{model.ref} is registered but its folder {model.path} is gone; remove it with "
+                f"`geodesk model remove {model.ref}` and install it again"
+            )
+        record = self._read_state()["models"][model.name]["versions"][model.version]
+        recorded = PackageManifest(
+            name=model.name,
+            version=model.version,
+            architecture=model.architecture,
+            protocol_version=model.protocol_version,
+            provenance={},
+            untrained=model.untrained,
+            files=dict(record["files"]),
+            memory_bytes={},
+        )
+        report = verify_package(model.path, recorded)
+        manifest_path = model.path / MANIFEST_NAME
+        manifest_ok = manifest_path.is_file() and sha256_file(manifest_path) == record["manifest_sha256"]
+        if manifest_ok:
+            return report
+        if not manifest_path.is_file():
+            return replace(report, missing=tuple(sorted((*report.missing, MANIFEST_NAME))))
+        return replace(report, mismatched=tuple(sorted((*report.mismatched, MANIFEST_NAME))))
+
+    def remove(self, ref: str) -> InstalledModel:
+        """Delete NAME@VERSION from the workspace; the active version is refused."""
+        name, version = parse_ref(ref)
+        state = self._read_state()
+        if version is None:
+            versions = ", ".join(sorted(self._lookup_entry(state, name)["versions"]))
+            raise RegistryError(f"say which version to remove: {name}@VERSION (installed: {versions})")
+        model = self._lookup(state, name, version)
+        entry = state["models"][name]
+        if model.active:
+            others = sorted(v for v in entry["versions"] if v != version)
+            if others:
+                how = (
+                    f"switch first with `geodesk model activate {name}@{others[-1]}` "
+                    f"(or `geodesk model rollback {name}`)"
+                )
+            else:
+                how = f"it is the only version of {name}; run `geodesk model deactivate {name}` first"
+            raise RegistryError(f"{model.ref} is the active version of {name} and cannot be removed; {how}")
+        trash = self._scratch(TRASH_PREFIX)
+        moved = False
+        try:
+            if model.path.exists():
+                model.path.replace(trash / "removed")
+                moved = True
+            del entry["versions"][version]
+            entry["history"] = [v for v in entry.get("history", []) if v != version]
+            if not entry["versions"]:
+                del state["models"][name]
+                if state.get("default") == name:
+                    state["default"] = None
+            self._write_state(state)
+        except BaseException:
+            if moved:
+                with contextlib.suppress(OSError):
+                    (trash / "removed").replace(model.path)
+            shutil.rmtree(trash, ignore_errors=True)
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            model.path.parent.rmdir()  # only succeeds when no version of NAME is left
+        return model
+
+
+def _problems(report: VerifyReport) -> str:
+    parts = []
+    if report.mismatched:
+        parts.append("changed: " + ", ".join(report.mismatched))
+    if report.missing:
+        parts.append("missing: " + ", ".join(report.missing))
+    if report.unlisted:
+        parts.append("not in the manifest: " + ", ".join(report.unlisted))
+    return "; ".join(parts)
