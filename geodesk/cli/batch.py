@@ -1,0 +1,72 @@
+"""``geodesk batch CASE``: locate every evidence item of a case that has no session on this model yet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from geodesk.cli._common import CliError, emit, progress_enabled
+from geodesk.cli.session import _model_arguments, _open_backend, _open_case, _turn_options
+from geodesk.domain.model import SessionMode
+
+
+def register(subparsers: Any) -> None:
+    batch = subparsers.add_parser(
+        "batch",
+        help="locate every evidence item without a finished session on this model (resumable)",
+    )
+    batch.add_argument("case", metavar="CASE", help="case id or unique title prefix")
+    batch.add_argument("--mode", choices=[m.value for m in SessionMode], default="direct")
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="concurrent requests (default: 1 for hf, 2 per endpoint for remote)",
+    )
+    _model_arguments(batch)
+    batch.set_defaults(handler=_batch)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from geodesk.services.batch import run_batch
+
+    if args.stream:
+        raise CliError("--stream shows one answer at a time; it does not go with batch")
+    workers = args.workers or (2 * max(1, len(args.endpoint)) if args.backend == "remote" else 1)
+    if workers < 1:
+        raise CliError("--workers must be at least 1")
+    if args.backend == "hf" and workers > 1:
+        sys.stderr.write("geodesk: the in-process model answers one request at a time; using 1 worker\n")
+        workers = 1
+    store = _open_case(args, args.case)
+    case_dir = store.path
+    store.close()
+    backend = _open_backend(args)
+    bar: Any = None
+    if progress_enabled(args):
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="image", file=sys.stderr)
+
+    def progress(done: int, total: int, sha: str) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(1)
+            bar.set_postfix_str(sha[:10])
+
+    try:
+        report = run_batch(
+            case_dir, backend, SessionMode(args.mode), _turn_options(args), workers=workers, progress=progress
+        )
+    finally:
+        backend.close()
+        if bar is not None:
+            bar.close()
+    document = report.as_document()
+    human = (
+        f"{len(report.located)} located, {len(report.skipped)} already done, {len(report.failed)} failed "
+        f"of {report.total}" + "".join(f"\n  {f['evidence'][:12]}: {f['error']}" for f in report.failed)
+    )
+    emit(args, document, human)
+    return 2 if report.failed else 0

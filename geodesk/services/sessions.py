@@ -1,0 +1,589 @@
+"""Sessions: one multi-turn conversation with a model about one evidence item.
+
+The use cases the CLI and the desktop app share:
+
+- :func:`locate` starts a session (direct or clue mode) and runs its first turn;
+- :func:`add_hints` turns analyst hints into the next user turn and runs it;
+- :func:`replay_session` runs a session's user turns again on the same or another model and reports
+  how each prediction moved.
+
+A turn is stored as ``running`` *before* the model is asked, then updated with the answer, so a crash
+or a cancel leaves a consistent record (``failed`` / ``cancelled``, partial text kept) and never
+touches the turns before it. Only ``done`` turns make up the conversation history sent to the model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from geodesk.domain.model import (
+    Clue,
+    ClueSource,
+    ClueStatus,
+    Evidence,
+    Hint,
+    HintKind,
+    Prediction,
+    Session,
+    SessionMode,
+    Turn,
+    TurnStatus,
+)
+from geodesk.engine import prompts
+from geodesk.engine.backends.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    GenerationResult,
+    GenerationSettings,
+    TokenCallback,
+)
+from geodesk.engine.parsing import NameNormalizer, ParsedAnswer, parse_answer
+from geodesk.geo.distance import haversine_km
+from geodesk.services.candidates import DEFAULT_LINK_KM, cluster_candidates
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from geodesk.store.case_store import CaseStore
+
+# Sampling settings for candidate draws: enough temperature to show disagreement, seeds fixed per draw
+# so a turn's candidates can be reproduced.
+SAMPLE_TEMPERATURE = 0.8
+SAMPLE_TOP_P = 0.95
+
+
+class SessionError(Exception):
+    """A use-case failure a person can act on (unknown session, empty hint, evidence file missing...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    """What one turn produced; ``turn`` is the stored record (status done / cancelled / failed)."""
+
+    session: Session
+    turn: Turn
+    parsed: ParsedAnswer
+    result: GenerationResult | None
+    samples: tuple[Prediction, ...] = ()
+    clues: tuple[Clue, ...] = ()
+
+    def as_document(self) -> dict[str, Any]:
+        return {
+            "session": self.session.id,
+            "turn": self.turn.index,
+            "turn_id": self.turn.id,
+            "status": self.turn.status.value,
+            "prediction": prediction_document(self.turn.prediction),
+            "raw": self.turn.raw_answer,
+            "timing": {
+                "time_to_first_token_s": self.turn.time_to_first_token_s,
+                "total_time_s": self.turn.total_time_s,
+                "prompt_tokens": self.turn.prompt_tokens,
+                "answer_tokens": self.turn.answer_tokens,
+                "cached_prompt_tokens": self.result.cached_prompt_tokens if self.result else 0,
+            },
+            "model": model_document(self.session),
+            "protocol_version": self.turn.protocol_version,
+            "clues": [{"id": c.id, "category": c.category, "text": c.text} for c in self.clues],
+            "error": self.turn.error,
+        }
+
+
+@dataclass(slots=True)
+class TurnOptions:
+    """How to run one turn: decoding, candidate sampling, streaming and cancel."""
+
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    samples: int = 0  # k extra sampled answers clustered into candidates (0: none)
+    link_km: float = DEFAULT_LINK_KM
+    on_token: TokenCallback | None = None
+    cancel: threading.Event | None = None
+    normalizer: NameNormalizer | None = None
+
+
+def default_normalizer() -> NameNormalizer:
+    from geodesk.geo import default_gazetteer
+
+    return default_gazetteer()
+
+
+# ------------------------------------------------------------------------------------------------
+# Use cases
+# ------------------------------------------------------------------------------------------------
+
+
+def locate(
+    store: CaseStore,
+    evidence_ref: str,
+    backend: Backend,
+    mode: SessionMode = SessionMode.DIRECT,
+    options: TurnOptions | None = None,
+    hints: Sequence[Hint] = (),
+) -> TurnOutcome:
+    """Start a session about one evidence item and run its first turn."""
+    options = options or TurnOptions()
+    evidence = _evidence(store, evidence_ref)
+    _open_image(store, evidence)  # an undecodable original fails here, before any session is recorded
+    session = store.sessions.add(
+        Session(
+            id=None,
+            evidence_sha256=evidence.sha256,
+            mode=SessionMode(mode),
+            model=backend.identity,
+            backend=backend.name,
+            decoding={**options.settings.as_dict(), "samples": options.samples},
+            protocol_version=prompts.PROTOCOL_VERSION,
+        )
+    )
+    return _run_turn(store, session, evidence, backend, tuple(hints), options, first=True)
+
+
+def add_hints(
+    store: CaseStore,
+    session_id: int,
+    hints: Sequence[Hint],
+    backend: Backend,
+    options: TurnOptions | None = None,
+) -> TurnOutcome:
+    """Send one or more hints as the next user turn of a session and run it."""
+    options = options or TurnOptions()
+    if not hints:
+        raise SessionError("a hint turn needs at least one hint")
+    session = _session(store, session_id)
+    evidence = _evidence(store, session.evidence_sha256)
+    if backend.identity.sha256 and session.model.sha256 and backend.identity.sha256 != session.model.sha256:
+        raise SessionError(
+            f"session {session_id} runs on {session.model.name}@{session.model.version}; "
+            f"continue it with that model, or replay it on {backend.identity.name}"
+        )
+    return _run_turn(store, session, evidence, backend, tuple(hints), options, first=False)
+
+
+def session_document(store: CaseStore, session_id: int) -> dict[str, Any]:
+    """A session with all its turns, hints and predictions, as the CLI prints it."""
+    session = _session(store, session_id)
+    turns = store.turns.list(session_id)
+    return {
+        "session": session.id,
+        "evidence": session.evidence_sha256,
+        "mode": session.mode.value,
+        "backend": session.backend,
+        "decoding": session.decoding,
+        "protocol_version": session.protocol_version,
+        "model": model_document(session),
+        "replay_of": session.replay_of,
+        "created_at": session.created_at.isoformat() if session.created_at else None,
+        "turns": [turn_document(t) for t in turns],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    index: int
+    original: Prediction
+    replayed: Prediction
+    status: TurnStatus
+
+    def as_document(self) -> dict[str, Any]:
+        moved = _km_between(self.original, self.replayed)
+        return {
+            "turn": self.index,
+            "status": self.status.value,
+            "original": prediction_document(self.original),
+            "replayed": prediction_document(self.replayed),
+            "moved_km": None if moved is None else round(moved, 3),
+            "same_country": _same(
+                self.original.country_code or self.original.country,
+                self.replayed.country_code or self.replayed.country,
+            ),
+            "same_region": _same(self.original.region, self.replayed.region),
+            "same_city": _same(self.original.city, self.replayed.city),
+        }
+
+
+def replay_session(
+    store: CaseStore,
+    session_id: int,
+    backend: Backend,
+    options: TurnOptions | None = None,
+    on_step: Callable[[ReplayStep], None] | None = None,
+) -> tuple[Session, list[ReplayStep]]:
+    """Run the user turns of a session again, as stored, on ``backend`` in a new session.
+
+    The exact user texts are re-sent (not re-rendered from the hints), so a replay asks the same
+    questions even after the prompt wording changed. Stops at the first turn that fails or is cancelled.
+    """
+    options = options or TurnOptions()
+    original = _session(store, session_id)
+    evidence = _evidence(store, original.evidence_sha256)
+    source_turns = [t for t in store.turns.list(session_id) if t.status is TurnStatus.DONE]
+    if not source_turns:
+        raise SessionError(f"session {session_id} has no finished turn to replay")
+    replay = store.sessions.add(
+        Session(
+            id=None,
+            evidence_sha256=evidence.sha256,
+            mode=original.mode,
+            model=backend.identity,
+            backend=backend.name,
+            decoding={**options.settings.as_dict(), "samples": options.samples},
+            protocol_version=original.protocol_version,
+            replay_of=original.id,
+        )
+    )
+    steps: list[ReplayStep] = []
+    for source in source_turns:
+        user = prompts.UserTurn(
+            text=source.prompt,
+            region_crops=_crop_regions(source.prompt, source.hints, first=source.index == 0),
+            protocol_version=source.protocol_version,
+        )
+        outcome = _execute(store, replay, evidence, backend, source.hints, user, options, source.index)
+        step = ReplayStep(source.index, source.prediction, outcome.turn.prediction, outcome.turn.status)
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        if outcome.turn.status is not TurnStatus.DONE:
+            break
+    return replay, steps
+
+
+def set_clue_status(store: CaseStore, clue_id: int, status: ClueStatus, text: str | None = None) -> Clue:
+    """Accept, reject or edit a clue; an edit keeps the new text and marks the clue edited."""
+    if status is ClueStatus.EDITED and not (text and text.strip()):
+        raise SessionError("an edited clue needs its new text")
+    return store.clues.update_status(clue_id, status, text=text.strip() if text else None)
+
+
+def clue_verdict_hint(store: CaseStore, session_id: int) -> Hint:
+    """A CLUES hint carrying every accepted, edited or rejected clue of the session's evidence."""
+    session = _session(store, session_id)
+    judged = [
+        c
+        for c in store.clues.list(evidence_sha256=session.evidence_sha256)
+        if c.status is not ClueStatus.PROPOSED and c.id is not None
+    ]
+    if not judged:
+        raise SessionError("no clue has been accepted or rejected yet; judge some clues first")
+    return Hint(kind=HintKind.CLUES, clue_ids=tuple(c.id for c in judged if c.id is not None))
+
+
+# ------------------------------------------------------------------------------------------------
+# One turn
+# ------------------------------------------------------------------------------------------------
+
+
+def _run_turn(
+    store: CaseStore,
+    session: Session,
+    evidence: Evidence,
+    backend: Backend,
+    hints: tuple[Hint, ...],
+    options: TurnOptions,
+    *,
+    first: bool,
+) -> TurnOutcome:
+    assert session.id is not None
+    previous = store.turns.list(session.id)
+    index = len(previous)
+    if first and index:
+        raise SessionError(f"session {session.id} already has turns; add hints instead")
+    clues = _clues_for(store, hints)
+    attach = backend.max_images_per_message > 1
+    size = (evidence.width, evidence.height)
+    try:
+        if first:
+            user = prompts.first_turn(
+                session.mode, hints, clues=clues, attach_region_crops=attach, image_size=size
+            )
+        else:
+            user = prompts.hint_turn(
+                hints, mode=session.mode, clues=clues, attach_region_crops=attach, image_size=size
+            )
+    except ValueError as exc:
+        raise SessionError(str(exc)) from None
+    return _execute(store, session, evidence, backend, hints, user, options, index)
+
+
+def _execute(
+    store: CaseStore,
+    session: Session,
+    evidence: Evidence,
+    backend: Backend,
+    hints: tuple[Hint, ...],
+    user: prompts.UserTurn,
+    options: TurnOptions,
+    index: int,
+) -> TurnOutcome:
+    assert session.id is not None
+    history = [t for t in store.turns.list(session.id) if t.status is TurnStatus.DONE]
+    image = _open_image(store, evidence)
+    messages = _conversation(session.mode, history, user, image)
+    # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap.
+    turn = store.turns.add(
+        Turn(
+            id=None,
+            session_id=session.id,
+            index=index,
+            prompt=user.text,
+            raw_answer="",
+            prediction=Prediction(),
+            hints=hints,
+            status=TurnStatus.RUNNING,
+            protocol_version=user.protocol_version,
+        )
+    )
+    normalizer = options.normalizer if options.normalizer is not None else default_normalizer()
+    result: GenerationResult | None = None
+    try:
+        result = backend.generate(
+            messages, options.settings, on_token=options.on_token, cancel=options.cancel
+        )
+    except BackendError as exc:
+        failed = store.turns.update(replace(turn, status=TurnStatus.FAILED, error=str(exc)))
+        return TurnOutcome(session, failed, parse_answer("", normalizer, session.mode), None)
+    except BaseException as exc:  # KeyboardInterrupt, unexpected bugs: record, then let it propagate
+        store.turns.update(replace(turn, status=TurnStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
+        raise
+
+    parsed = parse_answer(result.text, normalizer, session.mode)
+    prediction = parsed.prediction
+    samples: tuple[Prediction, ...] = ()
+    if options.samples > 0 and not result.cancelled:
+        samples = _draw_samples(backend, messages, options, normalizer, session.mode)
+        prediction = replace(
+            prediction, candidates=cluster_candidates((prediction, *samples), options.link_km)
+        )
+    status = (
+        TurnStatus.CANCELLED
+        if result.cancelled or (options.cancel and options.cancel.is_set())
+        else (TurnStatus.DONE)
+    )
+    with store.transaction():
+        done = store.turns.update(
+            replace(
+                turn,
+                raw_answer=result.text,
+                prediction=prediction,
+                status=status,
+                prompt_tokens=result.prompt_tokens,
+                answer_tokens=result.answer_tokens,
+                time_to_first_token_s=result.time_to_first_token_s,
+                total_time_s=result.total_time_s,
+            )
+        )
+        created: list[Clue] = []
+        if status is TurnStatus.DONE and session.mode is SessionMode.CLUES:
+            for category, text in prediction.clues:
+                created.append(
+                    store.clues.add(
+                        Clue(
+                            id=None,
+                            evidence_sha256=evidence.sha256,
+                            category=category,
+                            text=text,
+                            source=ClueSource.MODEL,
+                            status=ClueStatus.PROPOSED,
+                            turn_id=done.id,
+                        )
+                    )
+                )
+    return TurnOutcome(session, done, parsed, result, samples, tuple(created))
+
+
+def _draw_samples(
+    backend: Backend,
+    messages: Sequence[ChatMessage],
+    options: TurnOptions,
+    normalizer: NameNormalizer,
+    mode: SessionMode,
+) -> tuple[Prediction, ...]:
+    base_seed = options.settings.seed if options.settings.seed is not None else 0
+    drawn: list[Prediction] = []
+    for k in range(options.samples):
+        if options.cancel is not None and options.cancel.is_set():
+            break
+        settings = GenerationSettings(
+            max_new_tokens=options.settings.max_new_tokens,
+            temperature=SAMPLE_TEMPERATURE,
+            top_p=SAMPLE_TOP_P,
+            seed=base_seed + 1 + k,
+        )
+        try:
+            result = backend.generate(messages, settings, cancel=options.cancel)
+        except BackendError:
+            continue  # a failed draw is a vote for nothing; the turn itself stands
+        drawn.append(parse_answer(result.text, normalizer, mode).prediction)
+    return tuple(drawn)
+
+
+# ------------------------------------------------------------------------------------------------
+# Conversation assembly
+# ------------------------------------------------------------------------------------------------
+
+
+def _conversation(
+    mode: SessionMode, history: Sequence[Turn], user: prompts.UserTurn, image: Image.Image
+) -> list[ChatMessage]:
+    """System prompt, earlier (user, answer) pairs with their images re-attached, then the new user turn."""
+    messages = [ChatMessage("system", prompts.system_prompt(mode))]
+    for past in history:
+        crops = _crop_regions(past.prompt, past.hints, first=past.index == 0)
+        messages.append(
+            ChatMessage("user", past.prompt, _images_for(past.prompt, image, crops, past.index == 0))
+        )
+        messages.append(ChatMessage("assistant", past.raw_answer))
+    first = not history
+    messages.append(ChatMessage("user", user.text, _images_for(user.text, image, user.region_crops, first)))
+    return messages
+
+
+def _crop_regions(text: str, hints: Sequence[Hint], *, first: bool) -> tuple[Any, ...]:
+    """The regions whose crops a stored user text carries: its placeholders beyond the evidence image."""
+    extra = text.count(prompts.IMAGE_PLACEHOLDER) - (1 if first else 0)
+    regions = [h.region for h in hints if h.kind is HintKind.REGION and h.region is not None]
+    return tuple(regions[: max(extra, 0)])
+
+
+def _images_for(text: str, image: Image.Image, crops: Sequence[Any], first: bool) -> tuple[Image.Image, ...]:
+    images: list[Image.Image] = [image] if first and prompts.IMAGE_PLACEHOLDER in text else []
+    for region in crops:
+        box = (
+            max(0, min(region.x0, image.width - 1)),
+            max(0, min(region.y0, image.height - 1)),
+            max(1, min(region.x1, image.width)),
+            max(1, min(region.y1, image.height)),
+        )
+        images.append(image.crop(box))
+    return tuple(images)
+
+
+def _open_image(store: CaseStore, evidence: Evidence) -> Image.Image:
+    from PIL import Image, ImageOps
+
+    try:
+        path = store.evidence_file(evidence.sha256)
+    except (LookupError, FileNotFoundError) as exc:
+        raise SessionError(
+            f"the original of {evidence.sha256[:12]} is missing from the case ({exc}); "
+            "run `geodesk case verify`"
+        ) from None
+    try:
+        with Image.open(path) as img:
+            upright = ImageOps.exif_transpose(img)
+            return upright.convert("RGB")
+    except OSError as exc:
+        raise SessionError(f"the image {evidence.original_name} cannot be decoded: {exc}") from None
+
+
+def _clues_for(store: CaseStore, hints: Sequence[Hint]) -> dict[int, Clue]:
+    ids = {i for h in hints for i in h.clue_ids}
+    found: dict[int, Clue] = {}
+    for clue_id in sorted(ids):
+        try:
+            found[clue_id] = store.clues.get(clue_id)
+        except LookupError:
+            raise SessionError(f"there is no clue {clue_id} in this case") from None
+    return found
+
+
+def _session(store: CaseStore, session_id: int) -> Session:
+    try:
+        return store.sessions.get(int(session_id))
+    except LookupError:
+        raise SessionError(f"there is no session {session_id} in case {store.case.title!r}") from None
+
+
+def _evidence(store: CaseStore, ref: str) -> Evidence:
+    try:
+        return store.evidence.get(ref)
+    except LookupError as exc:
+        raise SessionError(str(exc)) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# Documents
+# ------------------------------------------------------------------------------------------------
+
+
+def prediction_document(p: Prediction) -> dict[str, Any]:
+    return {
+        "country": p.country,
+        "country_code": p.country_code,
+        "region": p.region,
+        "city": p.city,
+        "lat": p.lat,
+        "lon": p.lon,
+        "valid": p.valid,
+        "problems": list(p.problems),
+        "clues": [{"category": c, "text": t} for c, t in p.clues],
+        "reasoning": p.reasoning,
+        "candidates": [
+            {
+                "lat": c.lat,
+                "lon": c.lon,
+                "share": round(c.share, 4),
+                "spread_km": round(c.spread_km, 3),
+                "country": c.country,
+                "region": c.region,
+                "city": c.city,
+            }
+            for c in p.candidates
+        ],
+    }
+
+
+def model_document(session: Session) -> dict[str, Any]:
+    return {
+        "name": session.model.name,
+        "version": session.model.version,
+        "sha256": session.model.sha256,
+        "backend": session.backend,
+    }
+
+
+def hint_document(h: Hint) -> dict[str, Any]:
+    return {
+        "kind": h.kind.value,
+        "text": h.text,
+        "answer": h.answer,
+        "region": h.region.as_list() if h.region else None,
+        "clue_ids": list(h.clue_ids),
+    }
+
+
+def turn_document(t: Turn) -> dict[str, Any]:
+    return {
+        "turn": t.index,
+        "turn_id": t.id,
+        "status": t.status.value,
+        "hints": [hint_document(h) for h in t.hints],
+        "prompt": t.prompt,
+        "raw": t.raw_answer,
+        "prediction": prediction_document(t.prediction),
+        "protocol_version": t.protocol_version,
+        "timing": {
+            "time_to_first_token_s": t.time_to_first_token_s,
+            "total_time_s": t.total_time_s,
+            "prompt_tokens": t.prompt_tokens,
+            "answer_tokens": t.answer_tokens,
+        },
+        "error": t.error,
+        "created_at": t.created_at.isoformat() if t.created_at else None,
+    }
+
+
+def _km_between(a: Prediction, b: Prediction) -> float | None:
+    if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
+        return None
+    return haversine_km(a.lat, a.lon, b.lat, b.lon)
+
+
+def _same(a: str | None, b: str | None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return a.casefold() == b.casefold()
