@@ -1,0 +1,280 @@
+"""Desktop responsiveness: event-loop stalls during import and streaming, and start-up time.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.gui_responsiveness [--images 300] [--repeat 3]
+
+Stalls: a QTimer fires every 5 ms on the UI thread and records when it actually ran; the longest gap
+minus 5 ms is the longest time the event loop could not react (a click or a repaint would have waited
+that long). Measured in the real MainWindow (offscreen) while
+  import     300 generated 1600×1200 JPEGs with EXIF GPS are imported through the window's import
+             action (a child process running the import service and its pool), until the grid has them;
+  load       the untrained tiny model loads in a worker (torch + transformers import there);
+  stream     the loaded tiny model streams a 200-token answer into the session panel.
+Start-up: ``geodesk`` (geodesk.cli.main with no command) in a subprocess, offscreen, until the window is shown
+(GEODESK_EXIT_AFTER_SHOW prints a line then), median of --repeat, with and without a model configured;
+it also records whether torch was imported by then. Targets: no stall over 50 ms; window < 2 s without
+torch. Writes bench/results/gui_responsiveness.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "gui_responsiveness.json"
+ROOT = Path(__file__).resolve().parents[1]
+TICK_MS = 5
+STALL_TARGET_MS = 50.0
+STARTUP_TARGET_S = 2.0
+
+
+def make_images(folder: Path, n: int) -> list[Path]:
+    """n distinct camera-like JPEGs (1600×1200, EXIF GPS and time); one base picture, n encodings."""
+    import numpy as np
+    import piexif
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    # (H, W, 3) uint8: a smooth gradient plus noise, so JPEG sizes look like photos (~300 kB)
+    y, x = np.mgrid[0:1200, 0:1600]
+    base = np.stack([(x / 7) % 256, (y / 5) % 256, ((x + y) / 11) % 256], axis=-1)
+    base = (base + rng.normal(0, 12, base.shape)).clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(base)
+    paths = []
+    for i in range(n):
+        lat, lon = -60 + (i * 0.37) % 120, -170 + (i * 1.13) % 340
+        gps = {
+            piexif.GPSIFD.GPSLatitudeRef: b"N" if lat >= 0 else b"S",
+            piexif.GPSIFD.GPSLatitude: _dms(abs(lat)),
+            piexif.GPSIFD.GPSLongitudeRef: b"E" if lon >= 0 else b"W",
+            piexif.GPSIFD.GPSLongitude: _dms(abs(lon)),
+        }
+        exif = piexif.dump(
+            {
+                "0th": {piexif.ImageIFD.Make: b"Bench", piexif.ImageIFD.Model: f"Cam {i}".encode()},
+                "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2025:06:01 12:00:00"},
+                "GPS": gps,
+            }
+        )
+        path = folder / f"img_{i:04d}.jpg"
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85, exif=exif)
+        path.write_bytes(buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def _dms(value: float) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    d = int(value)
+    m = int((value - d) * 60)
+    s = round((value - d - m / 60) * 3600 * 100)
+    return ((d, 1), (m, 1), (s, 100))
+
+
+class StallMeter:
+    """Records the gaps between 5 ms timer ticks on the UI thread."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.gaps_ms: list[float] = []
+        self._last = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps_ms.append((now - self._last) * 1000)
+        self._last = now
+
+    def start(self) -> None:
+        self.gaps_ms.clear()
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> dict[str, Any]:
+        self.timer.stop()
+        gaps = sorted(self.gaps_ms) or [0.0]
+        longest = gaps[-1] - TICK_MS
+        return {
+            "longest_stall_ms": round(max(0.0, longest), 1),
+            "p99_gap_ms": round(gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))], 1),
+            "median_gap_ms": round(statistics.median(gaps), 1),
+            "ticks": len(self.gaps_ms),
+            "stalls_over_50ms": sum(g - TICK_MS > STALL_TARGET_MS for g in gaps),
+            "meets_target": longest <= STALL_TARGET_MS,
+        }
+
+
+def wait_for(app: Any, condition: Any, timeout_s: float) -> bool:
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
+    from PySide6 import QtWebEngineWidgets  # noqa: F401
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from geodesk.qt.main_window import MainWindow
+
+    images_dir = work / "images"
+    images_dir.mkdir()
+    t0 = time.perf_counter()
+    make_images(images_dir, n_images)
+    generate_s = time.perf_counter() - t0
+    window = MainWindow(work / "workspace", restore_layout=False)
+    window.show()
+    wait_for(app, lambda: window.map.is_ready, 30)
+    window.create_case("Responsiveness")
+    meter = StallMeter()
+    out: dict[str, Any] = {"images": n_images, "generate_s": round(generate_s, 1)}
+
+    done: list[Any] = []
+    window.import_done.connect(done.append)
+    meter.start()
+    t0 = time.perf_counter()
+    window.import_paths([images_dir])
+    ok = wait_for(app, lambda: bool(done), 900)
+    import_s = time.perf_counter() - t0
+    wait_for(app, lambda: False, 1.0)  # thumbnails arrive and the grid fills
+    out["import"] = {
+        **meter.stop(),
+        "seconds": round(import_s, 1),
+        "finished": ok,
+        "imported": len(getattr(done[0], "imported", [])) if done else 0,
+    }
+
+    from geodesk.engine.tiny import create_tiny_model
+
+    model_dir = work / "models" / "tiny"
+    create_tiny_model(model_dir)
+    window.set_model_path(model_dir)
+    meter.start()
+    t0 = time.perf_counter()
+    window.load_model()
+    loaded = wait_for(app, lambda: window.backend is not None or window._model_task is None, 300)
+    wait_for(app, lambda: window._model_task is None, 30)
+    out["model_load"] = {
+        **meter.stop(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "loaded": loaded and window.backend is not None,
+    }
+
+    window.max_new_tokens = 200
+    meter.start()
+    t0 = time.perf_counter()
+    window.start_session("direct")
+    finished = wait_for(app, lambda: window._session_task is None and bool(window.turns), 600)
+    stream = meter.stop()
+    turn = window.turns[-1] if window.turns else None
+    out["stream"] = {
+        **stream,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "finished": finished,
+        "answer_tokens": None if turn is None else turn.answer_tokens,
+        "turn_status": None if turn is None else turn.status.value,
+    }
+    window.close()
+    return out
+
+
+def startup_times(repeat: int, work: Path, model_dir: Path | None) -> dict[str, Any]:
+    workspace = work / ("ws-model" if model_dir else "ws-empty")
+    workspace.mkdir(exist_ok=True)
+    if model_dir is not None:
+        (workspace / "settings.json").write_text(
+            json.dumps({"version": 1, "desktop_model_path": str(model_dir)}), encoding="utf-8"
+        )
+    env = {**os.environ, "GEODESK_EXIT_AFTER_SHOW": "1", "GEODESK_WORKSPACE": str(workspace)}
+    times, torch_flags = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from geodesk.cli import main; sys.exit(main([]))"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdout is not None
+        line = ""
+        for line in proc.stdout:
+            if "window shown" in line:
+                times.append(time.perf_counter() - t0)
+                torch_flags.append("torch imported: True" in line)
+                break
+        proc.wait(60)
+    median = statistics.median(times) if times else None
+    return {
+        "median_s": None if median is None else round(median, 3),
+        "runs_s": [round(t, 3) for t in times],
+        "torch_imported_before_window": any(torch_flags),
+        "meets_target": median is not None and median < STARTUP_TARGET_S and not any(torch_flags),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    import PySide6
+    import torch
+    import transformers
+
+    with tempfile.TemporaryDirectory(prefix="geodesk-gui-bench-") as tmp:
+        work = Path(tmp)
+        window = measure_in_window(args.images, work)
+        startup = {
+            "without_model": startup_times(args.repeat, work, None),
+            "with_model": startup_times(args.repeat, work, work / "models" / "tiny"),
+        }
+    document = {
+        "benchmark": "gui_responsiveness",
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "qpa": os.environ.get("QT_QPA_PLATFORM"),
+        },
+        "versions": {
+            "pyside6": PySide6.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        "targets": {"longest_stall_ms": STALL_TARGET_MS, "window_shown_s": STARTUP_TARGET_S},
+        "window": window,
+        "startup": startup,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = RESULTS.with_suffix(".json.tmp")
+    tmp_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    tmp_path.replace(RESULTS)
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

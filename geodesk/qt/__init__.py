@@ -1,0 +1,4 @@
+"""The desktop app (PySide6): the only package that imports Qt. It presents; the services decide.
+
+Start it with ``geodesk`` (no command) or :func:`geodesk.qt.app.run_app`; see docs/adr/0007-desktop-app.md.
+"""

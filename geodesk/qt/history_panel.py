@@ -1,0 +1,191 @@
+"""Prediction history: a table of turns and a pyqtgraph plot of km moved / km from the reference.
+
+Rows come from :func:`geodesk.report.history.history_rows` (Qt-free, tested on its own); this module
+only lays them out. Selecting a row or a plot point emits ``turn_selected`` for the map.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
+
+from geodesk.report.history import HistoryRow, Reference
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+
+COLUMNS = ("Turn", "Hint", "Prediction", "Moved (km)", "From ref. (km)", "Time (s)", "Status")
+Index = QModelIndex | QPersistentModelIndex
+
+
+def _km(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}"
+
+
+class HistoryModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[HistoryRow] = []
+        self.reference_label = "reference"
+
+    def set_rows(self, rows: list[HistoryRow], reference: Reference | None) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.reference_label = "reference" if reference is None else reference.label
+        self.endResetModel()
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(  # noqa: N802
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
+            return None
+        if section == 4:
+            return f"From {self.reference_label} (km)"
+        return COLUMNS[section]
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                str(row.turn_index),
+                row.hint,
+                row.prediction,
+                _km(row.km_moved),
+                _km(row.km_from_reference),
+                "" if row.seconds is None else f"{row.seconds:.1f}",
+                row.status,
+            )[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() in (1, 2):
+            return row.hint if index.column() == 1 else row.prediction
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 3, 4, 5):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class HistoryPanel(QWidget):
+    turn_selected = Signal(int)  # turn index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = HistoryModel()
+        self.table = QTableView(self)
+        self.table.setObjectName("historyTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
+        # pyqtgraph (with numpy) costs half a second to import: the plot is made by ensure_plot(), after
+        # the window is shown; the app imports pyqtgraph in a worker first.
+        self.plot: pg.PlotWidget | None = None
+        self.moved_curve: Any = None
+        self.ref_curve: Any = None
+        self.marker: Any = None
+        self._reference: Reference | None = None
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.table)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+    def ensure_plot(self) -> None:
+        if self.plot is not None:
+            return
+        import pyqtgraph as pg
+
+        self.plot = pg.PlotWidget(self)
+        self.plot.setObjectName("historyPlot")
+        self.plot.setBackground("w")
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.setLabel("bottom", "turn")
+        self.plot.setLabel("left", "km")
+        self.plot.addLegend(offset=(10, 10))
+        self.moved_curve = self.plot.plot(
+            [],
+            [],
+            pen=pg.mkPen("#1f5fbf", width=2),
+            symbol="o",
+            symbolBrush="#1f5fbf",
+            name="moved from previous turn",
+        )
+        self.ref_curve = self.plot.plot(
+            [],
+            [],
+            pen=pg.mkPen("#c2255c", width=2),
+            symbol="s",
+            symbolBrush="#c2255c",
+            name="from finding / EXIF point",
+        )
+        self.marker = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen("#e8590c", style=Qt.PenStyle.DashLine)
+        )
+        self.marker.setVisible(False)
+        self.plot.addItem(self.marker)
+        for curve in (self.moved_curve, self.ref_curve):
+            curve.sigPointsClicked.connect(self._on_points_clicked)
+        self.splitter.addWidget(self.plot)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self._update_plot()
+
+    def set_rows(self, rows: list[HistoryRow], reference: Reference | None) -> None:
+        self.model.set_rows(rows, reference)
+        self._reference = reference
+        self._update_plot()
+
+    def _update_plot(self) -> None:
+        if self.plot is None:
+            return
+        rows = self.model.rows
+        moved = [(r.turn_index, r.km_moved) for r in rows if r.km_moved is not None]
+        ref = [(r.turn_index, r.km_from_reference) for r in rows if r.km_from_reference is not None]
+        self.moved_curve.setData([x for x, _ in moved], [y for _, y in moved])
+        self.ref_curve.setData([x for x, _ in ref], [y for _, y in ref])
+        self.plot.setTitle(None if self._reference is None else f"km from the {self._reference.label} point")
+        self.marker.setVisible(False)
+
+    def plotted(self) -> dict[str, tuple[list[float], list[float]]]:
+        """The plotted series (x = turn index, y = km), for tests and screenshots."""
+        out: dict[str, tuple[list[float], list[float]]] = {}
+        for name, curve in (("moved", self.moved_curve), ("reference", self.ref_curve)):
+            xs, ys = (None, None) if curve is None else curve.getData()
+            out[name] = (
+                [] if xs is None else [float(v) for v in xs],
+                [] if ys is None else [float(v) for v in ys],
+            )
+        return out
+
+    def select_turn(self, turn_index: int) -> None:
+        for i, row in enumerate(self.model.rows):
+            if row.turn_index == turn_index:
+                self.table.selectRow(i)
+                return
+
+    def selected_turn(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return None if not rows else self.model.rows[rows[0].row()].turn_index
+
+    def _on_table_selection(self) -> None:
+        turn = self.selected_turn()
+        if self.marker is not None:
+            self.marker.setVisible(turn is not None)
+            if turn is not None:
+                self.marker.setPos(turn)
+        if turn is not None:
+            self.turn_selected.emit(turn)
+
+    def _on_points_clicked(self, _curve: Any, points: Any, *_: Any) -> None:
+        if len(points):
+            self.select_turn(round(points[0].pos().x()))

@@ -1,0 +1,158 @@
+"""Background work for the desktop app: one QRunnable per job, results and errors back as signals.
+
+The UI thread never waits on the model or the disk. A job is a plain function ``fn(ctx)`` that gets a
+:class:`TaskContext` (cancel flag, progress and token callbacks); it runs on the global QThreadPool and
+its outcome arrives on the UI thread through queued signals. Heavy libraries (torch, transformers,
+offlinefolium) are imported inside those functions, never at module level.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class TaskCancelled(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a job that noticed its cancel flag; reported as 'cancelled', not as an error."""
+
+
+@dataclass
+class TaskContext:
+    cancel: threading.Event = field(default_factory=threading.Event)
+    _signals: TaskSignals | None = None
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        if self._signals is not None:
+            self._signals.progress.emit(done, total, message)
+
+    def token(self, text: str) -> None:
+        if self._signals is not None:
+            self._signals.token.emit(text)
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise TaskCancelled
+
+
+class TaskSignals(QObject):
+    progress = Signal(int, int, str)  # done, total, message
+    token = Signal(str)  # streamed model text
+    result = Signal(object)
+    failed = Signal(str)  # a sentence a person can act on
+    cancelled = Signal()
+    finished = Signal()
+
+
+def describe_error(exc: BaseException) -> str:
+    """Turn an exception into a message for the analyst; the traceback goes to the log."""
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this job; close other programs or choose a smaller model / quantization"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return "the case database is busy (another geodesk process?); try again in a moment"
+    if isinstance(exc, _PROGRAMMING_ERRORS) or not str(exc):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # geodesk's own errors (SessionError, BackendError, StoreError, EvidenceError...) carry sentences.
+    return str(exc)
+
+
+_PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, AssertionError, IndexError, ZeroDivisionError)
+
+
+class Task(QRunnable):
+    def __init__(self, fn: Callable[[TaskContext], Any], name: str) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the runner keeps it until `finished`, so its signals stay alive
+        self.name = name
+        self.signals = TaskSignals()
+        self.context = TaskContext(_signals=self.signals)
+        self._fn = fn
+
+    def cancel(self) -> None:
+        self.context.cancel.set()
+
+    def run(self) -> None:
+        try:
+            try:
+                value = self._fn(self.context)
+            except TaskCancelled:
+                self.signals.cancelled.emit()
+            except Exception as exc:
+                log.error("job %s failed:\n%s", self.name, traceback.format_exc())
+                self.signals.failed.emit(describe_error(exc))
+            else:
+                if self.context.cancel.is_set():
+                    self.signals.cancelled.emit()
+                self.signals.result.emit(value)
+            finally:
+                self.signals.finished.emit()
+        except RuntimeError:  # the app is shutting down and the signal object is gone: nobody to tell
+            log.debug("job %s ended after its receiver was deleted", self.name)
+
+
+class TaskRunner(QObject):
+    """Starts jobs and keeps them referenced until they finish; knows which are still running."""
+
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self._pool = pool or QThreadPool.globalInstance()
+        self._tasks: set[Task] = set()
+
+    def start(
+        self,
+        fn: Callable[[TaskContext], Any],
+        name: str,
+        *,
+        on_result: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        on_progress: Callable[[int, int, str], None] | None = None,
+        on_token: Callable[[str], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+    ) -> Task:
+        task = Task(fn, name)
+        for signal, slot in (
+            (task.signals.result, on_result),
+            (task.signals.failed, on_failed),
+            (task.signals.progress, on_progress),
+            (task.signals.token, on_token),
+            (task.signals.cancelled, on_cancelled),
+            (task.signals.finished, on_finished),
+        ):
+            if slot is not None:
+                # Queued: the slot runs on the UI thread's event loop, whatever thread emitted.
+                signal.connect(slot, Qt.ConnectionType.QueuedConnection)
+        task.signals.finished.connect(lambda: self._done(task), Qt.ConnectionType.QueuedConnection)
+        was_busy = bool(self._tasks)
+        self._tasks.add(task)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        self._pool.start(task)
+        return task
+
+    def _done(self, task: Task) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self.busy_changed.emit(False)
+
+    @property
+    def running(self) -> list[str]:
+        return sorted(t.name for t in self._tasks)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Wait for the pool (used on close); jobs have been asked to cancel first."""
+        return bool(self._pool.waitForDone(msecs))

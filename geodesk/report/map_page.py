@@ -1,0 +1,390 @@
+"""The offline map page: a folium-offline Leaflet map with geodesk's own layer and a small JS API.
+
+Nothing on the page reaches the network: Leaflet is inlined by ``offlinefolium`` (folium-offline), there
+is no tile server (Natural Earth country borders from resources/geo/ instead, or a local tile folder an
+admin configured), and the page's data travels as one JSON document.
+
+Safety: every piece of text that came from an image or a model (names, reasoning, hints, notes) is
+``html.escape``-d here, in Python, and the whole document is JSON-encoded with ``<``, ``>``, ``&`` and
+the JS line separators written as ``\\u`` escapes, so it can sit inside ``<script>`` or be passed to
+``runJavaScript`` without ending the script or becoming markup. The page's JS only ever inserts those
+pre-escaped strings, and numbers it has passed through ``Number()``.
+
+The page API (``window.geodesk``): ``state`` (the last document), ``setState(doc, fit)``,
+``selectTurn(n)``, ``summary()`` (counts for tests), ``map`` (the Leaflet map). When the page runs
+inside Qt WebEngine with a QWebChannel transport, it connects to the object registered as
+``geodeskBridge`` and calls ``mapClicked(lat, lon)`` on a map click and ``turnClicked(n)`` on a turn
+marker click; the Qt layer injects ``qwebchannel.js`` (this module stays Qt-free).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geodesk.domain.model import Candidate, Evidence, Finding, GpsPoint, Turn
+from geodesk.report.history import describe_hint, describe_prediction
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+_REASONING_CHARS = 600  # popups show the start of the model's reasoning; the session panel has it all
+
+
+@dataclass(frozen=True, slots=True)
+class MapTurn:
+    index: int
+    lat: float
+    lon: float
+    label: str  # plain text; escaped when the document is built
+    valid: bool
+    candidates: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MapState:
+    title: str = ""
+    turns: tuple[MapTurn, ...] = ()
+    exif: GpsPoint | None = None
+    exif_label: str = ""
+    finding: Finding | None = None
+    selected_turn: int | None = None
+    turn_count: int = 0  # all turns of the session, with or without a point on the map
+
+
+def map_state(
+    turns: Sequence[Turn],
+    evidence: Evidence | None = None,
+    finding: Finding | None = None,
+    selected_turn: int | None = None,
+) -> MapState:
+    """What the map shows for one evidence item's session: its turns with points, EXIF GPS, finding."""
+    map_turns: list[MapTurn] = []
+    for turn in sorted(turns, key=lambda t: t.index):
+        p = turn.prediction
+        if p.lat is None or p.lon is None or not (-90 <= p.lat <= 90 and -180 <= p.lon <= 180):
+            continue
+        lines = [f"Turn {turn.index}: {describe_prediction(p)}"]
+        lines += [f"Hint: {describe_hint(h)}" for h in turn.hints]
+        if p.reasoning:
+            reasoning = p.reasoning.strip()
+            lines.append(reasoning[:_REASONING_CHARS] + ("…" if len(reasoning) > _REASONING_CHARS else ""))
+        map_turns.append(MapTurn(turn.index, p.lat, p.lon, "\n".join(lines), p.valid, p.candidates))
+    exif_label = ""
+    if evidence is not None and evidence.gps is not None:
+        exif_label = f"EXIF GPS of {evidence.original_name}: {evidence.gps.lat:.5f}, {evidence.gps.lon:.5f}"
+        if evidence.place is not None:
+            names = [n for n in (evidence.place.city, evidence.place.region, evidence.place.country) if n]
+            exif_label += "\n" + ", ".join(names)
+    return MapState(
+        title="" if evidence is None else evidence.original_name,
+        turns=tuple(map_turns),
+        exif=None if evidence is None else evidence.gps,
+        exif_label=exif_label,
+        finding=finding,
+        selected_turn=selected_turn,
+        turn_count=len(turns),
+    )
+
+
+def _text(value: str) -> str:
+    """Plain text -> HTML-safe text; line breaks become <br> after escaping, so they cannot smuggle tags."""
+    return html.escape(value, quote=True).replace("\n", "<br>")
+
+
+def state_document(state: MapState) -> dict[str, Any]:
+    """The JSON-able document the page draws; every text field is already HTML-escaped."""
+
+    def candidate(c: Candidate) -> dict[str, Any]:
+        names = ", ".join(n for n in (c.city, c.region, c.country) if n) or "unnamed"
+        return {
+            "lat": c.lat,
+            "lon": c.lon,
+            "share": c.share,
+            "spread_km": c.spread_km,
+            "label_html": _text(f"{names}: {c.share:.0%} of samples, spread {c.spread_km:.0f} km"),
+        }
+
+    finding = state.finding
+    return {
+        "title_html": _text(state.title),
+        "turns": [
+            {
+                "index": t.index,
+                "lat": t.lat,
+                "lon": t.lon,
+                "valid": t.valid,
+                "label_html": _text(t.label),
+                "candidates": [candidate(c) for c in t.candidates],
+            }
+            for t in state.turns
+        ],
+        "exif": None
+        if state.exif is None
+        else {"lat": state.exif.lat, "lon": state.exif.lon, "label_html": _text(state.exif_label)},
+        "finding": None
+        if finding is None
+        else {
+            "lat": finding.lat,
+            "lon": finding.lon,
+            "radius_km": finding.radius_km,
+            "status": finding.status.value,
+            "label_html": _text(
+                f"Finding v{finding.version} ({finding.status.value}), radius {finding.radius_km:g} km"
+                + (f"\n{finding.reasoning}" if finding.reasoning else "")
+            ),
+        },
+        "selected_turn": state.selected_turn,
+        "turn_count": state.turn_count,
+    }
+
+
+_JINJA_OPENER = re.compile(r"\{(?=[{%#])")
+
+
+def safe_json(value: Any) -> str:
+    """JSON that is also safe inside <script>, as a runJavaScript expression, and inside folium.
+
+    branca renders each element's output a second time as a Jinja template, so a model answer holding
+    ``{{ ... }}`` would be evaluated while the page is built. JSON structure never contains ``{{``,
+    ``{%`` or ``{#``, so any such ``{`` is inside a string, where ``\\u007b`` is the same character.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(raw, escaped)
+    return _JINJA_OPENER.sub(r"\\u007b", text)
+
+
+def state_json(state: MapState) -> str:
+    return safe_json(state_document(state))
+
+
+def default_borders_path() -> Path | None:
+    """The country borders GeoJSON bundled under resources/geo/ (the first one, by name), if any."""
+    folder = RESOURCES / "geo"
+    candidates = sorted(folder.glob("*.geojson")) + sorted(folder.glob("*.geo.json"))
+    return candidates[0] if candidates else None
+
+
+def load_borders(path: Path) -> Any:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the borders file {path} cannot be read as GeoJSON: {exc}") from exc
+    if not isinstance(document, dict) or document.get("type") not in ("FeatureCollection", "Feature"):
+        raise ValueError(f"the borders file {path} is not a GeoJSON FeatureCollection")
+    return document
+
+
+def build_map_page(
+    state: MapState | None = None,
+    *,
+    borders: Path | bool | None = True,
+    tiles_dir: Path | None = None,
+    tile_ext: str = "png",
+) -> str:
+    """The whole HTML page. ``borders=True`` uses :func:`default_borders_path`; ``False``/``None``: none.
+
+    ``tiles_dir`` is a local ``{z}/{x}/{y}.<ext>`` tile folder; tiles are then drawn under the borders.
+    """
+    import offlinefolium  # 0.4 s import: only when a page is built (in a worker, by the Qt layer)
+    from branca.element import MacroElement
+    from offlinefolium.template import Template
+
+    borders_path = default_borders_path() if borders is True else (borders or None)
+    borders_doc = None if borders_path is None else load_borders(Path(borders_path))
+
+    fmap = offlinefolium.Map(
+        location=[20, 0],
+        zoom_start=2,
+        tiles=None,
+        world_copy_jump=True,
+        control_scale=True,
+        prefer_canvas=False,
+    )
+    # Only Leaflet itself is needed; jQuery, Bootstrap and the awesome-markers fonts would add 1 MB.
+    fmap.default_js = [(n, u) for n, u in fmap.default_js if n == "leaflet"]
+    fmap.default_css = [(n, u) for n, u in fmap.default_css if n == "leaflet_css"]
+    if tiles_dir is not None:
+        if not Path(tiles_dir).is_dir():
+            raise ValueError(f"the tile folder {tiles_dir} does not exist; fix it in Settings or clear it")
+        url = Path(tiles_dir).resolve().as_uri() + "/{z}/{x}/{y}." + tile_ext
+        offlinefolium.TileLayer(tiles=url, attr="local tiles", name="local tiles", max_zoom=19).add_to(fmap)
+
+    layer: Any = MacroElement()  # type: ignore[no-untyped-call]
+    layer._name = "GeodeskLayer"
+    layer._template = Template(
+        "{% macro header(this, kwargs) %}<style>"
+        + _CSS
+        + "</style><script>"
+        + _JS
+        + "</script>{% endmacro %}"
+        "{% macro script(this, kwargs) %}"
+        "window.geodesk.init({{ this._parent.get_name() }}, {{ this.state_json }}, {{ this.borders_json }});"
+        "{% endmacro %}"
+    )
+    # Values are substituted, never re-parsed as template text, so model text cannot inject Jinja.
+    layer.state_json = state_json(state or MapState())
+    layer.borders_json = "null" if borders_doc is None else safe_json(borders_doc)
+    fmap.add_child(layer)
+    page: str = fmap.get_root().render()
+    return page
+
+
+def write_map_page(path: Path, state: MapState | None = None, **options: Any) -> Path:
+    """Build the page and write it atomically (temp file in the same folder, then os.replace)."""
+    page = build_map_page(state, **options)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".map-", suffix=".html", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+_CSS = """
+html, body { background: #aad3df; }
+.gd-turn { background: #1f5fbf; color: #fff; border: 2px solid #fff; border-radius: 50%; width: 24px;
+  height: 24px; line-height: 20px; text-align: center; font: bold 12px sans-serif; box-sizing: border-box;
+  box-shadow: 0 0 3px rgba(0,0,0,.6); }
+.gd-turn.gd-invalid { background: #888; }
+.gd-turn.gd-selected { background: #e8590c; width: 30px; height: 30px; line-height: 26px; font-size: 14px; }
+.gd-exif { background: #2b8a3e; color: #fff; border: 2px solid #fff; border-radius: 3px; font: bold 10px
+  sans-serif; padding: 1px 3px; white-space: nowrap; box-shadow: 0 0 3px rgba(0,0,0,.6); }
+.gd-title { background: rgba(255,255,255,.85); padding: 2px 6px; font: 12px sans-serif; }
+"""
+
+# The page's behaviour. Text fields (``*_html``) arrive escaped; numbers go through Number().
+_JS = r"""
+(function () {
+  "use strict";
+  var G = window.geodesk = {state: null, map: null, bridge: null, ready: false, selected: null,
+                            turnMarkers: {}, clicks: 0, lastClick: null};
+  function num(v) { var n = Number(v); return isFinite(n) ? n : 0; }
+  function wrapLon(lon) { return ((((lon + 180) % 360) + 360) % 360) - 180; }
+
+  G.init = function (map, state, borders) {
+    G.map = map;
+    if (borders) {
+      L.geoJSON(borders, {interactive: false,
+        style: {color: "#6b7280", weight: 0.8, fillColor: "#f2efe9", fillOpacity: 1}}).addTo(map);
+    }
+    G.overlay = L.layerGroup().addTo(map);
+    G.info = L.control({position: "topright"});
+    G.info.onAdd = function () { var d = L.DomUtil.create("div", "gd-title"); G.infoDiv = d; return d; };
+    G.info.addTo(map);
+    G.candidateLayer = L.layerGroup().addTo(map);
+    map.on("click", function (e) {
+      G.clicks += 1;
+      G.lastClick = [e.latlng.lat, wrapLon(e.latlng.lng)];
+      if (G.bridge) { G.bridge.mapClicked(G.lastClick[0], G.lastClick[1]); }
+    });
+    if (window.qt && window.qt.webChannelTransport && window.QWebChannel) {
+      new QWebChannel(window.qt.webChannelTransport, function (channel) {
+        G.bridge = channel.objects.geodeskBridge || null;
+        if (G.bridge) { G.bridge.pageReady(); }
+      });
+    }
+    G.setState(state, true);
+    G.ready = true;
+  };
+
+  G.setState = function (state, fit) {
+    G.state = state;
+    G.overlay.clearLayers();
+    G.turnMarkers = {};
+    var bounds = [];
+    var path = [];
+    (state.turns || []).forEach(function (t) {
+      var n = num(t.index), ll = [num(t.lat), num(t.lon)];
+      var icon = L.divIcon({className: "", iconSize: [24, 24], iconAnchor: [12, 12],
+        html: '<div class="gd-turn' + (t.valid ? "" : " gd-invalid") + '">' + n + "</div>"});
+      var m = L.marker(ll, {icon: icon, title: "turn " + n, zIndexOffset: 1000 + n})
+        .bindPopup(t.label_html, {maxWidth: 360}).addTo(G.overlay);
+      m.on("click", function () { G.selectTurn(n, true); if (G.bridge) { G.bridge.turnClicked(n); } });
+      G.turnMarkers[n] = m;
+      path.push(ll); bounds.push(ll);
+    });
+    G.path = path.length > 1 ? L.polyline(path, {color: "#1f5fbf", weight: 2, dashArray: "6 4"})
+      .addTo(G.overlay) : null;
+    G.exifMarker = null;
+    if (state.exif) {
+      var e = [num(state.exif.lat), num(state.exif.lon)];
+      G.exifMarker = L.marker(e, {icon: L.divIcon({className: "", iconAnchor: [10, 8],
+        html: '<div class="gd-exif">EXIF</div>'})}).bindPopup(state.exif.label_html).addTo(G.overlay);
+      bounds.push(e);
+    }
+    G.findingLayer = null;
+    if (state.finding) {
+      var f = [num(state.finding.lat), num(state.finding.lon)];
+      G.findingLayer = L.layerGroup([
+        L.circle(f, {radius: num(state.finding.radius_km) * 1000, color: "#c2255c", weight: 2,
+                     fillOpacity: 0.08, interactive: false}),
+        L.circleMarker(f, {radius: 7, color: "#fff", weight: 2, fillColor: "#c2255c", fillOpacity: 1})
+          .bindPopup(state.finding.label_html)
+      ]).addTo(G.overlay);
+      bounds.push(f);
+    }
+    var sel = state.selected_turn;
+    if (sel === null || sel === undefined) {
+      var ts = state.turns || [];
+      sel = ts.length ? num(ts[ts.length - 1].index) : null;
+    }
+    G.selectTurn(sel, false);
+    var total = Number(state.turn_count) || 0;
+    G.infoDiv.textContent = total ? (total + " turn" + (total === 1 ? "" : "s") + ", " + path.length +
+      " with a point on the map") : "no session turns yet";
+    if (fit) {
+      if (bounds.length > 1) { G.map.fitBounds(bounds, {padding: [40, 40], maxZoom: 8}); }
+      else if (bounds.length === 1) { G.map.setView(bounds[0], 6); }
+    }
+  };
+
+  G.selectTurn = function (n, pan) {
+    G.candidateLayer.clearLayers();
+    Object.keys(G.turnMarkers).forEach(function (k) {
+      var el = G.turnMarkers[k].getElement();
+      if (el && el.firstChild) { el.firstChild.classList.remove("gd-selected"); }
+    });
+    G.selected = (n === null || n === undefined || !G.turnMarkers[n]) ? null : num(n);
+    if (G.selected === null) { return; }
+    var marker = G.turnMarkers[G.selected];
+    var el = marker.getElement();
+    if (el && el.firstChild) { el.firstChild.classList.add("gd-selected"); }
+    var turn = (G.state.turns || []).filter(function (t) { return num(t.index) === G.selected; })[0];
+    (turn.candidates || []).forEach(function (c) {
+      var ll = [num(c.lat), num(c.lon)];
+      L.circle(ll, {radius: Math.max(num(c.spread_km), 1) * 1000, color: "#7048e8", weight: 1,
+                    fillOpacity: 0.05 + 0.25 * num(c.share), interactive: false}).addTo(G.candidateLayer);
+      L.circleMarker(ll, {radius: 4, color: "#7048e8", fillOpacity: 1}).bindTooltip(c.label_html)
+        .addTo(G.candidateLayer);
+    });
+    if (pan) { G.map.panTo(marker.getLatLng()); marker.openPopup(); }
+  };
+
+  G.summary = function () {
+    var s = G.state || {};
+    return {turnMarkers: Object.keys(G.turnMarkers).map(Number),
+            pathPoints: G.path ? G.path.getLatLngs().length : 0,
+            exif: !!G.exifMarker, finding: s.finding || null,
+            candidates: G.candidateLayer.getLayers().length / 2, selected: G.selected,
+            turnCount: Number(s.turn_count) || 0, bridge: !!G.bridge};
+  };
+})();
+"""

@@ -1,0 +1,85 @@
+"""Qt test fixtures: a main window on a fresh workspace, and images to import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6 import QtWebEngineWidgets  # noqa: F401  (WebEngine must be imported before the QApplication)
+from pytestqt.qtbot import QtBot
+
+from geodesk.qt.main_window import MainWindow
+
+
+def make_jpeg(
+    path: Path,
+    colour: tuple[int, int, int],
+    size: tuple[int, int] = (320, 240),
+    gps: tuple[float, float] | None = None,
+) -> Path:
+    from PIL import Image
+
+    image = Image.new("RGB", size, colour)
+    exif = Image.Exif()
+    if gps is not None:
+
+        def dms(value: float) -> tuple[float, float, float]:
+            value = abs(value)
+            d = int(value)
+            m = int((value - d) * 60)
+            return (float(d), float(m), round((value - d - m / 60) * 3600, 4))
+
+        exif[0x8825] = {
+            1: "N" if gps[0] >= 0 else "S",
+            2: dms(gps[0]),
+            3: "E" if gps[1] >= 0 else "W",
+            4: dms(gps[1]),
+        }
+    image.save(path, "JPEG", quality=80, exif=exif)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    good = [
+        make_jpeg(folder / "harbour.jpg", (30, 90, 160), gps=(59.9139, 10.7522)),
+        make_jpeg(folder / "street.jpg", (160, 120, 40)),
+    ]
+    broken = folder / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    return [*good, broken]
+
+
+@pytest.fixture
+def window(qtbot: QtBot, workspace: Path) -> Iterator[MainWindow]:
+    w = MainWindow(workspace, restore_layout=False)
+    w.import_workers = 0  # import in the worker thread: no process start-up in tests
+    w.import_in_process = True
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.runner.cancel_all()
+    w.runner.wait(20000)
+
+
+def import_and_wait(qtbot: QtBot, window: MainWindow, paths: list[Path]) -> object:
+    with qtbot.waitSignal(window.import_done, timeout=30000) as blocker:
+        window.import_paths(paths)
+    return blocker.args[0]
+
+
+def wait_image(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.waitUntil(window.viewer.has_image, timeout=10000)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The untrained tiny LLaVA package, built once per test session (geodesk.engine.tiny)."""
+    from geodesk.engine.tiny import create_tiny_model
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-llava-untrained"
+    create_tiny_model(folder)
+    return folder

@@ -1,0 +1,68 @@
+"""The whole loop with the untrained tiny model: case, import (with a broken file), session, hint,
+second turn in the table, the plot and the map's JavaScript state; stop keeps the turns before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from geodesk.domain.model import TurnStatus
+from geodesk.qt.main_window import MainWindow
+from tests.qt.conftest import import_and_wait
+from tests.qt.helpers import wait_summary
+
+
+def wait_turns(qtbot: QtBot, window: MainWindow, count: int) -> None:
+    qtbot.waitUntil(lambda: window._session_task is None and len(window.turns) >= count, timeout=120000)
+
+
+def test_session_with_the_tiny_model(
+    qtbot: QtBot, window: MainWindow, images: list[Path], tiny_model: Path
+) -> None:
+    window.create_case("Loop")
+    report = import_and_wait(qtbot, window, images)
+    assert len(report.imported) == 2 and len(report.errors) == 1  # type: ignore[attr-defined]
+    window.set_model_path(tiny_model)
+    assert "UNTRAINED" in window.session_panel.model_label.text()
+    assert "UNTRAINED" in window.windowTitle()
+    window.max_new_tokens = 24
+
+    window.start_session("direct")
+    wait_turns(qtbot, window, 1)
+    assert window.backend is not None, window.errors
+    assert window.turns[0].status == TurnStatus.DONE, window.turns[0].error
+    streamed = window.session_panel.stream.toPlainText()
+    assert streamed and streamed.strip() in window.turns[0].raw_answer.strip() + streamed.strip()
+    assert window.session_panel.conversation.toPlainText().count("Turn 0") == 1
+
+    window.hints.text.setText("Which side of the road do cars drive on?")
+    window.hints.send_button.click()
+    wait_turns(qtbot, window, 2)
+    assert [t.status for t in window.turns] == [TurnStatus.DONE, TurnStatus.DONE]
+    assert window.turns[1].hints[0].text == "Which side of the road do cars drive on?"
+    assert window.history.model.rowCount() == 2
+    assert window.history.model.rows[1].hint.startswith("+Q: Which side")
+    state = wait_summary(qtbot, window.map, lambda s: s["turnCount"] == 2)
+    assert state["turnMarkers"] == [t.index for t in window.turns if t.prediction.point is not None]
+    xs, _ = window.history.plotted()["reference"]  # harbour.jpg has EXIF GPS: every placed turn is measured
+    assert xs == [float(t.index) for t in window.turns if t.prediction.point is not None]
+
+
+def test_stop_keeps_a_cancelled_turn_and_the_turns_before(
+    qtbot: QtBot, window: MainWindow, images: list[Path], tiny_model: Path
+) -> None:
+    window.create_case("Stop")
+    import_and_wait(qtbot, window, images[:1])
+    window.set_model_path(tiny_model)
+    window.max_new_tokens = 16
+    window.start_session("direct")
+    wait_turns(qtbot, window, 1)
+    window.max_new_tokens = 4000  # long enough to be stopped part way
+    window.hints.text.setText("Is this in Europe?")
+    window.hints.send_button.click()
+    qtbot.waitUntil(lambda: bool(window.session_panel.stream.toPlainText()), timeout=60000)
+    window.stop_session()
+    wait_turns(qtbot, window, 2)
+    assert [t.status for t in window.turns] == [TurnStatus.DONE, TurnStatus.CANCELLED]
+    assert window.acts.start_session.isEnabled()

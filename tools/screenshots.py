@@ -1,0 +1,169 @@
+"""Screenshots of the desktop app on a demo case, for docs/screenshots/ and the README.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshots.py [--out docs/screenshots]
+
+(or under Xvfb with the xcb platform: ``xvfb-run -a .venv/bin/python tools/screenshots.py``).
+It builds a demo workspace in a temp folder: a case with three generated photos (two with EXIF GPS),
+a real session on the *untrained* tiny model (geodesk.engine.tiny: its answers are noise, and the app
+labels it so), a hint turn, an analyst clue pinned to a region and a finding placed on the map. Then it
+grabs the main window in its main states. A web view grabs blank offscreen, so the map page is written
+to HTML and rendered with headless Chromium (Debian ``chromium``) when one is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def demo_images(folder: Path) -> list[Path]:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    specs = [
+        ("harbour.jpg", (59.9075, 10.7530), (40, 90, 150)),
+        ("market.jpg", (41.0082, 28.9784), (170, 110, 60)),
+        ("ridge.jpg", None, (60, 120, 60)),
+    ]
+    paths = []
+    rng = np.random.default_rng(1)
+    for name, gps, colour in specs:
+        pixels = (np.array(colour) + rng.normal(0, 18, (600, 900, 3))).clip(0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels)
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((520, 120, 820, 230), fill=(240, 240, 235))
+        draw.text((540, 160), "GATE 12 / KAI 3", fill=(20, 20, 20))
+        exif = Image.Exif()
+        if gps is not None:
+
+            def dms(v: float) -> tuple[float, float, float]:
+                v = abs(v)
+                d, m = int(v), int((abs(v) - int(v)) * 60)
+                return (float(d), float(m), round((v - d - m / 60) * 3600, 3))
+
+            exif[0x8825] = {1: "N", 2: dms(gps[0]), 3: "E", 4: dms(gps[1])}
+        path = folder / name
+        image.save(path, "JPEG", quality=88, exif=exif)
+        paths.append(path)
+    return paths
+
+
+def pump(app: object, seconds: float, until: object = None) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        app.processEvents()  # type: ignore[attr-defined]
+        if until is not None and until():  # type: ignore[operator]
+            return
+        time.sleep(0.005)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6 import QtWebEngineWidgets  # noqa: F401
+    from PySide6.QtWidgets import QApplication
+
+    from geodesk.domain.model import Clue, ClueSource, Hint, HintKind, Region
+    from geodesk.engine.tiny import create_tiny_model
+    from geodesk.qt.app import create_app
+    from geodesk.qt.main_window import MainWindow
+    from geodesk.report.map_page import write_map_page
+
+    app = create_app()
+    assert isinstance(app, QApplication)
+    work = Path(tempfile.mkdtemp(prefix="geodesk-shots-"))
+    try:
+        (work / "in").mkdir()
+        images = demo_images(work / "in")
+        window = MainWindow(work / "workspace", restore_layout=False)
+        window.resize(1600, 1000)
+        window.show()
+        pump(app, 30, lambda: window.map.is_ready)
+        window.grab().save(str(args.out / "01-empty-workspace.png"))
+
+        window.create_case("Demo: harbour photos")
+        done: list[object] = []
+        window.import_done.connect(done.append)
+        window.import_paths(images)
+        pump(app, 120, lambda: bool(done))
+        pump(app, 2, lambda: window.viewer.has_image())
+        window.grab().save(str(args.out / "02-case-imported.png"))
+
+        model = work / "workspace" / "models" / "tiny-llava-untrained"
+        create_tiny_model(model)
+        window.set_model_path(model)
+        window.max_new_tokens = 48
+        window.start_session("direct")
+        pump(app, 300, lambda: window._session_task is None and bool(window.turns))
+        window.send_hint(Hint(HintKind.QUESTION, "Which script is on the gate sign?"))
+        pump(app, 300, lambda: window._session_task is None and len(window.turns) >= 2)
+        assert window.store is not None and window.evidence is not None
+        window.store.clues.add(
+            Clue(
+                None,
+                window.evidence.sha256,
+                "signage",
+                "bilingual gate sign 'GATE 12 / KAI 3'",
+                ClueSource.ANALYST,
+                region=Region(520, 120, 820, 230),
+            )
+        )
+        window.set_finding_point(59.9075, 10.7530)
+        window.refresh_case_view()
+        window.clue_panel.select_clue(window.clue_panel.clues()[0].id or 0)
+        pump(app, 1.0)
+        window.grab().save(str(args.out / "03-session-and-clues.png"))
+        window.history_dock.raise_()
+        window.history.select_turn(window.turns[-1].index)
+        window.finding_dock.raise_()
+        pump(app, 0.5)
+        window.grab().save(str(args.out / "04-history-and-finding.png"))
+
+        page = write_map_page(work / "map.html", window.map.state())
+        chromium = (
+            shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+        )
+        if chromium:
+            subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    "--window-size=1200,800",
+                    f"--screenshot={args.out / '05-map.png'}",
+                    page.as_uri(),
+                ],
+                check=True,
+                timeout=120,
+                capture_output=True,
+            )
+        else:
+            print(
+                "no chromium found: the map page was not rendered (apt-get install chromium)", file=sys.stderr
+            )
+        window.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"screenshots in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
