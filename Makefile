@@ -37,5 +37,9 @@ test: lint typecheck contracts pytest
 bench: install
 	$(TEST_ENV) $(BIN)/python -m bench.run_all
 
+# Screenshots of the main window (offscreen Qt) and the map page (headless Chromium, when installed).
+screenshots: install
+	$(TEST_ENV) $(BIN)/python tools/screenshots.py --out docs/screenshots
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -127,7 +127,7 @@ def locate(
     """Start a session about one evidence item and run its first turn."""
     options = options or TurnOptions()
     evidence = _evidence(store, evidence_ref)
-    _open_image(store, evidence)  # an undecodable original fails here, before any session is recorded
+    image = _open_image(store, evidence)  # an undecodable original fails here, before any session exists
     session = store.sessions.add(
         Session(
             id=None,
@@ -139,7 +139,7 @@ def locate(
             protocol_version=prompts.PROTOCOL_VERSION,
         )
     )
-    return _run_turn(store, session, evidence, backend, tuple(hints), options, first=True)
+    return _run_turn(store, session, evidence, backend, tuple(hints), options, first=True, image=image)
 
 
 def add_hints(
@@ -286,6 +286,7 @@ def _run_turn(
     options: TurnOptions,
     *,
     first: bool,
+    image: Image.Image | None = None,
 ) -> TurnOutcome:
     assert session.id is not None
     previous = store.turns.list(session.id)
@@ -306,7 +307,7 @@ def _run_turn(
             )
     except ValueError as exc:
         raise SessionError(str(exc)) from None
-    return _execute(store, session, evidence, backend, hints, user, options, index)
+    return _execute(store, session, evidence, backend, hints, user, options, index, image)
 
 
 def _execute(
@@ -318,10 +319,12 @@ def _execute(
     user: prompts.UserTurn,
     options: TurnOptions,
     index: int,
+    image: Image.Image | None = None,
 ) -> TurnOutcome:
     assert session.id is not None
     history = [t for t in store.turns.list(session.id) if t.status is TurnStatus.DONE]
-    image = _open_image(store, evidence)
+    if image is None:
+        image = _open_image(store, evidence)
     messages = _conversation(session.mode, history, user, image)
     # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap.
     turn = store.turns.add(

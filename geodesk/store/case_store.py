@@ -83,6 +83,10 @@ class CaseStore:
         # Both pragmas must be set outside a transaction; foreign keys are per connection.
         db.execute("PRAGMA foreign_keys = ON")
         db.enable_wal()
+        # WAL + NORMAL: a commit no longer waits for an fsync (3.8 ms -> 0.2 ms per transaction here).
+        # The database still cannot be corrupted by a crash; only an OS crash or power loss may undo
+        # the last committed transactions, each whole with its audit entries (docs/adr/0002).
+        db.execute("PRAGMA synchronous = NORMAL")
         return db
 
     @classmethod
