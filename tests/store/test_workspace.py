@@ -51,8 +51,9 @@ def test_list_and_resolve(tmp_path: Path) -> None:
     assert ws.resolve_case("paris") == paris  # the exact title wins among prefix matches
     assert ws.resolve_case("Paris at") == paris2
     assert ws.resolve_case(paris2.id[:-1]) == paris2  # a unique id prefix works too
-    with pytest.raises(LookupError, match=r"'Par' matches several cases: .*Paris.*Paris at night"):
+    with pytest.raises(LookupError, match=r"'Par' matches several cases: ") as several:
         ws.resolve_case("Par")
+    assert "(Paris)" in str(several.value) and "(Paris at night)" in str(several.value)
     with pytest.raises(LookupError, match=r"no case matches 'Berlin'; the cases are: .*Lyon market"):
         ws.resolve_case("Berlin")
     with pytest.raises(LookupError, match="give a case id"):
