@@ -1,0 +1,1 @@
+"""Subcommands of geodesk-train, one module each."""

@@ -1,0 +1,227 @@
+"""Dialog Part (GaGA section IV-C): CoT Deduction, and CoT Introspection when the deduction is wrong.
+
+Per image, through any teacher backend:
+
+1. Deduction. The teacher gets the image and ``prompts.cot_deduction_prompt(rounds)``: it plays
+   questioner and player for ``rounds`` question-answer rounds, then a final round that commits to
+   coordinates (JSON ``{"lat", "lon"}`` at the end of the last answer).
+2. Decision rule (the paper's, exactly): d = haversine distance (R = 6371 km) between the deduced
+   point and the true one. Introspect iff d > 25 km. A deduction without readable coordinates also
+   introspects (there is nothing to keep: the paper's rule presumes a point; ADR 0010).
+3. Introspection. The teacher is told its prediction is incorrect and given the true coordinates
+   and place (``prompts.cot_introspection_prompt``), in the same conversation; it rewrites the
+   answers. The revised answers replace the deduced ones; the questions stay the deduction's (the
+   paper keeps the question setup fixed so the revision slots in).
+
+A sample is a multi-turn conversation ``<image>\\nQ1 -> A1, Q2 -> A2, ..., Q(n+1) -> A(n+1)``. Samples
+whose final answer is still more than 25 km off (or has no coordinates) are not written: the point
+of introspection is a correct reasoning chain. Every image's path (deduction / introspection), the
+distances and the raw teacher answers go to ``OUT.trace.jsonl``, which is also the resume checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geodesk.engine import prompts
+from geodesk.engine.parsing import parse_answer
+from geodesk.geo.distance import haversine_km
+from training.data.common import (
+    Checkpoint,
+    DataError,
+    Report,
+    Sample,
+    first_human,
+    make_sample,
+    progress,
+    trace_path,
+    write_manifest,
+    write_samples,
+)
+from training.data.metadata import MetaRow, PlaceNamer, index_images, place_text, read_metadata
+from training.data.teacher import ask_teacher, default_settings, teacher_name
+
+if TYPE_CHECKING:
+    from geodesk.engine.backends.base import Backend, GenerationSettings
+
+PART = "dialog"
+INTROSPECTION_KM = 25.0
+DEDUCTION, INTROSPECTION = "deduction", "introspection"
+FINAL = frozenset({"done", "rejected"})
+
+# "Q1:", "**A2.**", "Q3)", "- A4 -": a round label at the start of a line or after a sentence.
+_LABEL = re.compile(r"(?:^|(?<=[\s>*_#(\[]))[*_]*(?P<kind>[QA])\s?(?P<n>[1-9])[*_]*\s*[:：.)\]-]", re.M)
+
+
+def needs_introspection(distance_km: float | None) -> bool:
+    """The decision criterion: introspect iff d > 25 km (strict), or when there is no deduced point."""
+    return distance_km is None or distance_km > INTROSPECTION_KM
+
+
+@dataclass(frozen=True, slots=True)
+class Rounds:
+    """Parsed rounds: ``questions[i]`` / ``answers[i]`` for round i+1 (None where a label is missing)."""
+
+    questions: tuple[str | None, ...]
+    answers: tuple[str | None, ...]
+
+    def complete_answers(self) -> bool:
+        return all(a for a in self.answers)
+
+    def complete_questions(self) -> bool:
+        return all(q for q in self.questions)
+
+
+def parse_rounds(text: str, count: int) -> Rounds:
+    """Split a teacher answer into Q1..Qcount / A1..Acount by their labels (first occurrence wins)."""
+    labels = [m for m in _LABEL.finditer(text) if 1 <= int(m.group("n")) <= count]
+    questions: list[str | None] = [None] * count
+    answers: list[str | None] = [None] * count
+    for i, m in enumerate(labels):
+        end = labels[i + 1].start() if i + 1 < len(labels) else len(text)
+        # A bullet or markdown marker before the next label belongs to that label, not to this body.
+        body = text[m.end():end].rstrip().rstrip("-*•#>_ \t\n").strip().strip("*_").strip()
+        slot = questions if m.group("kind") == "Q" else answers
+        n = int(m.group("n")) - 1
+        if slot[n] is None and body:
+            slot[n] = body
+    return Rounds(tuple(questions), tuple(answers))
+
+
+def deduced_point(text: str) -> tuple[float, float] | None:
+    """The coordinates the teacher committed to (its last complete JSON answer), when readable."""
+    prediction = parse_answer(text).prediction
+    if prediction.lat is None or prediction.lon is None:
+        return None
+    return prediction.lat, prediction.lon
+
+
+def distance_to(point: tuple[float, float] | None, lat: float, lon: float) -> float | None:
+    return None if point is None else haversine_km(point[0], point[1], lat, lon)
+
+
+def dialog_sample(sample_id: str, image: str, questions: list[str], answers: list[str]) -> Sample:
+    pairs = zip(questions, answers, strict=True)
+    turns = [(first_human(q) if i == 0 else q, a) for i, (q, a) in enumerate(pairs)]
+    return make_sample(sample_id, image, turns)
+
+
+def run_dialog(
+    row: MetaRow,
+    sample_id: str,
+    image: str,
+    image_path: Path,
+    teacher: Backend,
+    settings: GenerationSettings,
+    place: str,
+    rounds: int = 3,
+) -> dict[str, Any]:
+    """Deduce, decide, maybe introspect, for one image; returns the trace record (with its sample)."""
+    count = rounds + 1
+    record: dict[str, Any] = {"id": sample_id, "row": row.id, "image": image, "truth": [row.lat, row.lon]}
+    deduction_prompt = prompts.cot_deduction_prompt(rounds)
+    try:
+        deduction = ask_teacher(teacher, image_path, [deduction_prompt], settings)
+    except DataError as exc:
+        return {**record, "status": "failed", "path": None, "reason": str(exc)}
+    record["deduction"] = deduction
+    deduced = distance_to(deduced_point(deduction), row.lat, row.lon)
+    record["deduced_km"] = deduced
+    parsed = parse_rounds(deduction, count)
+    if not needs_introspection(deduced):
+        record["path"] = DEDUCTION
+        if not (parsed.complete_questions() and parsed.complete_answers()):
+            return {**record, "status": "rejected",
+                    "reason": f"the deduction does not have all of Q1..Q{count} and A1..A{count}"}
+        final_km = deduced
+        questions = [q for q in parsed.questions if q]
+        answers = [a for a in parsed.answers if a]
+    else:
+        record["path"] = INTROSPECTION
+        correction = prompts.cot_introspection_prompt(row.lat, row.lon, place or None, rounds=rounds)
+        try:
+            revision = ask_teacher(teacher, image_path, [deduction_prompt, deduction, correction], settings)
+        except DataError as exc:
+            return {**record, "status": "failed", "reason": str(exc)}
+        record["revision"] = revision
+        revised = parse_rounds(revision, count)
+        # The deduction's questions stay; the revision may repeat them (it is asked to) or not.
+        question_source = parsed if parsed.complete_questions() else revised
+        if not question_source.complete_questions():
+            return {**record, "status": "rejected", "reason": f"no complete set of questions Q1..Q{count}"}
+        if not revised.complete_answers():
+            return {**record, "status": "rejected",
+                    "reason": f"the revision does not have all of A1..A{count}"}
+        questions = [q for q in question_source.questions if q]
+        answers = [a for a in revised.answers if a]
+        final_km = distance_to(deduced_point(answers[-1]), row.lat, row.lon)
+        record["revised_km"] = final_km
+        if needs_introspection(final_km):
+            return {**record, "status": "rejected",
+                    "reason": "after introspection the final answer is still more than 25 km off or has "
+                              "no coordinates"}
+    record["final_km"] = final_km
+    record["sample"] = dialog_sample(sample_id, image, questions, answers)
+    record["status"] = "done"
+    return record
+
+
+def build_dialog(
+    metadata: Path,
+    images: Path,
+    out: Path,
+    teacher: Backend,
+    *,
+    rounds: int = 3,
+    seed: int = 0,
+    settings: GenerationSettings | None = None,
+    namer: PlaceNamer | None = None,
+    show_progress: bool = False,
+) -> Report:
+    """CoT Deduction / Introspection for every row with an image; resumable through OUT.trace.jsonl."""
+    if rounds < 1:
+        raise DataError("the dialog needs at least one question-answer round before the coordinates")
+    settings = settings or default_settings(1024, seed)
+    namer = namer or PlaceNamer()
+    report = Report(PART, out=out)
+    rows, bad = read_metadata(metadata)
+    for b in bad:
+        report.problem(b.id or f"line {b.line}", f"line {b.line}: {b.reason}", "bad_rows")
+    report.count("rows", len(rows))
+    index = index_images(images)
+    checkpoint = Checkpoint(trace_path(out), FINAL)
+    order: list[str] = []
+    try:
+        for row in progress(rows, enabled=show_progress, desc="dialog"):
+            sample_id = f"{PART}-{row.id}"
+            order.append(sample_id)
+            rel = index.get(row.id)
+            if rel is None:
+                report.problem(row.id, f"no image named {row.id}.<ext> under {images}", "missing_images")
+                continue
+            if checkpoint.finished(sample_id):
+                report.count("resumed")
+                continue
+            _, country = namer.country(row.country)
+            record = run_dialog(row, sample_id, rel, images / rel, teacher, settings,
+                                place_text(row.city, row.region, country), rounds)
+            checkpoint.append(record)
+            if record["status"] == "failed":
+                report.problem(sample_id, record["reason"], "teacher_failures")
+    finally:
+        checkpoint.close()
+    for record in checkpoint.records.values():
+        report.count(f"status_{record['status']}")
+        if record.get("status") == "done":
+            report.count(f"path_{record.get('path')}")
+    report.counts["samples"] = write_samples(out, checkpoint.samples(order))
+    report.manifest = write_manifest(
+        out, part=PART, seed=seed, counts=report.counts, outputs=[out, checkpoint.path],
+        sources={"metadata": metadata}, image_root=images,
+        extra={"teacher": teacher_name(teacher), "rounds": rounds, "introspection_km": INTROSPECTION_KM,
+               "settings": settings.as_dict()},
+    )
+    return report

@@ -1,0 +1,64 @@
+"""Asking a teacher model: any engine ``Backend`` (hf in-process, remote OpenAI-compatible server).
+
+The builders only need "this image, this conversation, give me the next answer"; everything about
+loading, quantization and serving stays in geodesk's engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geodesk.engine import prompts
+from training.data.common import DataError
+
+if TYPE_CHECKING:
+    from geodesk.engine.backends.base import Backend, GenerationSettings
+
+
+def default_settings(max_new_tokens: int, seed: int | None) -> GenerationSettings:
+    """Greedy decoding: the same teacher and data give the same answers (the paper sampled at T=1)."""
+    from geodesk.engine.backends.base import GenerationSettings
+
+    return GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0, seed=seed)
+
+
+def teacher_name(teacher: Backend) -> dict[str, Any]:
+    ident = teacher.identity
+    return {"backend": teacher.name, "name": ident.name, "version": ident.version, "sha256": ident.sha256}
+
+
+def open_image(path: Path) -> Any:
+    """The image upright and in RGB; DataError when it cannot be decoded."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            return ImageOps.exif_transpose(img).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"the image {path} cannot be decoded ({exc})") from None
+
+
+def ask_teacher(
+    teacher: Backend, image_path: Path, turns: Sequence[str], settings: GenerationSettings
+) -> str:
+    """The teacher's next answer. ``turns`` alternate user, assistant, ..., user; the first user text
+    holds the one ``<image>`` placeholder. Backend failures become DataError (the item is retried later)."""
+    from geodesk.engine.backends.base import BackendError, ChatMessage
+
+    if len(turns) % 2 != 1:
+        raise ValueError("turns must alternate user/assistant and end with a user text")
+    image = open_image(image_path)
+    messages = []
+    for i, text in enumerate(turns):
+        if i % 2:
+            messages.append(ChatMessage("assistant", text))
+        else:
+            images = (image,) if prompts.IMAGE_PLACEHOLDER in text else ()
+            messages.append(ChatMessage("user", text, images))
+    try:
+        result = teacher.generate(messages, settings)
+    except BackendError as exc:
+        raise DataError(f"the teacher failed: {exc}") from None
+    return result.text
