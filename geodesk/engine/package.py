@@ -252,7 +252,7 @@ def _architecture(folder: Path) -> str:
     return str(archs[0])
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -308,7 +308,7 @@ def write_manifest(folder: str | Path, **fields: Any) -> PackageManifest:
 
 def save_manifest(folder: str | Path, manifest: PackageManifest) -> None:
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
-    _atomic_write_text(Path(folder) / MANIFEST_NAME, text)
+    atomic_write_text(Path(folder) / MANIFEST_NAME, text)
 
 
 def read_manifest(folder: str | Path) -> PackageManifest:

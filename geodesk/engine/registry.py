@@ -48,7 +48,7 @@ from geodesk.engine.package import (
     PackageError,
     PackageManifest,
     VerifyReport,
-    _atomic_write_text,
+    atomic_write_text,
     build_manifest,
     list_package_files,
     package_identity,
@@ -276,7 +276,7 @@ class ModelRegistry:
     def _write_state(self, state: Mapping[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        _atomic_write_text(self.state_path, text)
+        atomic_write_text(self.state_path, text)
 
     def _clean_stale(self) -> None:
         for entry in self.root.iterdir():

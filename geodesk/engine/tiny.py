@@ -217,7 +217,7 @@ def create_tiny_model(out_dir: str | Path, seed: int = 0) -> PackageManifest:
     try:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
-        _normalise_json_files(staging)
+        normalise_json_files(staging)
         write_manifest(
             staging,
             name=TINY_NAME,
@@ -243,7 +243,7 @@ def create_tiny_model(out_dir: str | Path, seed: int = 0) -> PackageManifest:
     return read_manifest(out)
 
 
-def _normalise_json_files(folder: Path) -> None:
+def normalise_json_files(folder: Path) -> None:
     """Rewrite the JSON files with sorted keys so the same seed gives byte-identical files.
 
     ``tokenizer_class`` becomes ``PreTrainedTokenizerFast`` (transformers 5 writes its new

@@ -504,13 +504,13 @@ def convert_xtuner(
         chat_template=template,
     )
 
-    from geodesk.engine.tiny import _normalise_json_files
+    from geodesk.engine.tiny import normalise_json_files
 
     out.mkdir(parents=True, exist_ok=True)
     try:
         model.save_pretrained(out, safe_serialization=True)
         processor.save_pretrained(out)
-        _normalise_json_files(out)
+        normalise_json_files(out)
     except BaseException:
         for child in out.iterdir():
             if child.is_dir():

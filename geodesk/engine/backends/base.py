@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from geodesk.domain.model import ModelIdentity
 
@@ -95,6 +95,27 @@ class GenerationResult:
     prompt_text: str = ""  # the rendered prompt, image placeholders as the chat template writes them
     cached_prompt_tokens: int = 0  # prompt tokens whose KV cache was reused from the previous call
     extra: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def template_messages(messages: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Chat-template messages (list content with image / text parts) for ``(role, text)`` pairs.
+
+    Each ``<image>`` placeholder becomes an image part. LLaVA chat templates write ``<image>\\n`` for
+    an image part, so a newline right after a placeholder is that one and is dropped from the text.
+    The hf backend and the training dataset both render through this, so training sees exactly the
+    tokens inference sends.
+    """
+    out: list[dict[str, Any]] = []
+    for role, text in messages:
+        parts: list[dict[str, Any]] = []
+        for i, chunk in enumerate(text.split(IMAGE_PLACEHOLDER)):
+            if i > 0:
+                parts.append({"type": "image"})
+                chunk = chunk.removeprefix("\n")
+            if chunk:
+                parts.append({"type": "text", "text": chunk})
+        out.append({"role": role, "content": parts})
+    return out
 
 
 @runtime_checkable

@@ -48,6 +48,7 @@ from geodesk.engine.backends.base import (
     GenerationResult,
     GenerationSettings,
     TokenCallback,
+    template_messages,
 )
 from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, weight_files
 from geodesk.engine.imaging import prepare_image
@@ -361,7 +362,6 @@ class HFBackend:
 
     def _template_messages(self, messages: Sequence[ChatMessage]) -> tuple[list[dict[str, Any]], list[Any]]:
         """Chat-template messages (list content with image / text parts) and the images in order."""
-        out: list[dict[str, Any]] = []
         images: list[Any] = []
         for message in messages:
             if len(message.images) > self.max_images_per_message:
@@ -369,18 +369,8 @@ class HFBackend:
                     f"a message carries {len(message.images)} images; this model takes at most "
                     f"{self.max_images_per_message} per message"
                 )
-            parts: list[dict[str, Any]] = []
-            chunks = message.text.split(IMAGE_PLACEHOLDER)
-            for i, chunk in enumerate(chunks):
-                if i > 0:
-                    parts.append({"type": "image"})
-                    images.append(message.images[i - 1])
-                    # The template writes "<image>\n"; a newline right after a placeholder is that one.
-                    chunk = chunk.removeprefix("\n")
-                if chunk:
-                    parts.append({"type": "text", "text": chunk})
-            out.append({"role": message.role, "content": parts})
-        return out, images
+            images.extend(message.images)
+        return template_messages([(m.role, m.text) for m in messages]), images
 
     def _build_prompt(self, messages: Sequence[ChatMessage]) -> _Prompt:
         if not messages or messages[-1].role != "user":

@@ -1,0 +1,1 @@
+"""Tests of the training recipes (torchtune style: tiny model, pinned losses)."""

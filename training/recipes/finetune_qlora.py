@@ -1,0 +1,151 @@
+"""Stage 2: QLoRA fine-tuning of the language model (GaGA section III-C 2, on the mix of the three parts).
+
+- The LLM's linear layers are loaded in 4-bit NF4 with double quantization (bitsandbytes); the vision
+  tower, the projector and ``lm_head`` stay in the compute dtype (skip list
+  ``model.vision_tower`` / ``model.multi_modal_projector`` / ``lm_head``, the helper the hf backend
+  uses: transformers 5 matches skip names from the start of the module name).
+- LoRA (peft) r = 64, alpha = 16, dropout 0.05 on ``.*language_model.*\\.(q|k|v|o|gate|up|down)_proj``:
+  every attention and MLP projection of the LLM, nothing in CLIP.
+- Projector and vision tower frozen: GaGA freezes the projector in this stage to keep the mapping
+  learnt in stage 1, so unlike the usual llava QLoRA setup there is NO ``modules_to_save`` for the
+  projector; only LoRA matrices get gradients (tested).
+- Gradient checkpointing (non-reentrant), images padded to square, length-grouped batches.
+- GaGA's Table VIII: AdamW, lr 2e-5, cosine, warmup 3 %, no weight decay, total batch 16, 1 epoch.
+
+The projector comes from stage 1 (``model.stage1_run``: its output folder); without it the base
+model's projector is used. ``model.quantization: none`` (``--no-quant``) trains LoRA on the unquantized
+base, for machines without bitsandbytes support.
+
+Output: ``<output_dir>/adapter/`` (peft: ``adapter_config.json`` + ``adapter_model.safetensors``),
+``summary.json``, ``metrics.csv``.
+
+    geodesk-train finetune --config training/configs/tiny/finetune.yaml
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError
+from training.recipes.pretrain_projector import PROJECTOR_FILE, PROJECTOR_PREFIX, load_llava
+
+ADAPTER_DIR = "adapter"
+LORA_TARGET = r".*language_model.*\.(q|k|v|o|gate|up|down)_proj"
+
+DEFAULTS: dict[str, Any] = copy.deepcopy(BASE_DEFAULTS)
+DEFAULTS["recipe"] = "finetune_qlora"
+DEFAULTS["model"].update({"stage1_run": None, "quantization": "nf4"})
+DEFAULTS["lora"] = {"r": 64, "alpha": 16, "dropout": 0.05, "target": LORA_TARGET}
+DEFAULTS["train"].update({"lr": 2.0e-5, "gradient_checkpointing": True})
+
+
+def load_projector(model: Any, stage1_run: str | Path) -> int:
+    """Copy stage 1's projector weights into ``model`` (a Llava model, or a peft model around one)."""
+    import torch
+    from safetensors.torch import load_file
+
+    path = Path(stage1_run).expanduser() / PROJECTOR_FILE
+    if not path.is_file():
+        raise RecipeError(
+            f"{path} does not exist: run stage 1 (geodesk-train pretrain) into {stage1_run} first"
+        )
+    tensors = load_file(str(path))
+    params = {
+        n.split(PROJECTOR_PREFIX, 1)[1]: p for n, p in model.named_parameters() if PROJECTOR_PREFIX in n
+    }
+    wanted = {k.removeprefix(PROJECTOR_PREFIX) for k in tensors}
+    if wanted != set(params):
+        raise RecipeError(f"{path} does not fit this model's projector (different layers or shapes)")
+    with torch.no_grad():
+        for key, value in tensors.items():
+            target = params[key.removeprefix(PROJECTOR_PREFIX)]
+            if target.shape != value.shape:
+                raise RecipeError(
+                    f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(target.shape)}"
+                )
+            target.copy_(value.to(target.dtype))
+    return len(tensors)
+
+
+def lora_config(cfg: dict[str, Any]) -> Any:
+    from peft import LoraConfig
+
+    lora = cfg["lora"]
+    return LoraConfig(
+        r=int(lora["r"]),
+        lora_alpha=int(lora["alpha"]),
+        lora_dropout=float(lora["dropout"]),
+        target_modules=str(lora["target"]),  # a string is matched as a regex against full module names
+        bias="none",
+    )
+
+
+class QLoRAFinetuneRecipe(Recipe):
+    NAME = "finetune_qlora"
+    DEFAULTS = DEFAULTS
+
+    def build_model(self) -> Any:
+        from peft import get_peft_model
+
+        from geodesk.engine.backends.hf import quantization_config
+
+        model_cfg = self.cfg["model"]
+        kind = model_cfg["quantization"]
+        if kind not in ("nf4", "none"):
+            raise RecipeError(f"model.quantization must be nf4 or none, not {kind!r}")
+        quant = quantization_config(kind, self.autocast_dtype)
+        try:
+            model = load_llava(
+                model_cfg["path"], dtype=self.autocast_dtype, device=self.device, quantization_config=quant
+            )
+        except (ImportError, RuntimeError) as exc:
+            if quant is None:
+                raise
+            raise RecipeError(
+                f"loading the model in NF4 failed ({exc}); this machine's bitsandbytes cannot quantize "
+                "here: rerun with --no-quant (LoRA on the unquantized model)"
+            ) from None
+        if model_cfg["stage1_run"]:
+            load_projector(model, model_cfg["stage1_run"])
+        model.requires_grad_(False)
+        peft_model = get_peft_model(model, lora_config(self.cfg))
+        stray = [n for n, p in peft_model.named_parameters() if p.requires_grad and "lora_" not in n]
+        if stray:
+            raise RecipeError(f"only LoRA weights may train in stage 2, but {stray[0]} does too")
+        return peft_model
+
+    def set_train_modes(self) -> None:
+        self.model.train()  # LoRA dropout on
+        base = self.model.get_base_model()
+        base.model.vision_tower.eval()
+        base.model.multi_modal_projector.eval()
+
+    def save_outputs(self) -> dict[str, Any]:
+        final = self.out_dir / ADAPTER_DIR
+        staging = Path(tempfile.mkdtemp(prefix=f".{ADAPTER_DIR}.", dir=self.out_dir))
+        try:
+            self.model.save_pretrained(str(staging), safe_serialization=True)
+            if final.exists():
+                shutil.rmtree(final)
+            staging.replace(final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return {
+            "adapter": str(final),
+            "trainable_parameters": trainable,
+            "quantization": self.cfg["model"]["quantization"],
+            "stage1_run": self.cfg["model"]["stage1_run"],
+        }
+
+
+def run(
+    config: dict[str, Any], *, resume: bool = False, progress: bool = False, on_step: Any = None
+) -> dict[str, Any]:
+    """Run stage 2 with a loaded config (see :func:`training.recipes._common.load_config`)."""
+    return QLoRAFinetuneRecipe(config, resume=resume, progress=progress, on_step=on_step).run()
