@@ -13,7 +13,7 @@ from geodesk.geo.distance import (
     haversine_km_np,
     within_threshold,
 )
-from geodesk.geo.gazetteer import Gazetteer, default_gazetteer
+from geodesk.geo.gazetteer import Gazetteer, ReverseColumns, default_gazetteer
 from geodesk.geo.names import CityRef, CountryRef, NameMatch, RegionRef
 from geodesk.geo.sources import GeoDataError
 
@@ -26,6 +26,7 @@ __all__ = [
     "GeoDataError",
     "NameMatch",
     "RegionRef",
+    "ReverseColumns",
     "accuracy_at_thresholds",
     "default_gazetteer",
     "geoscore",

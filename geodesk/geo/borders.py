@@ -30,26 +30,36 @@ class CountryBorders:
         self.names: list[str] = [f["properties"]["name"] for f in features]
         self.geometries = [shape(f["geometry"]) for f in features]
         self._tree = shapely.STRtree(self.geometries)
-        self._grid = self._build_grid()
+        for geom in self.geometries:
+            shapely.prepare(geom)  # intersects_xy on a prepared polygon is ~10x faster
+        self._grid, self._cell_start, self._cell_polys = self._build_grid()
 
-    def _build_grid(self) -> npt.NDArray[np.int64]:
-        """(180, 360) answer per 1-degree cell: polygon index, -1 (no polygon touches it), or MIXED.
+    def _build_grid(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The 1-degree answer grid, (180, 360), and which polygons touch each cell.
 
-        A cell whose closed box lies within one polygon and touches no other gives the same answer
-        as the exact test for every point in it, so only points in MIXED cells (coasts and borders,
-        a small share of the sphere) need the polygon test. Built once, ~0.3 s.
+        Grid value per cell: polygon index, -1 (no polygon touches it), or MIXED. A cell whose closed
+        box lies within one polygon and touches no other gives the same answer as the exact test for
+        every point in it, so only points in MIXED cells (coasts and borders, a small share of the
+        sphere) need the polygon test, and only against the polygons touching their cell: those of
+        cell c are ``cell_polys[cell_start[c]:cell_start[c + 1]]``, in ascending polygon order.
+        Built once, ~0.3 s.
         """
         lat0, lon0 = np.meshgrid(
             np.arange(-90.0, 90.0), np.arange(-180.0, 180.0), indexing="ij"
         )  # (180, 360)
         boxes = shapely.box(lon0.ravel(), lat0.ravel(), lon0.ravel() + 1.0, lat0.ravel() + 1.0)  # (64800,)
-        touching = np.bincount(self._tree.query(boxes, predicate="intersects")[0], minlength=boxes.size)
+        pairs = self._tree.query(boxes, predicate="intersects")  # (2, M): [box, polygon touching it]
+        touching = np.bincount(pairs[0], minlength=boxes.size)  # (64800,)
         within = self._tree.query(boxes, predicate="within")  # (2, M): [box, polygon containing it]
         grid = np.full(boxes.size, MIXED, dtype=np.int64)
         grid[touching == 0] = -1
         pure = within[0][touching[within[0]] == 1]
         grid[pure] = within[1][touching[within[0]] == 1]
-        return grid.reshape(180, 360)
+        order = np.lexsort((pairs[1], pairs[0]))  # by cell, then polygon
+        cell_polys = pairs[1][order].astype(np.int64)
+        cell_start = np.zeros(boxes.size + 1, dtype=np.int64)
+        np.cumsum(touching, out=cell_start[1:])
+        return grid.reshape(180, 360), cell_start, cell_polys
 
     @property
     def country_codes(self) -> frozenset[str]:
@@ -68,17 +78,29 @@ class CountryBorders:
         col = np.clip(np.floor(lon + 180.0).astype(np.int64), 0, 359)
         out[:] = self._grid[row, col]
         exact = np.flatnonzero(out == MIXED)  # (K,) points that need the polygon test
+        if exact.size == 0:
+            return out
         out[exact] = -1
-        points = shapely.points(lon[exact], lat[exact])
-        # pairs: (2, M) rows = [point index, polygon index]; "intersects" counts points on an edge.
-        pairs = self._tree.query(points, predicate="intersects")
-        pairs[0] = exact[pairs[0]]
-        if pairs.shape[1]:
-            # keep the lowest polygon index per point: sort by (point, polygon), take each point's first
-            order = np.lexsort((pairs[1], pairs[0]))
-            pts, polys = pairs[0][order], pairs[1][order]
-            first_pts, first_at = np.unique(pts, return_index=True)
-            out[first_pts] = polys[first_at]
+        # (point, polygon) candidate pairs: each MIXED point against the polygons touching its cell
+        cell = row[exact] * 360 + col[exact]  # (K,)
+        start = self._cell_start[cell]
+        count = self._cell_start[cell + 1] - start  # (K,) >= 1: a MIXED cell touches some polygon
+        pair_point = np.repeat(np.arange(exact.size), count)  # (P,) position in ``exact``
+        offset = np.arange(pair_point.size) - np.repeat(np.cumsum(count) - count, count)  # (P,)
+        pair_poly = self._cell_polys[np.repeat(start, count) + offset]  # (P,)
+        # one vectorised test per polygon; "intersects" counts a point on an edge as inside
+        by_poly = np.argsort(pair_poly, kind="stable")
+        polys_sorted = pair_poly[by_poly]
+        bounds = np.flatnonzero(np.diff(polys_sorted)) + 1
+        hit = np.zeros(pair_point.size, dtype=bool)  # (P,)
+        x, y = lon[exact], lat[exact]
+        for chunk in np.split(by_poly, bounds):
+            pts = pair_point[chunk]
+            hit[chunk] = shapely.intersects_xy(self.geometries[int(pair_poly[chunk[0]])], x[pts], y[pts])
+        # the lowest polygon index wins: pairs are in (point, polygon) order, so take each point's first hit
+        hit_point, hit_poly = pair_point[hit], pair_poly[hit]
+        first_pts, first_at = np.unique(hit_point, return_index=True)
+        out[exact[first_pts]] = hit_poly[first_at]
         return out
 
     def country_codes_at(

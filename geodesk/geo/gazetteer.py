@@ -19,10 +19,15 @@ Every index is built on first use and kept: ``default_gazetteer()`` returns one 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+import types
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -40,6 +45,7 @@ from geodesk.geo.names import (
     NameMatch,
     RegionNames,
     RegionRef,
+    country_display_names,
 )
 from geodesk.geo.places import PlaceIndex
 from geodesk.geo.sources import PlaceTable, load_geonames_countries, load_places, paused_gc
@@ -62,6 +68,85 @@ def _city_prominence(population: int) -> float:
 
 def _score(quality: float, prominence: float) -> float:
     return quality * (0.6 + 0.4 * prominence)
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseColumns:
+    """Reverse geocoding of N points as parallel columns: entry i is what ``reverse_many`` puts in
+    its i-th Place. Strings are shared with the gazetteer's tables (no copy per point)."""
+
+    country_code: list[str | None]
+    country: list[str | None]
+    region: list[str | None]
+    city: list[str | None]
+    distance_km: npt.NDArray[np.float64]  # (N,)
+    place_index: npt.NDArray[np.int64]  # (N,) row of the reported place in the place table, -1: none
+
+    def __len__(self) -> int:
+        return len(self.country_code)
+
+    def place(self, i: int) -> Place:
+        return Place(
+            self.country_code[i], self.country[i], self.region[i], self.city[i], float(self.distance_km[i])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReverseTables:
+    """Lookup arrays for reverse geocoding; object arrays end with None so that index -1 gives None."""
+
+    codes: list[str]  # (C,) every country code: place countries and polygon countries
+    code_obj: npt.NDArray[np.object_]  # (C + 1,)
+    name_obj: npt.NDArray[np.object_]  # (C + 1,) display names
+    place_cid: npt.NDArray[np.int64]  # (N,) country id of each place
+    polygon_cid: npt.NDArray[np.int64]  # (P,) country id of each border polygon
+    has_polygon: npt.NDArray[np.bool_]  # (C,) whether the country has a border polygon
+    region_obj: npt.NDArray[np.object_]  # (N + 1,) GeoNames admin1 name of each place
+    city_obj: npt.NDArray[np.object_]  # (N + 1,) name of each place
+
+
+_PLACE_FIELDS = ("country_code", "country", "region", "city", "distance_km")
+
+
+def _place_slot_setters() -> list[Any] | None:
+    """The slot descriptors of Place's fields, when setting them is all that Place(...) does.
+
+    Place is a frozen slots dataclass: its __init__ calls object.__setattr__ once per field, which
+    makes constructing 100k of them cost ~0.1 s, about as much as the whole geocoding. Filling the
+    slots of ``object.__new__(Place)`` through their descriptors, one field at a time with ``map``,
+    builds equal objects of the same class at half the cost. That is only the same as Place(...) while
+    the fields are exactly these and there is no __post_init__; otherwise None (use the constructor).
+    """
+    names = tuple(f.name for f in dataclasses.fields(Place))
+    if names != _PLACE_FIELDS or hasattr(Place, "__post_init__"):
+        return None
+    setters = [Place.__dict__.get(name) for name in names]
+    if not all(isinstance(s, types.MemberDescriptorType) for s in setters):
+        return None
+    return setters
+
+
+_SLOT_SETTERS = _place_slot_setters()
+
+
+def places_from_columns(columns: ReverseColumns, *, fast: bool = True) -> list[Place]:
+    """One Place per row of ``columns``, in order (``fast=False``: through Place's constructor)."""
+    values = (
+        columns.country_code,
+        columns.country,
+        columns.region,
+        columns.city,
+        columns.distance_km.tolist(),
+    )
+    # Allocating 100k GC-tracked objects triggers ~140 collections that walk them (and the older
+    # generations) again and again: half the cost of building them. Places form no reference cycles.
+    with paused_gc():
+        if not fast or _SLOT_SETTERS is None:
+            return list(map(Place, *values))
+        out: list[Place] = list(map(object.__new__, repeat(Place, len(columns))))
+        for setter, column in zip(_SLOT_SETTERS, values, strict=True):
+            deque(map(setter.__set__, out, column), maxlen=0)  # runs the map in C, keeps nothing
+        return out
 
 
 def validate_coordinates(
@@ -140,82 +225,84 @@ class Gazetteer:
         self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
     ) -> list[Place]:
         """Places for N points, in order. Raises ValueError for an invalid coordinate."""
+        return places_from_columns(self.reverse_columns(lats, lons))
+
+    def reverse_columns(
+        self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
+    ) -> ReverseColumns:
+        """What :meth:`reverse_many` answers, as columns (no object per point). Raises ValueError for
+        an invalid coordinate."""
         lat, lon = validate_coordinates(lats, lons)
         if lat.shape[0] == 0:
-            return []
+            return ReverseColumns([], [], [], [], np.empty(0), np.empty(0, dtype=np.int64))
         index = self.places
-        table = index.table
+        t = self._reverse_tables
         d_near, i_near = index.nearest(lat, lon)  # (N,), (N,)
-        # countries as small integers: place countries by id, polygons mapped to the same ids
-        # (-1: a polygon country without any GeoNames place, e.g. Antarctica)
-        codes_by_id = self._codes_by_id
-        near_id = index.place_country_id[i_near]  # (N,)
-        poly_id_of = self._polygon_country_ids  # (P,)
+        # Countries as ids into t.codes (the place countries and the polygon countries together);
+        # -1 is "no country", and the tables end with a None entry so that id -1 indexes it.
+        near = t.place_cid[i_near]  # (N,)
         poly = self.borders.country_indices(lat, lon)  # (N,), -1 outside every polygon
-        country_id = np.where(poly >= 0, poly_id_of[np.maximum(poly, 0)], -2)  # (N,), -2: none
-        has_polygon = self._id_has_polygon[near_id]  # (N,) bool
-
-        snap_coast = (poly < 0) & (d_near <= COAST_SNAP_KM)
-        snap_territory = (poly >= 0) & (near_id != country_id) & ~has_polygon & (d_near <= TERRITORY_SNAP_KM)
+        in_poly = poly >= 0
+        cid = np.where(in_poly, t.polygon_cid[poly], -1)  # (N,)
+        snap_coast = ~in_poly & (d_near <= COAST_SNAP_KM)
+        snap_territory = in_poly & (near != cid) & ~t.has_polygon[near] & (d_near <= TERRITORY_SNAP_KM)
         take_near = snap_coast | snap_territory
-        country_id[take_near] = near_id[take_near]
-        country = self._polygon_codes[np.maximum(poly, 0)]  # (N,) object: str, or None below
-        country[poly < 0] = None
-        country[take_near] = codes_by_id[near_id[take_near]]
-        at_sea = (poly < 0) & ~snap_coast  # (N,)
+        cid[take_near] = near[take_near]
+        at_sea = cid < 0  # (N,)
 
         # The place: the nearest one where it is in the decided country, else the nearest of that country.
-        same = near_id == country_id
-        place_idx = np.where(same, i_near, -1)
-        place_d = np.where(same, d_near, np.nan)
+        same = near == cid
+        place_idx = np.where(same, i_near, -1)  # (N,)
+        place_d = np.where(same, d_near, np.nan)  # (N,)
         other = np.flatnonzero(~same & ~at_sea)
-        for cc in set(country[other].tolist()):
-            rows = other[country[other] == cc]
-            d_cc, i_cc = index.nearest_in_country(lat[rows], lon[rows], cc)
-            place_idx[rows] = i_cc
-            place_d[rows] = d_cc
-        place_d[at_sea] = d_near[at_sea]
-        no_place = (place_idx < 0) & ~at_sea  # a country without any GeoNames place (Antarctica)
+        if other.size:
+            other_cid = cid[other]
+            for c in np.unique(other_cid).tolist():
+                rows = other[other_cid == c]
+                place_d[rows], place_idx[rows] = index.nearest_in_country(lat[rows], lon[rows], t.codes[c])
+        no_place = place_idx < 0  # at sea, or a country without any GeoNames place (Antarctica)
         place_d[no_place] = d_near[no_place]
 
-        # one Python object per point is the floor of this loop: keep it to list indexing and dict gets
-        country_name = self.countries.names.get
-        regions, cities = table.region, table.name
-        out: list[Place] = []
-        append = out.append
-        for cc, i, d in zip(country.tolist(), place_idx.tolist(), place_d.tolist(), strict=True):
-            if cc is None:
-                append(Place(None, None, None, None, d))
-            elif i < 0:
-                append(Place(cc, country_name(cc, cc), None, None, d))
-            else:
-                append(Place(cc, country_name(cc, cc), regions[i], cities[i], d))
-        return out
+        # Columns by fancy indexing into object arrays: every string is the one the tables hold.
+        return ReverseColumns(
+            country_code=t.code_obj[cid].tolist(),
+            country=t.name_obj[cid].tolist(),
+            region=t.region_obj[place_idx].tolist(),
+            city=t.city_obj[place_idx].tolist(),
+            distance_km=place_d,
+            place_index=place_idx,
+        )
 
     @cached_property
-    def _codes_by_id(self) -> npt.NDArray[np.object_]:
-        ids = self.places.country_ids
-        return np.asarray(sorted(ids, key=ids.__getitem__), dtype=object)
+    def _reverse_tables(self) -> _ReverseTables:
+        """Built once, on the first reverse geocoding: per-country and per-place lookup arrays."""
+        with self._lock, paused_gc():
+            table = self.places.table
+            place_codes = self.places.country_ids  # code -> id in PlaceIndex.place_country_id
+            polygon_codes = self.borders.codes
+            codes = sorted(set(place_codes) | set(polygon_codes))
+            cid = {cc: k for k, cc in enumerate(codes)}
+            remap = np.asarray([cid[cc] for cc in sorted(place_codes, key=place_codes.__getitem__)])
+            names = country_display_names()
+            has_polygon = np.zeros(len(codes), dtype=bool)
+            has_polygon[[cid[cc] for cc in polygon_codes]] = True
+            interned: dict[str, str] = {}  # one string object per distinct region name
 
-    @cached_property
-    def _polygon_codes(self) -> npt.NDArray[np.object_]:
-        return np.asarray(self.borders.codes, dtype=object)
+            def obj(values: Sequence[str | None]) -> npt.NDArray[np.object_]:
+                out = np.empty(len(values) + 1, dtype=object)  # last entry: None, for index -1
+                out[:-1] = values
+                return out
 
-    @cached_property
-    def _polygon_country_ids(self) -> npt.NDArray[np.int64]:
-        """(P,) place-country id of each border polygon; -1 where no GeoNames place has that country."""
-        ids = self.places.country_ids
-        return np.asarray([ids.get(cc, -1) for cc in self.borders.codes], dtype=np.int64)
-
-    @cached_property
-    def _id_has_polygon(self) -> npt.NDArray[np.bool_]:
-        """(C,) whether each place country has a border polygon of its own."""
-        ids = self.places.country_ids
-        out = np.zeros(len(ids), dtype=bool)
-        for cc in self.borders.country_codes:
-            if cc in ids:
-                out[ids[cc]] = True
-        return out
+            return _ReverseTables(
+                codes=codes,
+                code_obj=obj(codes),
+                name_obj=obj([names.get(cc, cc) for cc in codes]),
+                place_cid=remap[self.places.place_country_id],
+                polygon_cid=np.asarray([cid[cc] for cc in polygon_codes], dtype=np.int64),
+                has_polygon=has_polygon,
+                region_obj=obj([None if r is None else interned.setdefault(r, r) for r in table.region]),
+                city_obj=obj(table.name),
+            )
 
     # ---- names ---------------------------------------------------------------------------------
     def country(self, name_or_code: str) -> CountryRef | None:

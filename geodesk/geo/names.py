@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -163,12 +164,33 @@ def _mo_catalog(locales_dir: Path, domain: str) -> Iterator[tuple[str, dict[str,
         yield loc_dir.name, {str(k): str(v) for k, v in catalog.items() if k and v}
 
 
+@lru_cache(maxsize=1)
+def country_display_names() -> dict[str, str]:
+    """Alpha-2 code -> the short English name places are reported with ("South Korea", "Russia").
+
+    Cheap (three small catalogues, no translations), so reverse geocoding can name countries without
+    building the multilingual :class:`CountryNames` index. Shared: do not mutate the returned dict.
+    """
+    gn = {c["iso"]: c for c in load_geonames_countries()}
+    rg = load_reverse_geocode_country_names()
+    names: dict[str, str] = {}
+    for c in pycountry.countries:
+        code = str(c.alpha_2)
+        # GeoNames short names read best ("South Korea", "Russia", "Iran", "Vietnam")
+        names[code] = str(
+            gn.get(code, {}).get("name") or rg.get(code) or getattr(c, "common_name", None) or c.name
+        )
+    for code, (_, name) in EXTRA_COUNTRIES.items():
+        names.setdefault(code, gn.get(code, {}).get("name") or name)
+    return names
+
+
 class CountryNames:
     """Country names, codes and translations -> ISO alpha-2."""
 
     def __init__(self, extra_names: Iterable[tuple[str, str]] = ()) -> None:
         """``extra_names``: more (code, name) pairs, e.g. Natural Earth's short names."""
-        self.names: dict[str, str] = {}  # code -> display name
+        self.names: dict[str, str] = dict(country_display_names())  # code -> display name
         self.alpha3: dict[str, str] = {}
         self._keys: dict[str, tuple[str, float]] = {}  # key -> (code, quality)
         english: dict[str, str] = {}  # catalogue msgid -> code, for translations
@@ -176,15 +198,9 @@ class CountryNames:
         gn = {c["iso"]: c for c in load_geonames_countries()}
         rg = load_reverse_geocode_country_names()
         for c in pycountry.countries:
-            code = str(c.alpha_2)
-            self.alpha3[code] = str(c.alpha_3)
-            # GeoNames short names read best ("South Korea", "Russia", "Iran", "Vietnam")
-            self.names[code] = str(
-                gn.get(code, {}).get("name") or rg.get(code) or getattr(c, "common_name", None) or c.name
-            )
-        for code, (a3, name) in EXTRA_COUNTRIES.items():
+            self.alpha3[str(c.alpha_2)] = str(c.alpha_3)
+        for code, (a3, _) in EXTRA_COUNTRIES.items():
             self.alpha3.setdefault(code, a3)
-            self.names.setdefault(code, gn.get(code, {}).get("name") or name)
 
         # Tier 1: codes and own names.
         for code, a3 in self.alpha3.items():

@@ -10,6 +10,7 @@ exactly, and scipy's cKDTree finds it in O(log N).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,12 @@ from geodesk.geo.sources import PlaceTable
 
 # KD-tree queries split the points over all cores (-1); results do not depend on it.
 QUERY_WORKERS = -1
+# Cell candidate lists (see PlaceIndex._cells) are at most this long; wider cells use the KD-tree.
+CELL_CANDIDATES = 16
+# Batches at least this big are queried in spatial order (see locality_order); smaller ones as given.
+SORT_QUERIES_FROM = 512
+# Smaller batches stay on the calling thread: starting the workers costs more than they save.
+THREAD_QUERIES_FROM = 4096
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -31,6 +38,24 @@ def unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
     lmb = np.radians(lon)
     cos_phi = np.cos(phi)
     return np.column_stack((cos_phi * np.cos(lmb), cos_phi * np.sin(lmb), np.sin(phi)))
+
+
+def locality_order(lat: FloatArray, lon: FloatArray) -> IntArray:
+    """(N,) permutation that visits the points 1-degree cell by cell (row-major in lat, lon).
+
+    Consecutive KD-tree queries for nearby points walk the same nodes, which then stay in the CPU
+    cache: querying 100k random points in this order takes about half the time of a random order,
+    and the sort costs a tenth of that.
+    """
+    key = np.floor(lat + 90.0) * 361.0 + np.floor(lon + 180.0)  # (N,) cell number, exact in float64
+    return np.argsort(key)
+
+
+def cell_of(lat: FloatArray, lon: FloatArray) -> IntArray:
+    """(N,) 1-degree cell number, row * 360 + col, with the north pole and 180°E in the last row/col."""
+    row = np.minimum(np.floor(lat + 90.0), 179.0)
+    col = np.minimum(np.floor(lon + 180.0), 359.0)
+    return np.asarray(row * 360.0 + col, dtype=np.int64)
 
 
 class PlaceIndex:
@@ -52,10 +77,52 @@ class PlaceIndex:
         self._country_codes = np.asarray(table.country_code)
         self._by_country: dict[str, tuple[cKDTree, IntArray]] = {}
 
+    @cached_property
+    def _cells(self) -> tuple[IntArray, IntArray]:
+        """Per 1-degree cell, the only places that can be nearest to a point in it, when few enough.
+
+        Returns (count, candidates): (64800,) and (64800, CELL_CANDIDATES); cell c = row * 360 + col
+        as in :func:`cell_of`. count 0: too many candidates, ask the KD-tree. Otherwise the nearest
+        place to any point of the cell is among candidates[c, :count[c]] (ascending place index, so
+        ties go to the lowest index), and the row is padded with its last candidate.
+
+        Why: with c the cell's centre, rho an upper bound of the chord from c to any point x of the
+        cell, and p_0, p_1, ... the places by chord from c, the nearest place to x is within
+        |c p_0| + rho of x, while every p_j with |c p_j| > |c p_0| + 2 rho is farther than that from x
+        (triangle inequality). So the places nearer to c than that are all the candidates there are.
+        Over open sea and empty land that is one to a few places, where the KD-tree (which does not
+        know this) walks many nodes: it is what makes a batch of random points cheap. Built once,
+        about 0.2 s.
+        """
+        lat0, lon0 = np.meshgrid(np.arange(-90.0, 90.0), np.arange(-180.0, 180.0), indexing="ij")
+        lat0, lon0 = lat0.ravel(), lon0.ravel()  # (64800,) south-west corners
+        centre = unit_vectors(lat0 + 0.5, lon0 + 0.5)  # (64800, 3)
+        # The corners are the points of a lat/lon cell farthest from its centre; the 1e-6 margin keeps
+        # rounding from ever making rho too small.
+        rho = (
+            np.max(
+                [
+                    np.linalg.norm(unit_vectors(lat0 + a, lon0 + b) - centre, axis=1)
+                    for a in (0.0, 1.0)
+                    for b in (0.0, 1.0)
+                ],
+                axis=0,
+            )
+            * (1.0 + 1e-6)
+            + 1e-12
+        )  # (64800,)
+        chord, near = self._tree.query(centre, k=CELL_CANDIDATES + 1, workers=QUERY_WORKERS)  # (64800, K+1)
+        reach = chord[:, :1] + 2.0 * rho[:, None]  # (64800, 1)
+        outside = chord > reach  # (64800, K+1), each row False...False True...True (sorted by chord)
+        count = np.where(outside.any(axis=1), outside.argmax(axis=1), 0).astype(np.int64)  # (64800,)
+        cand = np.sort(np.where(outside[:, :-1], np.iinfo(np.int64).max, near[:, :-1]), axis=1)
+        last = cand[np.arange(cand.shape[0]), np.maximum(count, 1) - 1]  # (64800,)
+        cand = np.where(np.arange(CELL_CANDIDATES)[None, :] < count[:, None], cand, last[:, None])
+        return count, np.asarray(cand, dtype=np.int64)
+
     def nearest(self, lat: FloatArray, lon: FloatArray, k: int = 1) -> tuple[FloatArray, IntArray]:
         """(M,) points -> distances in km and place indices, each (M,) for k=1 or (M, k) otherwise."""
-        _, idx = self._tree.query(unit_vectors(lat, lon), k=k, workers=QUERY_WORKERS)
-        idx = np.asarray(idx, dtype=np.int64)
+        idx = self._nearest_one(lat, lon) if k == 1 else self._query(lat, lon, self._tree, k)
         if k == 1:
             d = haversine_km_np(lat, lon, self.table.lat[idx], self.table.lon[idx])
         else:
@@ -74,9 +141,49 @@ class PlaceIndex:
         tree, members = entry
         if members.size == 0:
             return np.full(lat.shape[0], np.nan), np.full(lat.shape[0], -1, dtype=np.int64)
-        _, local = tree.query(unit_vectors(lat, lon), k=1)
-        idx = members[np.asarray(local, dtype=np.int64)]
+        idx = members[self._query(lat, lon, tree, 1)]
         return haversine_km_np(lat, lon, self.table.lat[idx], self.table.lon[idx]), idx
+
+    def _nearest_one(self, lat: FloatArray, lon: FloatArray) -> IntArray:
+        """(M,) index of the nearest place: from the cell's candidates where it has few, else the tree."""
+        count, cand = self._cells
+        cell = cell_of(lat, lon)  # (M,)
+        n_cand = count[cell]  # (M,)
+        out = np.empty(lat.shape[0], dtype=np.int64)
+        single = n_cand == 1
+        out[single] = cand[cell[single], 0]
+        hard = np.flatnonzero(n_cand == 0)
+        if hard.size:
+            out[hard] = self._query(lat[hard], lon[hard], self._tree, 1)
+        if hard.size + int(single.sum()) == lat.shape[0]:
+            return out
+        # the rest by comparing with the candidates, in groups of similar width to keep padding small
+        width = 2
+        while width <= CELL_CANDIDATES:
+            rows = np.flatnonzero((n_cand > width // 2) & (n_cand <= width) & (n_cand > 1))
+            if rows.size:
+                c = cand[cell[rows], :width]  # (R, w) place indices
+                xyz = unit_vectors(lat[rows], lon[rows])  # (R, 3)
+                # nearest = largest dot product of unit vectors; argmax takes the first of equals
+                dots = np.einsum("rwk,rk->rw", self._xyz[c], xyz)  # (R, w)
+                out[rows] = c[np.arange(rows.size), dots.argmax(axis=1)]
+            width *= 2
+        return out
+
+    @staticmethod
+    def _query(lat: FloatArray, lon: FloatArray, tree: cKDTree, k: int) -> IntArray:
+        """Indices of the k nearest tree points for (M,) points: (M,) for k=1, else (M, k)."""
+        m = lat.shape[0]
+        workers = QUERY_WORKERS if m >= THREAD_QUERIES_FROM else 1
+        if m < SORT_QUERIES_FROM:
+            _, idx = tree.query(unit_vectors(lat, lon), k=k, workers=workers)
+            return np.asarray(idx, dtype=np.int64)
+        # query in spatial order, then put the answers back in the caller's order
+        order = locality_order(lat, lon)  # (M,)
+        _, sorted_idx = tree.query(unit_vectors(lat[order], lon[order]), k=k, workers=workers)
+        out = np.empty((m,) if k == 1 else (m, k), dtype=np.int64)
+        out[order] = sorted_idx
+        return out
 
     def country_of(self, indices: Sequence[int] | IntArray) -> list[str]:
         return [self.table.country_code[i] for i in indices]
