@@ -652,3 +652,18 @@ def clue_rephrase_prompt(country: str, clues: Sequence[str], *, image: bool = Tr
         + ", ".join(CLUE_CATEGORY_IDS) + ", " + OTHER_CATEGORY + ".",
     ])
     return _with_image(text, image)
+
+
+def consistency_judge_prompt(reasoning: str) -> str:
+    """GeoAgent-style consistency check: a judge re-derives the place from an answer's reasoning alone.
+
+    Used by the GRPO consistency reward; the judge sees no image, only the text.
+    """
+    return (
+        "Below are the clues and the reasoning a geolocation analyst wrote about a photo you cannot see.\n"
+        "Using only this text, decide which country, first-level region and city it points to. Write null "
+        "for a level the text does not support.\n\n"
+        f"{reasoning}\n\n"
+        'Reply with one JSON object and nothing else: {"country": "<country name>", '
+        '"region": "<region or null>", "city": "<city or null>"}'
+    )
