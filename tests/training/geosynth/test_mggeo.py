@@ -1,0 +1,117 @@
+"""MG-Geo parts from GeoSynth truth: they pass the data validator, parse as valid answers, and the +QA
+turns carry the hidden cue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from geodesk.domain import SessionMode
+from geodesk.engine import prompts
+from geodesk.engine.parsing import parse_answer
+from tests.training.geosynth.conftest import N
+from training.data.common import read_samples
+from training.data.validate import validate_samples
+from training.geosynth.generator import read_scenes
+from training.geosynth.mggeo import build_mggeo, clue_texts
+from training.geosynth.world import World
+
+
+@pytest.fixture(scope="module")
+def parts(generated: Path, world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("mggeo")
+    report = build_mggeo(generated, out, seed=2, world=world)
+    assert report.counts == {"meta": N, "clue": N, "dialog": 2 * N}
+    return {p: out / f"{p}.json" for p in ("meta", "clue", "dialog")}
+
+
+@pytest.fixture(scope="module")
+def scenes(generated: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {r["id"]: r for r in read_scenes(generated)}
+
+
+@pytest.mark.parametrize("part", ["meta", "clue", "dialog"])
+def test_parts_pass_the_training_data_validator(parts: dict[str, Path], generated: Path, part: str) -> None:
+    report = validate_samples(parts[part], generated)
+    assert report.counts.get("failed_samples", 0) == 0, report.problems[:3]
+    assert (parts[part].parent / f"{part}.json.manifest.json").is_file()
+
+
+def test_every_answer_parses_to_the_truth(parts: dict[str, Path], scenes: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    for part, mode in (("meta", SessionMode.DIRECT), ("clue", SessionMode.CLUES)):
+        for sample in read_samples(parts[part]):
+            record = scenes[sample["id"].split("-", 1)[1]]
+            parsed = parse_answer(sample["conversations"][-1]["value"], None, mode)
+            p = parsed.prediction
+            assert p.valid and not parsed.problems, sample["id"]
+            assert (p.country, p.region, p.city) == (record["country"], record["region"], record["city"])
+            assert p.lat == pytest.approx(record["latitude"], abs=1e-4)
+            if part == "clue":
+                categories = {c[0] for c in p.clues}  # (category, text) pairs
+                assert categories <= set(prompts.CLUE_CATEGORY_IDS)
+                assert len(p.clues) == len(record["cues"])
+
+
+def test_clue_texts_describe_only_visible_cues(scenes: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    for record in scenes.values():
+        texts = " ".join(t for _, t in clue_texts(record))
+        if "sign" not in record["cues"]:
+            assert record["sign_lines"][0] not in texts
+        else:
+            assert record["sign_lines"][0] in texts
+        if "landmark" not in record["cues"]:
+            assert record["glyph"] not in texts
+
+
+def _dialog(parts: dict[str, Path]) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {s["id"]: s for s in read_samples(parts["dialog"])}
+
+
+def test_qa_turns_carry_the_hidden_cue_and_reach_the_truth(parts: dict[str, Path],
+                                                           scenes: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    dialogs = _dialog(parts)
+    hidden = [r for r in scenes.values() if r["decisive_hidden"]]
+    assert hidden
+    for record in hidden:
+        sample = dialogs[f"dialog-{record['id']}-qa"]
+        human = sample["conversations"][-2]["value"]
+        assert record["answer"] in human  # the analyst's answer, which supplies the hidden cue
+        cue = record["sign_lines"][0] if record["decisive"] == "sign" else record["glyph"]
+        assert cue in record["answer"]
+        final = parse_answer(sample["conversations"][-1]["value"], None, SessionMode.DIRECT).prediction
+        assert final.valid and final.city == record["city"] and final.country == record["country"]
+
+
+def test_q_turns_on_hidden_scenes_do_not_invent_the_cue(parts: dict[str, Path],
+                                                        scenes: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    dialogs = _dialog(parts)
+    for record in (r for r in scenes.values() if r["decisive_hidden"]):
+        sample = dialogs[f"dialog-{record['id']}-q"]
+        conversation = sample["conversations"]
+        assert record["question"] in conversation[-2]["value"]
+        reply = conversation[-1]["value"]
+        assert record["sign_lines"][0] not in reply.split("\n")[0]
+        guess = parse_answer(reply, None, SessionMode.DIRECT).prediction
+        first = parse_answer(conversation[1]["value"], None, SessionMode.DIRECT).prediction
+        assert (guess.city, guess.country) == (first.city, first.country)  # the question changed nothing
+
+
+def test_dialog_turns_use_the_protocols_hint_wording(parts: dict[str, Path]) -> None:
+    qa_words = [t.split("{")[0] for t in prompts.templates(prompts.TemplateKind.QA)]
+    q_words = [t.split("{")[0] for t in prompts.templates(prompts.TemplateKind.QUESTION)]
+    for sample_id, sample in _dialog(parts).items():
+        text = sample["conversations"][-2]["value"]
+        words = qa_words if sample_id.endswith("-qa") else q_words
+        assert any(w in text for w in words), sample_id
+    placements = {len(s["conversations"]) for s in _dialog(parts).values()}
+    assert placements == {2, 4}  # hints in the first turn and as a follow-up turn
+
+
+def test_building_twice_gives_the_same_files(generated: Path, world: World, tmp_path: Path) -> None:
+    a = build_mggeo(generated, tmp_path / "a", seed=2, world=world)
+    b = build_mggeo(generated, tmp_path / "b", seed=2, world=world)
+    for part in ("meta", "clue", "dialog"):
+        assert Path(a.files[part]).read_bytes() == Path(b.files[part]).read_bytes()
+    assert json.loads(Path(a.files["meta"]).read_text())

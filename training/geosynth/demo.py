@@ -1,0 +1,400 @@
+"""Build the GeoSynth demo model: data -> stage 0 -> stage 1 -> stage 2 -> export -> evaluate.
+
+    python -m training.geosynth.demo --out runs/geosynth-demo             (GPU when present, else CPU)
+    python -m training.geosynth.demo --out runs/geosynth-demo --publish   (also copy the package to
+                                                                           resources/demo-model/)
+    python -m training.geosynth.demo --out runs/x --plan                  (print the steps, run nothing)
+
+Steps, each a folder under ``--out`` (a step whose output exists is skipped, so a rerun resumes):
+
+1. ``data/``: ``--train-n`` GeoSynth scenes of ``--seed`` and their MG-Geo parts (meta, clue, dialog).
+2. ``base/``: a small LLaVA of the real architecture, random weights (``build_demo_base``): CLIP
+   112 px / patch 14 (64 image tokens, hidden 192, 4 layers) -> 2-layer GELU projector -> Llama
+   (hidden 256, 4 layers, 8 heads, 4 KV heads) with a byte-level BPE tokenizer trained on the data's
+   texts (the fixed prompt sentences become few tokens). About 6.6 M parameters, 13 MB in bf16.
+3. ``stage0/``: all weights trained on the whole mix (``DemoWarmupRecipe``, the recipes' lifecycle).
+   GaGA starts from a pretrained CLIP and LLM; nothing can be downloaded here, so stage 0 stands in for
+   that pretraining. Without it stage 1 would fit a projector between two random frozen networks.
+4. ``stage1/``: ``training.recipes.pretrain_projector`` on the Meta part (GaGA's stage 1).
+5. ``stage2/``: ``training.recipes.finetune_qlora`` on the Meta + Clue + Dialog parts (GaGA's stage 2;
+   NF4 on CUDA, unquantized LoRA on CPU where bitsandbytes' 4-bit path is slow).
+6. ``package/``: ``training.recipes.export`` -> a geodesk model package ``geosynth-demo`` (bf16), its
+   provenance saying it was trained on synthetic GeoSynth scenes only.
+7. ``eval/``: ``--eval-n`` scenes of a fresh seed, ``geodesk-train evaluate`` with their dialogs
+   (direct, +Q, +QA), and ``results.json``: country / region / city accuracy and GeoScore per variant,
+   on all scenes and separately on those whose decisive cue is hidden (GaGA Table III in miniature).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError, atomic_write_json, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "training" / "configs" / "tiny"
+DEMO_MODEL_DIR = REPO / "resources" / "demo-model"
+DEMO_NAME = "geosynth-demo"
+MAX_PACKAGE_BYTES = 25 * 1024 * 1024
+PROVENANCE_NOTE = ("trained on synthetic GeoSynth street scenes only (training/geosynth); a demonstration "
+                   "of the interactive loop, not for casework")
+
+# Shapes of the demo base (see the module docstring).
+DEMO_SHAPES: dict[str, int] = {
+    "image_size": 112, "patch_size": 14, "vision_hidden": 192, "vision_layers": 4, "vision_heads": 4,
+    "text_hidden": 256, "text_intermediate": 768, "text_layers": 4, "text_heads": 8, "text_kv_heads": 4,
+    "vocab_size": 3072,
+}
+
+
+# ------------------------------------------------------------------------------------------ base
+
+
+def _corpus(data_files: Sequence[Path]) -> list[str]:
+    """Every text of the training samples plus the protocol's fixed texts, for the tokenizer."""
+    from geodesk.domain import SessionMode
+    from geodesk.engine import prompts
+
+    texts: list[str] = [prompts.system_prompt(m) for m in SessionMode]
+    texts.extend(t for family in prompts.TEMPLATES.values() for t in family)
+    for path in data_files:
+        for sample in json.loads(Path(path).read_text(encoding="utf-8")):
+            texts.extend(t["value"].replace(prompts.IMAGE_PLACEHOLDER, "") for t in sample["conversations"])
+    return texts
+
+
+def build_demo_base(out: Path, data_files: Sequence[Path], *, seed: int = 0) -> Path:
+    """Write the random demo base (HF llava folder + processor + manifest marked untrained)."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from geodesk.engine.package import write_manifest
+    from geodesk.engine.tiny import (
+        BEGIN_OF_TEXT,
+        CHAT_TEMPLATE,
+        END_OF_TEXT,
+        EOT,
+        IMAGE_TOKEN,
+        SPECIAL_TOKENS,
+        normalise_json_files,
+    )
+
+    hf: Any = transformers
+    s = DEMO_SHAPES
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=s["vocab_size"], min_frequency=2,
+                                  special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(_corpus(data_files), trainer=trainer)
+    tokenizer = hf.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=BEGIN_OF_TEXT, eos_token=EOT, pad_token=END_OF_TEXT,
+        extra_special_tokens={"image_token": IMAGE_TOKEN}, model_max_length=2048,
+        clean_up_tokenization_spaces=False,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    ids = {t: int(tokenizer.convert_tokens_to_ids(t)) for t in (BEGIN_OF_TEXT, END_OF_TEXT, EOT, IMAGE_TOKEN)}
+    vision = hf.CLIPVisionConfig(
+        image_size=s["image_size"], patch_size=s["patch_size"], hidden_size=s["vision_hidden"],
+        intermediate_size=4 * s["vision_hidden"], num_hidden_layers=s["vision_layers"],
+        num_attention_heads=s["vision_heads"], projection_dim=s["vision_hidden"],
+    )
+    text = hf.LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=s["text_hidden"], intermediate_size=s["text_intermediate"],
+        num_hidden_layers=s["text_layers"], num_attention_heads=s["text_heads"],
+        num_key_value_heads=s["text_kv_heads"], max_position_embeddings=2048, rms_norm_eps=1e-5,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0}, tie_word_embeddings=False,
+        pad_token_id=ids[END_OF_TEXT],
+    )
+    config = hf.LlavaConfig(
+        vision_config=vision, text_config=text, image_token_index=ids[IMAGE_TOKEN],
+        image_seq_length=(s["image_size"] // s["patch_size"]) ** 2, projector_hidden_act="gelu",
+        vision_feature_select_strategy="default", vision_feature_layer=-2, tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = hf.LlavaForConditionalGeneration(config)
+    model.generation_config = hf.GenerationConfig(
+        bos_token_id=ids[BEGIN_OF_TEXT], eos_token_id=[ids[EOT], ids[END_OF_TEXT]],
+        pad_token_id=ids[END_OF_TEXT], do_sample=False, max_new_tokens=160,
+    )
+    size = s["image_size"]
+    processor = hf.LlavaProcessor(
+        image_processor=hf.CLIPImageProcessorPil(size={"shortest_edge": size},
+                                                 crop_size={"height": size, "width": size}),
+        tokenizer=tokenizer, patch_size=s["patch_size"], vision_feature_select_strategy="default",
+        image_token=IMAGE_TOKEN, num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE,
+    )
+    staging = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging, safe_serialization=True)
+    processor.save_pretrained(staging)
+    normalise_json_files(staging)
+    write_manifest(staging, name=f"{DEMO_NAME}-base", version="0", protocol_version=None, untrained=True,
+                   provenance={"kind": "geosynth-demo-base", "seed": seed, "shapes": DEMO_SHAPES,
+                               "built_by": "training.geosynth.demo.build_demo_base"})
+    staging.replace(out)
+    return out
+
+
+# --------------------------------------------------------------------------------------- stage 0
+
+STAGE0_DEFAULTS: dict[str, Any] = copy.deepcopy(BASE_DEFAULTS)
+STAGE0_DEFAULTS["recipe"] = "geosynth_warmup"
+STAGE0_DEFAULTS["train"].update({"lr": 1.0e-3, "weight_decay": 0.01, "warmup_ratio": 0.03})
+
+
+class DemoWarmupRecipe(Recipe):
+    """Stage 0: every weight of the random demo base learns (vision tower, projector, language model).
+
+    The recipes' lifecycle (data, AdamW + warmup/cosine, checkpoints, resume, DDP) with a model that
+    trains everything; the result is a full HF llava folder that stage 1 loads as its base.
+    """
+
+    NAME = "geosynth_warmup"
+    DEFAULTS = STAGE0_DEFAULTS
+
+    def build_model(self) -> Any:
+        import torch
+
+        from training.recipes.pretrain_projector import load_llava
+
+        model = load_llava(self.cfg["model"]["path"], dtype=torch.float32, device=self.device)
+        model.requires_grad_(True)
+        model.train()
+        return model
+
+    def save_outputs(self) -> dict[str, Any]:
+        from geodesk.engine.tiny import normalise_json_files
+
+        final = self.out_dir / "model"
+        staging = self.out_dir / ".model.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        self.model.save_pretrained(str(staging), safe_serialization=True)
+        self.processor.save_pretrained(str(staging))
+        normalise_json_files(staging)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.replace(final)
+        return {"model": str(final)}
+
+
+# ------------------------------------------------------------------------------------- pipeline
+
+
+def _device_defaults() -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {"cuda": cuda, "quantization": "nf4" if cuda else "none", "batch_size": 32 if cuda else 8}
+
+
+def plan(args: argparse.Namespace) -> list[str]:
+    """The steps as shell-equivalent lines (what ``--plan`` prints)."""
+    out = args.out
+    return [
+        f"geodesk-train geosynth --n {args.train_n} --seed {args.seed} --out {out}/data",
+        f"python -c 'training.geosynth.demo.build_demo_base({out}/base, data parts)'",
+        f"stage 0: DemoWarmupRecipe(model.path={out}/base, data = meta+clue+dialog, epochs={args.epochs0})",
+        f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/stage0/model "
+        f"output_dir={out}/stage1 data.files=[{out}/data/mggeo/meta.json]",
+        f"geodesk-train finetune --config {CONFIGS}/finetune.yaml model.path={out}/stage0/model "
+        f"model.stage1_run={out}/stage1 output_dir={out}/stage2 data.files=[meta, clue, dialog]",
+        f"geodesk-train export --config {CONFIGS}/export.yaml base_model={out}/stage0/model "
+        f"stage1_run={out}/stage1 stage2_run={out}/stage2 output_dir={out}/package name={DEMO_NAME} "
+        "dtype=bf16",
+        f"geodesk-train geosynth --n {args.eval_n} --seed {args.eval_seed} --out {out}/eval/data --no-data",
+        f"geodesk-train evaluate --model {out}/package --truth {out}/eval/data/metadata.csv "
+        f"--images {out}/eval/data --dialogs {out}/eval/data/dialogs.jsonl --out {out}/eval/run",
+        f"results: {out}/results.json (all scenes, and decisive_hidden true / false separately)",
+    ]
+
+
+def _stage(module: Any, config_file: Path | None, defaults: dict[str, Any], overrides: list[str],
+           recipe: type[Recipe] | None = None) -> dict[str, Any]:
+    config = load_config(config_file if config_file is not None else {"recipe": defaults["recipe"]}, defaults,
+                         overrides)
+    if recipe is not None:
+        return recipe(config).run()
+    result: dict[str, Any] = module.run(config)
+    return result
+
+
+def subset_results(eval_dir: Path, truth_csv: Path) -> dict[str, Any]:
+    """Metrics per variant (direct, +Q, +QA) on all scenes and on the hidden / visible subsets."""
+    import csv
+
+    from geodesk.geo.metrics import align, summarize
+    from training.evaluation.io import read_predictions, read_truth, truth_rows
+
+    truths = truth_rows(read_truth(truth_csv))
+    with truth_csv.open(encoding="utf-8", newline="") as fh:
+        hidden = {row["id"]: row["decisive_hidden"] == "true" for row in csv.DictReader(fh)}
+    files = {"direct": "predictions.jsonl", "q": "predictions_q.jsonl", "qa": "predictions_qa.jsonl"}
+    out: dict[str, Any] = {}
+    for variant, name in files.items():
+        path = eval_dir / name
+        if not path.is_file():
+            continue
+        predictions = read_predictions(path)
+        for subset, keep in (("all", None), ("decisive_hidden", True), ("decisive_visible", False)):
+            chosen = [t for t in truths if keep is None or hidden.get(t.id) == keep]
+            ids = {t.id for t in chosen}
+            if not chosen:
+                continue
+            aligned, _ = align([p for p in predictions if p.id in ids], chosen)
+            summary = summarize(aligned, chosen)
+            out.setdefault(subset, {})[variant] = {
+                "n": summary["n"], "geoscore": summary["geoscore"], "recall": summary["recall"],
+                "admin_accuracy": summary["admin_accuracy"], "accuracy_km": summary["accuracy_km"],
+            }
+    return out
+
+
+def build(args: argparse.Namespace) -> dict[str, Any]:
+    from training.geosynth.generator import generate
+    from training.geosynth.mggeo import build_mggeo
+    from training.geosynth.world import load_world
+    from training.recipes import export, finetune_qlora, pretrain_projector
+
+    out = Path(args.out).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    device = _device_defaults()
+    batch = args.batch_size or device["batch_size"]
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 1)
+        clock = now
+
+    world = load_world()
+    data = out / "data"
+    if not (data / "mggeo" / "dialog.json").is_file():
+        generate(data, n=args.train_n, seed=args.seed, world=world)
+        build_mggeo(data, seed=args.seed, world=world)
+    parts = [data / "mggeo" / f"{p}.json" for p in ("meta", "clue", "dialog")]
+    lap("data")
+    base = out / "base"
+    if not base.is_dir():
+        build_demo_base(base, parts, seed=args.seed)
+    lap("base")
+    common = [f"seed={args.seed}", f"train.batch_size={batch}", "checkpoint.every=500",
+              "log.tensorboard=false", f"data.max_length={args.max_length}"]
+    if args.max_steps:
+        common.append(f"train.max_steps={args.max_steps}")
+    files = "[" + ", ".join(str(p) for p in parts) + "]"
+    stage0 = out / "stage0"
+    if not (stage0 / "summary.json").is_file():
+        _stage(None, None, STAGE0_DEFAULTS, [*common, f"model.path={base}", f"output_dir={stage0}",
+                                               f"data.files={files}", f"train.epochs={args.epochs0}"],
+               recipe=DemoWarmupRecipe)
+    warm = stage0 / "model"
+    lap("stage0")
+    stage1 = out / "stage1"
+    if not (stage1 / "summary.json").is_file():
+        _stage(pretrain_projector, CONFIGS / "pretrain.yaml", pretrain_projector.DEFAULTS,
+               [*common, f"model.path={warm}", f"output_dir={stage1}", f"data.files=[{parts[0]}]",
+                "train.epochs=1"])
+    lap("stage1")
+    stage2 = out / "stage2"
+    if not (stage2 / "summary.json").is_file():
+        _stage(finetune_qlora, CONFIGS / "finetune.yaml", finetune_qlora.DEFAULTS,
+               [*common, f"model.path={warm}", f"model.stage1_run={stage1}", f"output_dir={stage2}",
+                f"data.files={files}", f"model.quantization={device['quantization']}",
+                f"train.epochs={args.epochs2}", "train.lr=5.0e-4", "train.gradient_checkpointing=false"])
+    lap("stage2")
+    package = out / "package"
+    if not (package / "geodesk-model.json").is_file():
+        config = load_config(CONFIGS / "export.yaml", export.DEFAULTS, [
+            f"base_model={warm}", f"stage1_run={stage1}", f"stage2_run={stage2}", f"output_dir={package}",
+            f"name={DEMO_NAME}", f"version={args.version}", "dtype=bf16"])
+        export.export_package(config)
+        _label_synthetic(package, args)
+    size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
+    if size > MAX_PACKAGE_BYTES:
+        raise RecipeError(f"the demo package is {size / 2**20:.1f} MiB, over the 25 MiB limit: "
+                          "shrink DEMO_SHAPES")
+    lap("export")
+    eval_data = out / "eval" / "data"
+    if not (eval_data / "metadata.csv").is_file():
+        generate(eval_data, n=args.eval_n, seed=args.eval_seed, world=world)
+    run_dir = out / "eval" / "run"
+    from training.cli import main as train_cli
+
+    code = train_cli(["evaluate", "--model", str(package), "--truth", str(eval_data / "metadata.csv"),
+                      "--images", str(eval_data), "--dialogs", str(eval_data / "dialogs.jsonl"),
+                      "--out", str(run_dir), "--batch-size", str(batch), "--json"])
+    if code != 0:
+        raise RecipeError(f"geodesk-train evaluate failed (exit {code}); see the message above")
+    lap("evaluate")
+    results = {
+        "model": DEMO_NAME, "version": args.version, "package_bytes": size, "train_n": args.train_n,
+        "train_seed": args.seed, "eval_n": args.eval_n, "eval_seed": args.eval_seed,
+        "chance_country": 1 / len({p.country.code for p in world.places}),
+        "device": "cuda" if device["cuda"] else "cpu", "timings_s": timings,
+        "metrics": subset_results(run_dir, eval_data / "metadata.csv"),
+    }
+    atomic_write_json(out / "results.json", results)
+    if args.publish:
+        shutil.rmtree(DEMO_MODEL_DIR, ignore_errors=True)
+        shutil.copytree(package, DEMO_MODEL_DIR)
+        results["published"] = str(DEMO_MODEL_DIR)
+    return results
+
+
+def _label_synthetic(package: Path, args: argparse.Namespace) -> None:
+    """Say in the manifest's provenance, for every reader, that this model knows synthetic scenes only."""
+    from geodesk.engine.package import read_manifest, save_manifest
+
+    manifest = read_manifest(package)
+    manifest.provenance["training_data"] = {
+        "kind": "geosynth", "synthetic": True, "note": PROVENANCE_NOTE, "train_n": args.train_n,
+        "seed": args.seed,
+    }
+    manifest.provenance["not_for_casework"] = True
+    save_manifest(package, manifest)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.geosynth.demo",
+                                     description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="run folder (rerun to resume)")
+    parser.add_argument("--train-n", type=int, default=20000, help="training scenes (20000)")
+    parser.add_argument("--eval-n", type=int, default=1000, help="evaluation scenes, fresh seed (1000)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--eval-seed", type=int, default=1001)
+    parser.add_argument("--epochs0", type=int, default=3, help="stage-0 epochs over the whole mix (3)")
+    parser.add_argument("--epochs2", type=int, default=1, help="stage-2 epochs (1)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32 on CUDA, 8 on CPU")
+    parser.add_argument("--max-length", type=int, default=512, help="token limit per sample (512)")
+    parser.add_argument("--max-steps", type=int, default=None, help="cap every stage (smoke runs)")
+    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--publish", action="store_true", help="copy the package to resources/demo-model/")
+    parser.add_argument("--plan", action="store_true", help="print the steps and exit")
+    args = parser.parse_args(argv)
+    if args.plan:
+        print("\n".join(plan(args)))
+        return 0
+    try:
+        results = build(args)
+    except RecipeError as exc:
+        print(f"geosynth demo: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
