@@ -65,4 +65,13 @@ def run_app(workspace: str | None = None) -> int:
             app.quit()
 
         QTimer.singleShot(0, shown)
-    return int(app.exec())
+    code = int(app.exec())
+    # Pages must go before their web profile, or Qt WebEngine aborts on the way out.
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from geodesk.qt.map_view import release_offline_profile
+
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    release_offline_profile()
+    return code

@@ -93,6 +93,22 @@ def offline_profile() -> QWebEngineProfile:
     return _profile
 
 
+def release_offline_profile() -> None:
+    """Delete the shared profile once no page uses it (application shutdown); a later view makes a new one.
+
+    Qt WebEngine aborts at exit when a profile is destroyed while pages still refer to it, or when the
+    profile outlives the web engine's teardown; callers delete their views first.
+    """
+    global _profile, _interceptor
+    if _profile is not None:
+        _profile.deleteLater()
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    _profile = None
+    _interceptor = None
+
+
 def _webchannel_script() -> QWebEngineScript:
     source = QFile(":/qtwebchannel/qwebchannel.js")
     if not source.open(QIODevice.OpenModeFlag.ReadOnly):

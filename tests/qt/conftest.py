@@ -83,3 +83,20 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "tiny-llava-untrained"
     create_tiny_model(folder)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_web_pages_before_the_profile(qapp: object) -> Iterator[None]:
+    """Qt WebEngine crashes at exit when a page outlives its profile: delete every page first."""
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from geodesk.qt import map_view
+
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    map_view.release_offline_profile()
