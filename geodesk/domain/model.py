@@ -104,7 +104,9 @@ class Region:
 
     def __post_init__(self) -> None:
         if self.x1 <= self.x0 or self.y1 <= self.y0:
-            raise ValueError(f"region ({self.x0},{self.y0},{self.x1},{self.y1}) has no area: need x0<x1, y0<y1")
+            raise ValueError(
+                f"region ({self.x0},{self.y0},{self.x1},{self.y1}) has no area: need x0<x1, y0<y1"
+            )
         if min(self.x0, self.y0) < 0:
             raise ValueError("region coordinates must not be negative")
 
