@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_text
 from geodesk.domain.model import ModelIdentity
 
 MANIFEST_NAME = "geodesk-model.json"
@@ -250,19 +249,6 @@ def _architecture(folder: Path) -> str:
     config = json.loads(config_path.read_text(encoding="utf-8"))
     archs = config.get("architectures") or [config.get("model_type", "unknown")]
     return str(archs[0])
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_manifest(

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_text
 from geodesk.domain.model import ModelIdentity
 from geodesk.engine.checkpoint import PICKLE_SUFFIXES, CheckpointError, weight_files
 from geodesk.engine.package import (
@@ -48,7 +49,6 @@ from geodesk.engine.package import (
     PackageError,
     PackageManifest,
     VerifyReport,
-    atomic_write_text,
     build_manifest,
     list_package_files,
     package_identity,

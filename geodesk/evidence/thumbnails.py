@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 from PIL import ExifTags, Image
+
+from geodesk.atomic import atomic_open
 
 THUMB_SIZE = 256  # longest edge, pixels: an evidence-grid cell on a high-DPI screen
 THUMB_QUALITY = 85
@@ -135,12 +136,6 @@ def make_thumbnail(image: Image.Image, orientation: int, *, size: int = THUMB_SI
 def write_jpeg_atomic(
     image: Image.Image, target: str | os.PathLike[str], quality: int = THUMB_QUALITY
 ) -> None:
-    """Save ``image`` as JPEG at ``target`` via a temp file in the same folder and ``os.replace``."""
-    target = Path(target)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        image.save(temp, "JPEG", quality=quality, optimize=False)
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    """Save ``image`` as JPEG at ``target`` atomically (temp file in the same folder, then rename)."""
+    with atomic_open(target, binary=True) as fh:
+        image.save(fh, "JPEG", quality=quality, optimize=False)

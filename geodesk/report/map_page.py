@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_text
 from geodesk.domain.model import Candidate, Evidence, Finding, GpsPoint, Turn
 from geodesk.report.history import describe_hint, describe_prediction
 
@@ -243,19 +242,10 @@ def build_map_page(
 
 
 def write_map_page(path: Path, state: MapState | None = None, **options: Any) -> Path:
-    """Build the page and write it atomically (temp file in the same folder, then os.replace)."""
+    """Build the page and write it atomically (a half-written page never replaces a good one)."""
     page = build_map_page(state, **options)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".map-", suffix=".html", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    atomic_write_text(path, page)
+    return Path(path)
 
 
 _CSS = """

@@ -16,7 +16,6 @@ administrator (``geodesk model install``).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_json
 from geodesk.domain import Case
 from geodesk.engine.package import MANIFEST_NAME, PackageError, read_manifest
 from geodesk.engine.registry import InstalledModel, ModelRegistry, RegistryError
@@ -140,16 +140,7 @@ def _read_state(ws: Workspace) -> dict[str, Any]:
 
 
 def _write_state(ws: Workspace, state: dict[str, Any]) -> None:
-    ws.path.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", suffix=".tmp", dir=ws.path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        Path(tmp).replace(ws.path / STATE_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(ws.path / STATE_FILE, state, sort_keys=True)
 
 
 def _demo_case(ws: Workspace, state: dict[str, Any]) -> tuple[Case, bool]:

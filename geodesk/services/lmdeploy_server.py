@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_json
 from geodesk.engine.checkpoint import CheckpointError, KeyNaming, checkpoint_naming, export_legacy
 
 LMDEPLOY_VERSION = "0.18.0"
@@ -123,17 +124,7 @@ class LmdeployExport:
 
 
 def _atomic_json(path: Path, document: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2, sort_keys=True, ensure_ascii=False)
-            fh.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
-
+    atomic_write_json(path, document, sort_keys=True)
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:

@@ -16,18 +16,17 @@ A file ending in ``.jsonl`` holds one sample per line, anything else one JSON li
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from geodesk.atomic import atomic_open
 from geodesk.engine import prompts
 
 Sample = dict[str, Any]
@@ -97,26 +96,10 @@ def read_samples(path: Path) -> list[Sample]:
     return document
 
 
-@contextlib.contextmanager
-def _atomic_text(path: Path) -> Iterator[IO[str]]:
-    """A text file written beside ``path`` and moved into place: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_samples(path: Path, samples: Iterable[Sample]) -> int:
     """Write samples atomically (JSON list, or JSONL for ``.jsonl``); returns how many."""
     count = 0
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         if is_jsonl(path):
             for sample in samples:
                 fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
@@ -133,7 +116,7 @@ def write_samples(path: Path, samples: Iterable[Sample]) -> int:
 
 def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
     count = 0
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         for record in records:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
@@ -141,7 +124,7 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
 
 
 def write_json(path: Path, document: Any) -> None:
-    with _atomic_text(path) as fh:
+    with atomic_open(path) as fh:
         json.dump(document, fh, ensure_ascii=False, indent=2, sort_keys=True)
         fh.write("\n")
 

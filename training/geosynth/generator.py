@@ -21,14 +21,13 @@ import csv
 import hashlib
 import io
 import json
-import os
 import random
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_bytes, atomic_write_text
 from training.geosynth import cues as cue_table
 from training.geosynth.fonts import FontBook, install_hint
 from training.geosynth.scene import PLAN_VERSION, ScenePlan, plan_scene, render
@@ -115,21 +114,6 @@ class GenerateReport:
         return "\n".join(lines)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    _atomic_bytes(path, text.encode("utf-8"))
-
-
 def png_bytes(plan: ScenePlan, size: int, fonts: FontBook) -> bytes:
     """The scene as PNG bytes. No text chunks, no timestamps: same plan, same fonts -> same bytes."""
     buffer = io.BytesIO()
@@ -187,7 +171,7 @@ def generate(
         plan = plan_scene(world, seed, index, hidden_share=hidden_share, fonts=fonts)
         data = png_bytes(plan, size, fonts)
         rel = f"images/{plan.id}.png"
-        _atomic_bytes(out / rel, data)
+        atomic_write_bytes(out / rel, data)
         candidates = len(world.candidates(plan.facts))
         record = scene_record(plan, rel, candidates, hashlib.sha256(data).hexdigest())
         records.append(record)
@@ -202,7 +186,7 @@ def generate(
                     for name in ("metadata.csv", "dialogs.jsonl", "scenes.jsonl")},
     }
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    _atomic_text(out / "geosynth.json", text)
+    atomic_write_text(out / "geosynth.json", text)
     return report
 
 
@@ -225,9 +209,9 @@ def _write_tables(out: Path, records: Sequence[dict[str, Any]]) -> None:
     writer.writerow(METADATA_COLUMNS)
     for record in records:
         writer.writerow(metadata_row(record))
-    _atomic_text(out / "metadata.csv", buffer.getvalue())
-    _atomic_text(out / "dialogs.jsonl", "".join(
+    atomic_write_text(out / "metadata.csv", buffer.getvalue())
+    atomic_write_text(out / "dialogs.jsonl", "".join(
         json.dumps({k: r[k] for k in ("id", "question", "answer")}, ensure_ascii=False) + "\n"
         for r in records))
-    _atomic_text(out / "scenes.jsonl", "".join(
+    atomic_write_text(out / "scenes.jsonl", "".join(
         json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records))

@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from geodesk import atomic as geodesk_atomic
 from training.datasets import (
     Collator,
     LengthGroupedBatchSampler,
@@ -225,16 +226,8 @@ def code_version() -> dict[str, Any]:
 
 
 def atomic_write_json(path: Path, document: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2, default=str)
-            fh.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Run files (summaries, checkpoint state): anything not JSON-native (paths) written as text."""
+    geodesk_atomic.atomic_write_json(path, document, default=str)
 
 
 def warmup_cosine(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:

@@ -14,16 +14,14 @@ This is the minimal writer the smoke command needs; the real builders live in ``
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from geodesk.atomic import atomic_write_json
 from geodesk.domain import SessionMode
 from geodesk.engine import prompts
 
@@ -74,15 +72,7 @@ def draw_scene(place: Place, rng: random.Random) -> Image.Image:
 
 
 def _write_json(path: Path, document: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=1, ensure_ascii=False)
-            fh.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, document, indent=1)
 
 
 def write_synthetic_dataset(out_dir: str | Path, per_country: int = 6, seed: int = 0) -> dict[str, Path]:
