@@ -165,11 +165,13 @@ def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
         "imported": len(getattr(done[0], "imported", [])) if done else 0,
     }
 
+    from geodesk.engine.registry import ModelRegistry
     from geodesk.engine.tiny import create_tiny_model
 
     model_dir = work / "models" / "tiny"
     create_tiny_model(model_dir)
-    window.set_model_path(model_dir)
+    ModelRegistry(window.workspace_path).install(model_dir)  # the first install becomes the active model
+    window.models_changed()
     meter.start()
     t0 = time.perf_counter()
     window.load_model()
@@ -202,10 +204,10 @@ def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
 def startup_times(repeat: int, work: Path, model_dir: Path | None) -> dict[str, Any]:
     workspace = work / ("ws-model" if model_dir else "ws-empty")
     workspace.mkdir(exist_ok=True)
-    if model_dir is not None:
-        (workspace / "settings.json").write_text(
-            json.dumps({"version": 1, "desktop_model_path": str(model_dir)}), encoding="utf-8"
-        )
+    if model_dir is not None and not (workspace / "models").is_dir():
+        from geodesk.engine.registry import ModelRegistry
+
+        ModelRegistry(workspace).install(model_dir)  # the registry's active model, as analysts have it
     env = {**os.environ, "GEODESK_EXIT_AFTER_SHOW": "1", "GEODESK_WORKSPACE": str(workspace)}
     times, torch_flags = [], []
     for _ in range(repeat):

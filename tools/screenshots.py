@@ -4,10 +4,12 @@
 
 (or under Xvfb with the xcb platform: ``xvfb-run -a .venv/bin/python tools/screenshots.py``).
 It builds a demo workspace in a temp folder: a case with three generated photos (two with EXIF GPS),
-a real session on the *untrained* tiny model (geodesk.engine.tiny: its answers are noise, and the app
-labels it so), a hint turn, an analyst clue pinned to a region and a finding placed on the map. Then it
-grabs the main window in its main states. A web view grabs blank offscreen, so the map page is written
-to HTML and rendered with headless Chromium (Debian ``chromium``) when one is installed.
+a real session on the *untrained* tiny model (geodesk.engine.tiny, installed through the model registry:
+its answers are noise, and the app labels it so), a hint turn, an analyst clue pinned to a region and a
+finding placed on the map, a replay of the session, "Locate all" over the case, and the model manager.
+Then it grabs the main window and the dialogs in their main states. A web view grabs blank offscreen,
+so the map page is written to HTML and rendered with headless Chromium (Debian ``chromium``) when one
+is installed.
 """
 
 from __future__ import annotations
@@ -79,8 +81,10 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from geodesk.domain.model import Clue, ClueSource, Hint, HintKind, Region
+    from geodesk.engine.registry import ModelRegistry
     from geodesk.engine.tiny import create_tiny_model
     from geodesk.qt.app import create_app
+    from geodesk.qt.dialogs import ModelManagerDialog
     from geodesk.qt.main_window import MainWindow
     from geodesk.report.map_page import write_map_page
 
@@ -104,9 +108,10 @@ def main() -> int:
         pump(app, 2, lambda: window.viewer.has_image())
         window.grab().save(str(args.out / "02-case-imported.png"))
 
-        model = work / "workspace" / "models" / "tiny-llava-untrained"
-        create_tiny_model(model)
-        window.set_model_path(model)
+        # The untrained tiny model, installed through the registry as the model manager does it.
+        create_tiny_model(work / "tiny-llava")
+        ModelRegistry(window.workspace_path).install(work / "tiny-llava")
+        window.models_changed()
         window.max_new_tokens = 48
         window.start_session("direct")
         pump(app, 300, lambda: window._session_task is None and bool(window.turns))
@@ -133,6 +138,35 @@ def main() -> int:
         window.finding_dock.raise_()
         pump(app, 0.5)
         window.grab().save(str(args.out / "04-history-and-finding.png"))
+
+        # Replay the session on the same model: the per-turn comparison and the new session.
+        window.history_dock.raise_()
+        window.show_replay()
+        replay = window.replay_dialog
+        replayed: list[object] = []
+        window.replay_done.connect(replayed.append)
+        replay.run()
+        pump(app, 300, lambda: bool(replayed) and window._session_task is None)
+        pump(app, 0.3)
+        replay.grab().save(str(args.out / "06-replay.png"))
+        replay.close()
+
+        # Locate all: the third image gets its session; the grid marks located items.
+        window.locate_all()
+        pump(app, 300, lambda: window.last_batch is not None and window._batch_task is None)
+        pump(app, 0.5)
+        window.grab().save(str(args.out / "07-located-all.png"))
+        for dialog in app.topLevelWidgets():
+            if dialog.objectName() == "batchSummary":
+                dialog.grab().save(str(args.out / "08-batch-summary.png"))
+                dialog.close()
+
+        manager = ModelManagerDialog(window)
+        manager.show()
+        manager.select("tiny-llava@0.0.0")
+        pump(app, 0.3)
+        manager.grab().save(str(args.out / "09-model-manager.png"))
+        manager.close()
 
         page = write_map_page(work / "map.html", window.map.state())
         chromium = (

@@ -1,7 +1,13 @@
 """The evidence grid: thumbnails of a case's images; drop files or folders on it to import them.
 
 Thumbnails are read from the case's ``thumbs/`` folder in a worker (QImage is safe off the UI thread,
-QPixmap is not) and set as icons when they arrive.
+QPixmap is not) and set as icons when they arrive. Two badges are painted on a thumbnail:
+
+- "EXIF" (bottom left) when the thumbnail is the camera's embedded EXIF thumbnail
+  (``metadata["thumbnail_source"] == "exif-embedded"``): an edited photo can keep its pre-edit camera
+  thumbnail, so the grid may show what the original no longer does; the viewer always decodes the
+  original;
+- a check mark (top right) when the item has a finished session (located).
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QFont,
     QIcon,
     QImage,
+    QPainter,
     QPixmap,
     QStandardItem,
     QStandardItemModel,
@@ -26,7 +34,47 @@ from geodesk.domain.model import Evidence
 from geodesk.qt.workers import TaskContext, TaskRunner
 
 SHA_ROLE = Qt.ItemDataRole.UserRole
+EXIF_THUMB_ROLE = Qt.ItemDataRole.UserRole + 1  # bool: the thumbnail is the camera's embedded one
+LOCATED_ROLE = Qt.ItemDataRole.UserRole + 2  # bool: the item has a finished session
 THUMB_EDGE = 128
+EXIF_THUMB_NOTE = (
+    "Thumbnail from the camera's EXIF; the viewer shows the decoded original. An edited photo can keep "
+    "its pre-edit camera thumbnail, so compare with the original before relying on it."
+)
+
+
+def is_exif_thumbnail(evidence: Evidence) -> bool:
+    return evidence.metadata.get("thumbnail_source") == "exif-embedded"
+
+
+def badged(image: QImage | None, exif_thumb: bool, located: bool) -> QPixmap:
+    """The grid icon: the thumbnail (or a grey square) centred in a square, with its badges painted on."""
+    canvas = QPixmap(THUMB_EDGE, THUMB_EDGE)
+    canvas.fill(QColor("#dee2e6") if image is None else QColor(0, 0, 0, 0))
+    painter = QPainter(canvas)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if image is not None:
+            painter.drawImage((THUMB_EDGE - image.width()) // 2, (THUMB_EDGE - image.height()) // 2, image)
+        font = QFont(painter.font())
+        font.setPixelSize(11)
+        font.setBold(True)
+        painter.setFont(font)
+        if exif_thumb:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#e8590c"))
+            painter.drawRoundedRect(2, THUMB_EDGE - 18, 34, 16, 3, 3)
+            painter.setPen(QColor("white"))
+            painter.drawText(2, THUMB_EDGE - 18, 34, 16, Qt.AlignmentFlag.AlignCenter, "EXIF")
+        if located:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#2b8a3e"))
+            painter.drawEllipse(THUMB_EDGE - 20, 2, 18, 18)
+            painter.setPen(QColor("white"))
+            painter.drawText(THUMB_EDGE - 20, 2, 18, 18, Qt.AlignmentFlag.AlignCenter, "✓")
+    finally:
+        painter.end()
+    return canvas
 
 
 class EvidenceGrid(QListView):
@@ -51,29 +99,60 @@ class EvidenceGrid(QListView):
         self.setDropIndicatorShown(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self._items: dict[str, QStandardItem] = {}
-        placeholder = QPixmap(THUMB_EDGE, THUMB_EDGE)
-        placeholder.fill(QColor("#dee2e6"))
-        self._placeholder = QIcon(placeholder)
+        self._thumbs: dict[str, QImage] = {}
+        self._located: set[str] = set()
         self.selectionModel().currentChanged.connect(self._on_current)
 
-    def set_evidence(self, items: list[Evidence], thumbs_dir: Path | None) -> None:
+    def set_evidence(
+        self, items: list[Evidence], thumbs_dir: Path | None, located: set[str] | None = None
+    ) -> None:
         current = self.current_sha()
         known = set(self._items)
         wanted = {e.sha256 for e in items}
+        if located is not None:
+            self._located = set(located)
         if wanted != known:
             self.model_.clear()
             self._items.clear()
+            self._thumbs.clear()
             for e in items:
-                item = QStandardItem(self._placeholder, e.original_name)
+                item = QStandardItem(e.original_name)
                 item.setData(e.sha256, SHA_ROLE)
-                item.setToolTip(f"{e.original_name}\n{e.width}×{e.height} {e.format}\n{e.sha256[:16]}")
+                exif_thumb = is_exif_thumbnail(e)
+                item.setData(exif_thumb, EXIF_THUMB_ROLE)
+                tip = f"{e.original_name}\n{e.width}×{e.height} {e.format}\n{e.sha256[:16]}"
+                item.setToolTip(tip + (f"\n\n{EXIF_THUMB_NOTE}" if exif_thumb else ""))
                 item.setEditable(False)
                 self.model_.appendRow(item)
                 self._items[e.sha256] = item
+                self._paint(e.sha256)
             if thumbs_dir is not None:
                 self._load_thumbs([e.sha256 for e in items], thumbs_dir)
+        else:
+            for sha in self._items:
+                self._paint(sha)
         if current in self._items:
             self.select_sha(current)
+
+    def set_located(self, located: set[str]) -> None:
+        """Mark the items that have a finished session."""
+        changed = located ^ self._located
+        self._located = set(located)
+        for sha in changed:
+            if sha in self._items:
+                self._paint(sha)
+
+    def located(self) -> set[str]:
+        return {sha for sha, item in self._items.items() if item.data(LOCATED_ROLE)}
+
+    def exif_thumbnails(self) -> set[str]:
+        return {sha for sha, item in self._items.items() if item.data(EXIF_THUMB_ROLE)}
+
+    def _paint(self, sha: str) -> None:
+        item = self._items[sha]
+        located = sha in self._located
+        item.setData(located, LOCATED_ROLE)
+        item.setIcon(QIcon(badged(self._thumbs.get(sha), bool(item.data(EXIF_THUMB_ROLE)), located)))
 
     def _load_thumbs(self, shas: list[str], thumbs_dir: Path) -> None:
         def job(ctx: TaskContext) -> dict[str, QImage]:
@@ -95,9 +174,9 @@ class EvidenceGrid(QListView):
 
     def _set_thumbs(self, images: dict[str, QImage]) -> None:
         for sha, image in images.items():
-            item = self._items.get(sha)
-            if item is not None:
-                item.setIcon(QIcon(QPixmap.fromImage(image)))
+            if sha in self._items:
+                self._thumbs[sha] = image
+                self._paint(sha)
 
     def shas(self) -> list[str]:
         return list(self._items)

@@ -84,7 +84,12 @@ class HistoryPanel(QWidget):
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for column in (0, 3, 4, 5, 6):  # numbers and status: as wide as their header and values
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(1, 110)
         self.table.verticalHeader().setVisible(False)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
         # pyqtgraph (with numpy) costs half a second to import: the plot is made by ensure_plot(), after
@@ -136,9 +141,17 @@ class HistoryPanel(QWidget):
         for curve in (self.moved_curve, self.ref_curve):
             curve.sigPointsClicked.connect(self._on_points_clicked)
         self.splitter.addWidget(self.plot)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.plot.setMinimumWidth(260)
+        self.balance()
         self._update_plot()
+
+    def balance(self) -> None:
+        """Table and plot side by side, the plot wide enough for its axes and legend."""
+        if self.plot is not None:
+            width = max(self.splitter.width(), 600)
+            self.splitter.setSizes([int(width * 0.62), int(width * 0.38)])
 
     def set_rows(self, rows: list[HistoryRow], reference: Reference | None) -> None:
         self.model.set_rows(rows, reference)

@@ -2,22 +2,21 @@
 
 It presents and delegates. Reads of a few rows come from the case store on the UI thread (SQLite in WAL
 mode, milliseconds); everything that can take longer (import, image decoding, the map page, model
-loading, inference) runs in workers through :class:`geodesk.qt.workers.TaskRunner`, each worker with
-its own CaseStore connection. All actions are built in one place (:meth:`MainWindow._build_actions`),
-labelme-style, and services that are not installed leave their actions disabled with a tooltip that
-says what is missing, never a stand-in result.
+loading, inference, replay, batch) runs in workers through :class:`geodesk.qt.workers.TaskRunner`, each
+worker with its own CaseStore connection. All actions are built in one place
+(:meth:`MainWindow._build_actions`), labelme-style, and enabled from one place (:meth:`_update_actions`).
+Model work (a turn, a replay, a batch) runs one at a time: they share the loaded backend.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +45,7 @@ from geodesk.domain.model import (
     Region,
     Session,
     Turn,
+    TurnStatus,
 )
 from geodesk.qt.clue_panel import CluePanel
 from geodesk.qt.evidence_grid import EvidenceGrid
@@ -53,7 +54,16 @@ from geodesk.qt.hint_composer import HintComposer
 from geodesk.qt.history_panel import HistoryPanel
 from geodesk.qt.image_viewer import ImageViewer, PinnedRegion, load_evidence_image
 from geodesk.qt.map_view import MapView
-from geodesk.qt.model_host import MODEL_PATH_KEY, PackageInfo, load_backend, read_package_info
+from geodesk.qt.model_host import (
+    NO_MODEL,
+    ModelChoice,
+    backend_key,
+    backend_request,
+    current_choice,
+    migrate_legacy_model,
+    open_app_backend,
+    registry_models,
+)
 from geodesk.qt.session_panel import SessionPanel
 from geodesk.qt.settings import LAYOUT_VERSION, LayoutSettings
 from geodesk.qt.workers import Task, TaskContext, TaskRunner
@@ -65,21 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NEEDS_IMPORT = "needs the import service (geodesk.services.importing), which is not installed in this build"
-NEEDS_SESSIONS = (
-    "needs the sessions service (geodesk.services.sessions), which is not installed in this build"
-)
-NO_MODEL = (
-    "No model is active. Install one (geodesk model install SRC) and choose it in Models → Model "
-    "manager, or create the untrained tiny model there for a trial run."
-)
-
-
-def service_available(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(f"geodesk.services.{name}") is not None
-    except (ImportError, ValueError):
-        return False
+MODEL_BUSY = "the model is still working (a turn, a replay or a batch); stop it or wait"
 
 
 @dataclass
@@ -99,6 +95,8 @@ class Actions:
     load_model: QAction
     start_session: QAction
     stop_session: QAction
+    replay_session: QAction
+    locate_all: QAction
     model_manager: QAction
     settings: QAction
     reset_layout: QAction
@@ -110,6 +108,8 @@ class MainWindow(QMainWindow):
     turns_changed = Signal()
     model_changed = Signal()
     error_shown = Signal(str)
+    replay_done = Signal(object)  # (replayed Session, list[ReplayStep])
+    batch_done = Signal(object)  # services.batch.BatchReport
     started = Signal()  # the store and the plot are ready (see finish_startup)
 
     def __init__(self, workspace: Path, *, restore_layout: bool = True, defer_startup: bool = False) -> None:
@@ -131,11 +131,17 @@ class MainWindow(QMainWindow):
         self.turns: list[Turn] = []
         self.finding: Finding | None = None
         self.backend: Any = None  # the loaded engine backend (geodesk.engine.backends), if any
-        self.model_info: PackageInfo | None = None
+        self._backend_key: tuple[Any, ...] | None = None  # what self.backend was opened for
+        self.model_choice: str | None = None  # NAME@VERSION chosen in the session panel; None: active
+        self.legacy_model_folder: Path | None = None  # settings.extra["desktop_model_path"], kept in use
+        self.choice: ModelChoice | None = None  # what the next model call runs on
+        self.last_batch: Any = None  # the last BatchReport
+        self.replay_dialog: Any = None  # the last replay dialog opened (tests read it)
         self.errors: list[str] = []  # every message shown to the analyst, newest last (tests read it)
         self._import_task: Task | None = None
         self._session_task: Task | None = None
         self._model_task: Task | None = None
+        self._batch_task: Task | None = None
         self._image_request = 0
         # Import processes of the import service (None: one per core; 0: none, in the importing thread).
         self.import_workers: int | None = None
@@ -145,6 +151,7 @@ class MainWindow(QMainWindow):
         self.max_new_tokens = 256  # per model answer
 
         self.setWindowTitle("geodesk")
+        self.resize(1400, 900)
         self.viewer = ImageViewer(self)
         self.setCentralWidget(self.viewer)
         self._build_docks()
@@ -153,15 +160,9 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self.resize(1400, 900)
-        # Default proportions: a tall map above the session, the history wider than the clues.
-        vertical, horizontal = Qt.Orientation.Vertical, Qt.Orientation.Horizontal
-        self.resizeDocks([self.map_dock, self.session_dock], [520, 380], vertical)
-        self.resizeDocks([self.cases_dock, self.evidence_dock], [180, 620], vertical)
-        self.resizeDocks([self.history_dock, self.clues_dock], [820, 580], horizontal)
-        self.resizeDocks([self.map_dock], [520], horizontal)
         self._default_state = self.saveState(LAYOUT_VERSION)
-        if restore_layout:
-            self.restore_layout()
+        self._layout_restored = restore_layout and self.restore_layout()
+        self._sized = self._layout_restored  # default proportions are applied once the window is shown
         self._update_actions()
         if defer_startup:
             self.show_status("Starting…")
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
         if self.is_started:
             return
         self.history.ensure_plot()
+        self._migrate_model_setting()
         self._refresh_cases()
         self._refresh_model_label()
         self.is_started = True
@@ -196,6 +198,43 @@ class MainWindow(QMainWindow):
         self.started.emit()
 
     # ------------------------------------------------------------------ construction
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            self.apply_default_sizes()
+
+    def apply_default_sizes(self) -> None:
+        """Default proportions for the window's current size: a tall map above the session, the left
+        column narrow, the history (table and plot) wider than the clues. resizeDocks only takes effect
+        on a laid-out window, hence after the first show."""
+        vertical, horizontal = Qt.Orientation.Vertical, Qt.Orientation.Horizontal
+        w, h = max(self.width(), 1000), max(self.height(), 700)
+        right = int(w * 0.30)
+        self.resizeDocks([self.cases_dock, self.evidence_dock], [int(h * 0.18), int(h * 0.62)], vertical)
+        self.resizeDocks([self.cases_dock, self.map_dock], [int(w * 0.16), right], horizontal)
+        self.resizeDocks([self.map_dock, self.session_dock], [int(h * 0.52), int(h * 0.48)], vertical)
+        self.resizeDocks([self.history_dock], [int(h * 0.32)], vertical)
+        self.history.balance()
+        self._schedule_tab_bar_check()
+
+    def _schedule_tab_bar_check(self, *_: Any) -> None:
+        QTimer.singleShot(0, self.hide_stale_tab_bars)
+
+    def hide_stale_tab_bars(self) -> None:
+        """Hide the dock tab bars Qt left behind. Each tabifyDockWidget after the first makes two tab
+        bars for the same group (PySide6 6.12); the layout moves one and leaves the other where the
+        window's edge was, drawn over whatever is there now. The one in use sits right under one of
+        its docks; a bar that touches none of its docks is not in use."""
+        docks = {d.windowTitle(): d for d in self.findChildren(QDockWidget)}
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is not self or bar.isHidden():
+                continue
+            group = [docks[t] for t in (bar.tabText(i) for i in range(bar.count())) if t in docks]
+            visible = [d for d in group if d.isVisible() and not d.isFloating()]
+            if visible and not any(_touches(bar.geometry(), d.geometry()) for d in visible):
+                bar.hide()
+
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)  # saveState/restoreState key
@@ -237,14 +276,23 @@ class MainWindow(QMainWindow):
         self.session_dock = self._dock("Session", "sessionDock", self.session_panel, right)
         self.hints_dock = self._dock("Hints", "hintsDock", self.hints, right)
         self.history_dock = self._dock("History", "historyDock", self.history, bottom)
-        self.clues_dock = self._dock("Clues", "cluesDock", self.clue_panel, bottom)
-        self.finding_dock = self._dock("Finding", "findingDock", self.finding_editor, bottom)
+        self.clues_dock = self._dock("Clues", "cluesDock", self.clue_panel, right)
+        self.finding_dock = self._dock("Finding", "findingDock", self.finding_editor, right)
+        # The side columns run the full height; the bottom docks sit under the image only, so the map
+        # keeps its height and the history gets the width between the columns.
+        self.setCorner(Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
+        self.setCorner(Qt.Corner.TopLeftCorner, left)
+        self.setCorner(Qt.Corner.TopRightCorner, right)
         self.tabifyDockWidget(self.evidence_dock, self.metadata_dock)
+        for dock in (self.hints_dock, self.clues_dock, self.finding_dock):
+            self.tabifyDockWidget(self.session_dock, dock)
         self.evidence_dock.raise_()
-        self.tabifyDockWidget(self.session_dock, self.hints_dock)
         self.session_dock.raise_()
-        self.tabifyDockWidget(self.clues_dock, self.finding_dock)
-        self.clues_dock.raise_()
+        for dock in self.findChildren(QDockWidget):
+            dock.dockLocationChanged.connect(self._schedule_tab_bar_check)
+            dock.topLevelChanged.connect(self._schedule_tab_bar_check)
+        self.tabifiedDockWidgetActivated.connect(self._schedule_tab_bar_check)
 
     def _build_actions(self) -> Actions:
         def action(
@@ -292,6 +340,17 @@ class MainWindow(QMainWindow):
                 "Ctrl+Return",
             ),
             stop_session=action("S&top", self.stop_session, "Ctrl+."),
+            replay_session=action(
+                "&Replay session…",
+                self.show_replay,
+                tip="Run this session's turns again on the active or another model and compare",
+            ),
+            locate_all=action(
+                "Locate &all",
+                self.locate_all,
+                "Ctrl+Shift+Return",
+                tip="Locate every image of the case that has no finished session on this model yet",
+            ),
             model_manager=action("&Model manager…", self.show_model_manager),
             settings=action("&Settings…", self.show_settings, std.Preferences),
             reset_layout=action("&Reset layout", self.reset_layout),
@@ -315,13 +374,13 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction(a.reset_layout)
         models = bar.addMenu("&Models")
-        models.addActions([a.load_model, a.start_session, a.stop_session])
+        models.addActions([a.load_model, a.start_session, a.stop_session, a.replay_session, a.locate_all])
         models.addSeparator()
         models.addActions([a.model_manager, a.settings])
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.addActions(
-            [a.new_case, a.import_files, a.fit, a.draw_region, a.start_session, a.stop_session]
+            [a.new_case, a.import_files, a.fit, a.draw_region, a.start_session, a.stop_session, a.locate_all]
         )
 
     def _build_status_bar(self) -> None:
@@ -353,6 +412,8 @@ class MainWindow(QMainWindow):
         self.session_panel.start_requested.connect(self.start_session)
         self.session_panel.stop_requested.connect(self.stop_session)
         self.session_panel.session_chosen.connect(self._choose_session)
+        self.session_panel.model_chosen.connect(self.choose_model)
+        self.session_panel.replay_requested.connect(self.show_replay)
         self.hints.hint_requested.connect(self.send_hint)
         self.history.turn_selected.connect(self.map.select_turn)
         self.map.turn_clicked.connect(self.history.select_turn)
@@ -478,7 +539,19 @@ class MainWindow(QMainWindow):
     def refresh_evidence(self) -> None:
         if self.store is None:
             return
-        self.grid.set_evidence(self.store.evidence.list(), self.store.thumbs_dir)
+        self.grid.set_evidence(self.store.evidence.list(), self.store.thumbs_dir, self.located_evidence())
+
+    def located_evidence(self) -> set[str]:
+        """Evidence hashes with at least one session whose turns include a finished one."""
+        if self.store is None:
+            return set()
+        located: set[str] = set()
+        for session in self.store.sessions.list():
+            if session.evidence_sha256 in located or session.id is None:
+                continue
+            if any(t.status is TurnStatus.DONE for t in self.store.turns.list(session.id)):
+                located.add(session.evidence_sha256)
+        return located
 
     def select_evidence(self, sha: str) -> None:
         if self.store is None or not sha:
@@ -538,7 +611,11 @@ class MainWindow(QMainWindow):
         sessions = self.store.sessions.list(evidence_sha256=sha)
         self.session_panel.set_sessions(
             [
-                (s.id, f"session {s.id}: {s.mode.value}, {s.model.name} {s.model.version}")
+                (
+                    s.id,
+                    f"session {s.id}: {s.mode.value}, {s.model.name} {s.model.version}"
+                    + ("" if s.replay_of is None else f" (replay of {s.replay_of})"),
+                )
                 for s in sessions
                 if s.id is not None
             ],
@@ -554,6 +631,7 @@ class MainWindow(QMainWindow):
         self.history.set_rows(rows, reference_point(self.evidence, self.finding))
         self.map.set_state(map_state(self.turns, self.evidence, self.finding), fit=fit_map)
         self._update_regions()
+        self.grid.set_located(self.located_evidence())
         self.turns_changed.emit()
 
     def _update_regions(self) -> None:
@@ -610,9 +688,6 @@ class MainWindow(QMainWindow):
             return
         if self._import_task is not None:
             self.show_error("Import", "an import is already running; wait for it or cancel it")
-            return
-        if not service_available("importing"):
-            self.show_error("Import", NEEDS_IMPORT)
             return
         case_dir = Path(self.store.path)
 
@@ -683,11 +758,11 @@ class MainWindow(QMainWindow):
     def _import_ended(self) -> None:
         self._import_task = None
         self.progress.setVisible(False)
-        self.cancel_button.setVisible(self._session_task is not None)
+        self.cancel_button.setVisible(self._model_busy())
         self._update_actions()
 
     def cancel_work(self) -> None:
-        for task in (self._import_task, self._session_task, self._model_task):
+        for task in (self._import_task, self._session_task, self._model_task, self._batch_task):
             if task is not None:
                 task.cancel()
         self.show_status("Cancelling…")
@@ -759,59 +834,126 @@ class MainWindow(QMainWindow):
         self.show_status(f"Finding saved at {lat:.5f}, {lon:.5f} (±{radius_km:g} km, {status})")
 
     # ------------------------------------------------------------------ model
-    def model_path(self) -> Path | None:
-        extra = self._settings().extra
-        value = extra.get(MODEL_PATH_KEY) if isinstance(extra, dict) else None
-        return Path(value) if value else None
-
-    def set_model_path(self, path: Path | None) -> None:
+    def _migrate_model_setting(self) -> None:
+        """The pre-registry ``extra["desktop_model_path"]``: keep an unregistered folder, drop the rest."""
         settings = self._settings()
-        extra = dict(settings.extra)
-        if path is None:
-            extra.pop(MODEL_PATH_KEY, None)
-        else:
-            extra[MODEL_PATH_KEY] = str(path)
-        self.workspace.save_settings(replace(settings, extra=extra))
-        if self.backend is not None:
-            self.backend.close()
-        self.backend = None
+        try:
+            migrated, folder = migrate_legacy_model(self.workspace_path, settings)
+        except Exception as exc:  # a damaged registry.json: say so, keep the setting as it is
+            self.show_error("Models", str(exc))
+            return
+        self.legacy_model_folder = folder
+        if migrated != settings:
+            try:
+                self.workspace.save_settings(migrated)
+            except (ValueError, OSError) as exc:
+                log.warning("the old model setting was not cleaned up: %s", exc)
+
+    def installed_models(self) -> list[Any]:
+        try:
+            return registry_models(self.workspace_path)
+        except Exception as exc:  # RegistryError: registry.json damaged; the message says what to do
+            self.show_error("Models", str(exc))
+            return []
+
+    def current_model(self) -> ModelChoice | None:
+        """What the next model call runs on: remote endpoints, the chosen or active model, a legacy folder."""
+        try:
+            return current_choice(self.workspace_path, self._settings(), self.legacy_model_folder,
+                                  self.model_choice)
+        except Exception as exc:
+            self.show_error("Models", str(exc))
+            return None
+
+    def choose_model(self, ref: str) -> None:
+        """The session panel's model: ``""`` for the workspace's active one, else NAME@VERSION."""
+        self.model_choice = ref or None
+        self.models_changed()
+
+    def activate_model(self, ref: str) -> Any:
+        """Make NAME@VERSION the workspace's active model (the registry's rules and messages)."""
+        from geodesk.engine.registry import ModelRegistry
+
+        model = ModelRegistry(self.workspace_path).activate(ref)
+        self.forget_legacy_model()
+        self.models_changed()
+        return model
+
+    def forget_legacy_model(self) -> None:
+        """Stop using the pre-registry model folder: the registry's active model takes over."""
+        from geodesk.qt.model_host import LEGACY_MODEL_PATH_KEY
+
+        self.legacy_model_folder = None
+        settings = self._settings()
+        if LEGACY_MODEL_PATH_KEY in settings.extra:
+            extra = {k: v for k, v in settings.extra.items() if k != LEGACY_MODEL_PATH_KEY}
+            self.workspace.save_settings(replace(settings, extra=extra))
+
+    def models_changed(self) -> None:
+        """The registry, the settings or the choice changed: close a backend that no longer fits."""
+        choice = self.current_model()
+        if self.backend is not None and not self._model_busy():
+            try:
+                wanted = None if choice is None else backend_key(backend_request(self._settings(), choice))
+            except ValueError:
+                wanted = None
+            if wanted != self._backend_key:
+                self.backend.close()
+                self.backend = None
+                self._backend_key = None
         self._refresh_model_label()
         self._update_actions()
         self.model_changed.emit()
 
     def _refresh_model_label(self) -> None:
-        path = self.model_path()
-        self.model_info = None if path is None else read_package_info(path)
-        if self.model_info is None:
+        self.choice = self.current_model()
+        installed = self.installed_models()
+        self.session_panel.set_models(
+            [(m.ref, f"{m.name} {m.version}" + (" (UNTRAINED)" if m.untrained else "")) for m in installed],
+            self.model_choice,
+        )
+        if self.choice is None:
             self.session_panel.set_model(NO_MODEL, False)
         else:
-            info = self.model_info
             loaded = " (loaded)" if self.backend is not None else ""
-            self.session_panel.set_model(
-                f"Model: {info.name} {info.version}{loaded}\n{info.path}", info.untrained
-            )
-        untrained = self.model_info is not None and self.model_info.untrained
+            self.session_panel.set_model(self.choice.describe() + loaded, self.choice.untrained)
+        untrained = self.choice is not None and self.choice.untrained
         self.setWindowTitle(
             self.windowTitle().split(" [UNTRAINED")[0] + (" [UNTRAINED trial model]" if untrained else "")
         )
 
     def load_model(self, then: Any = None) -> None:
-        """Load the active model in a worker; ``then()`` runs once it is loaded."""
-        path = self.model_path()
-        if path is None:
+        """Open the backend for the current model in a worker; ``then()`` runs once it is open."""
+        choice = self.current_model()
+        if choice is None:
             self.show_error("Model", NO_MODEL)
             return
         if self._model_task is not None:
             return
-        settings = self._settings()
+        try:
+            request = backend_request(self._settings(), choice)
+        except ValueError as exc:
+            self.show_error("Model", str(exc))
+            return
+        key = backend_key(request)
+        if self.backend is not None and key == self._backend_key:
+            if callable(then):
+                then()
+            return
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+        workspace = self.workspace_path
 
         def job(ctx: TaskContext) -> Any:
-            return load_backend(path, settings.device, settings.dtype, settings.quantization, ctx.cancel)
+            return open_app_backend(workspace, request, ctx.cancel)
 
         def done(backend: Any) -> None:
             self.backend = backend
+            self._backend_key = key
             self._refresh_model_label()
-            self.show_status(f"Model loaded: {backend.identity.name} {backend.identity.version}")
+            identity = backend.identity
+            self.show_status(f"Model ready: {identity.name} {identity.version} ({backend.name})")
             self.model_changed.emit()
             if callable(then):
                 then()
@@ -821,7 +963,9 @@ class MainWindow(QMainWindow):
             self.session_panel.set_running(False)
             self._update_actions()
 
-        self.session_panel.show_status("Loading the model…")
+        self.session_panel.show_status(
+            "Connecting to the remote endpoint…" if request.backend == "remote" else "Loading the model…"
+        )
         self._model_task = self.runner.start(
             job,
             "load model",
@@ -834,6 +978,20 @@ class MainWindow(QMainWindow):
     def _model_failed(self, message: str) -> None:
         self.session_panel.show_status(message, error=True)
         self.show_error("Model", message)
+
+    def _model_busy(self) -> bool:
+        return self._session_task is not None or self._batch_task is not None
+
+    def _turn_options(self, ctx: TaskContext | None = None, samples: int = 0) -> Any:
+        from geodesk.engine.backends.base import GenerationSettings
+        from geodesk.services.sessions import TurnOptions
+
+        return TurnOptions(
+            settings=GenerationSettings(max_new_tokens=self.max_new_tokens),
+            samples=samples,
+            on_token=None if ctx is None else ctx.token,
+            cancel=None if ctx is None else ctx.cancel,
+        )
 
     # ------------------------------------------------------------------ sessions
     def start_session(self, mode: str) -> None:
@@ -849,32 +1007,24 @@ class MainWindow(QMainWindow):
         if self.store is None or self.evidence is None:
             self.show_error("Session", "open a case and choose an image first")
             return
-        if not service_available("sessions"):
-            self.show_error("Session", NEEDS_SESSIONS)
+        if self._model_busy():
+            self.show_error("Session", MODEL_BUSY)
             return
-        if self._session_task is not None:
-            self.show_error("Session", "the model is still answering; stop it or wait")
-            return
-        if self.backend is None:
+        if self.backend is None or self._backend_stale():
             self.load_model(then=lambda: self._run_turn(mode, hint))
             return
         case_dir = Path(self.store.path)
         evidence_sha = self.evidence.sha256
         session_id = None if self.session is None else self.session.id
         backend = self.backend
-        max_new_tokens = self.max_new_tokens
+        samples = self.session_panel.samples.value()
 
         def job(ctx: TaskContext) -> Any:
             from geodesk.domain.model import SessionMode
-            from geodesk.engine.backends.base import GenerationSettings
-            from geodesk.services.sessions import TurnOptions, add_hints, locate
+            from geodesk.services.sessions import add_hints, locate
             from geodesk.store import CaseStore
 
-            options = TurnOptions(
-                settings=GenerationSettings(max_new_tokens=max_new_tokens),
-                on_token=ctx.token,
-                cancel=ctx.cancel,
-            )
+            options = self._turn_options(ctx, samples)
             store = CaseStore.open(case_dir)  # this thread's own connection
             try:
                 if mode is not None:
@@ -885,7 +1035,10 @@ class MainWindow(QMainWindow):
                 store.close()
 
         self.session_panel.set_running(True)
-        self.session_panel.show_status("The model is answering…")
+        self.session_panel.show_status(
+            "The model is answering…"
+            + (f" then drawing {samples} sample(s) for candidates" if samples else "")
+        )
         self.cancel_button.setVisible(True)
         self._session_task = self.runner.start(
             job,
@@ -897,26 +1050,37 @@ class MainWindow(QMainWindow):
         )
         self._update_actions()
 
+    def _backend_stale(self) -> bool:
+        """The settings or the chosen model changed since the backend was opened."""
+        choice = self.current_model()
+        if choice is None:
+            return True
+        try:
+            return backend_key(backend_request(self._settings(), choice)) != self._backend_key
+        except ValueError:
+            return True
+
     def _turn_finished(self, outcome: Any) -> None:
         if self.store is None:
             return
-        session_id = getattr(outcome, "session_id", None)
-        if session_id is None:
-            session = getattr(outcome, "session", None)
-            session_id = getattr(session, "id", None)
+        session = getattr(outcome, "session", None)
+        session_id = getattr(session, "id", None)
         if session_id is not None:
             self.session = self.store.sessions.get(int(session_id))
         self.hints.clear()
         self.viewer.clear_pending()
         self.hints.set_region(None)
         self.refresh_case_view(fit_map=True)
-        last = self.turns[-1] if self.turns else None
-        self.session_panel.show_status(
-            ""
-            if last is None
-            else f"Turn {last.index}: {last.status.value}" + (f" — {last.error}" if last.error else ""),
-            error=bool(last and last.error),
-        )
+        turn = getattr(outcome, "turn", None)
+        last = turn if turn is not None else (self.turns[-1] if self.turns else None)
+        if last is None:
+            self.session_panel.show_status("")
+            return
+        text = f"Turn {last.index}: {last.status.value}" + (f" — {last.error}" if last.error else "")
+        self.session_panel.show_status(text, error=bool(last.error))
+        if last.status is TurnStatus.FAILED:
+            # The failed turn is stored with its error; the turns before it are all still there.
+            self.show_error("Session", f"turn {last.index} failed: {last.error or 'the model call failed'}")
 
     def _turn_failed(self, message: str) -> None:
         self.session_panel.show_status(message, error=True)
@@ -926,19 +1090,192 @@ class MainWindow(QMainWindow):
     def _turn_ended(self) -> None:
         self._session_task = None
         self.session_panel.set_running(False)
-        self.cancel_button.setVisible(self._import_task is not None)
+        self.cancel_button.setVisible(self._import_task is not None or self._batch_task is not None)
         self._update_actions()
 
     def stop_session(self) -> None:
         if self._session_task is not None:
             self._session_task.cancel()
             self.session_panel.show_status("Stopping: the partial answer is kept as a cancelled turn")
+        if self._batch_task is not None:
+            self._batch_task.cancel()
+            self.show_status("Stopping the batch: the images located so far keep their sessions")
 
     def _choose_session(self, session_id: int) -> None:
         if self.store is None:
             return
         self.session = self.store.sessions.get(session_id)
         self.refresh_case_view(fit_map=True)
+
+    # ------------------------------------------------------------------ replay
+    def replay_current(self, ref: str | None, on_step: Any = None) -> bool:
+        """Replay the current session on ``ref`` (NAME@VERSION; None: the model the panel would use).
+
+        The loaded backend is reused when it is that model; otherwise the worker opens one for the
+        replay and closes it afterwards. ``replay_done`` carries (replayed session, steps).
+        """
+        if self.store is None or self.session is None or self.session.id is None:
+            self.show_error("Replay", "choose a session to replay first (start one, or pick one in the list)")
+            return False
+        if self._model_busy() or self._model_task is not None:
+            self.show_error("Replay", MODEL_BUSY)
+            return False
+        settings = self._settings()
+        choice = self.current_model() if ref is None else ModelChoice("registry", ref, ref)
+        if choice is None:
+            self.show_error("Replay", NO_MODEL)
+            return False
+        try:
+            request = backend_request(settings, choice)
+        except ValueError as exc:
+            self.show_error("Replay", str(exc))
+            return False
+        reuse = self.backend is not None and backend_key(request) == self._backend_key
+        shared = self.backend if reuse else None
+        case_dir = Path(self.store.path)
+        session_id = self.session.id
+        workspace = self.workspace_path
+
+        def job(ctx: TaskContext) -> Any:
+            from geodesk.services.sessions import replay_session
+            from geodesk.store import CaseStore
+
+            backend = shared if shared is not None else open_app_backend(workspace, request, ctx.cancel)
+            try:
+                with CaseStore.open(case_dir) as store:
+                    total = len(store.turns.list(session_id))
+                    count = [0]
+
+                    def step(s: Any) -> None:
+                        count[0] += 1
+                        ctx.progress(count[0], total, f"turn {s.index}: {s.status.value}")
+
+                    return replay_session(store, session_id, backend, self._turn_options(ctx), on_step=step)
+            finally:
+                if shared is None:
+                    backend.close()
+
+        def done(result: Any) -> None:
+            replayed, _steps = result
+            self.refresh_case_view()
+            self.show_status(f"Session {session_id} replayed as session {replayed.id}")
+            self.replay_done.emit(result)
+
+        def failed(message: str) -> None:
+            self.show_error("Replay", message)
+            self.refresh_case_view()
+
+        self.session_panel.show_status(f"Replaying session {session_id}…")
+        self.session_panel.set_running(True)
+        self.cancel_button.setVisible(True)
+        self._session_task = self.runner.start(
+            job,
+            "replay session",
+            on_result=done,
+            on_failed=failed,
+            on_progress=on_step,
+            on_finished=self._turn_ended,
+        )
+        self._update_actions()
+        return True
+
+    def show_replay(self) -> None:
+        from geodesk.qt.dialogs import ReplayDialog
+
+        if self.session is None:
+            self.show_error("Replay", "choose a session to replay first (start one, or pick one in the list)")
+            return
+        self.replay_dialog = ReplayDialog(self)
+        self.replay_dialog.open()
+
+    # ------------------------------------------------------------------ batch
+    def locate_all(self) -> bool:
+        """Locate every image of the open case without a finished session on this model (services.batch)."""
+        if self.store is None:
+            self.show_error("Locate all", "open a case first")
+            return False
+        if self._model_busy():
+            self.show_error("Locate all", MODEL_BUSY)
+            return False
+        if self.backend is None or self._backend_stale():
+            self.load_model(then=self.locate_all)
+            return False
+        case_dir = Path(self.store.path)
+        backend = self.backend
+        settings = self._settings()
+        mode = self.session_panel.mode.currentData()
+        samples = self.session_panel.samples.value()
+        # One answer at a time in-process (one model in memory); remote servers take two each.
+        endpoints = self.choice.endpoints if self.choice is not None else ()
+        workers = 2 * max(1, len(endpoints)) if settings.backend == "remote" else 1
+
+        def job(ctx: TaskContext) -> Any:
+            from geodesk.domain.model import SessionMode
+            from geodesk.services.batch import run_batch
+
+            options = self._turn_options(None, samples)
+            return run_batch(
+                case_dir,
+                backend,
+                SessionMode(mode),
+                options,
+                workers=workers,
+                progress=lambda done, total, sha: ctx.progress(done, total, sha[:12]),
+                cancel=ctx.cancel,
+            )
+
+        def progress(done: int, total: int, sha: str) -> None:
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
+            self.show_status(f"Locating {done}/{total} ({sha})")
+
+        def finished() -> None:
+            self._batch_task = None
+            self.progress.setVisible(False)
+            self.session_panel.set_running(False)
+            self.cancel_button.setVisible(self._import_task is not None or self._session_task is not None)
+            self._update_actions()
+
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.session_panel.set_running(True)
+        self.show_status("Locating every image of the case…")
+        self._batch_task = self.runner.start(
+            job,
+            "locate all",
+            on_result=self._batch_finished,
+            on_progress=progress,
+            on_failed=lambda m: self.show_error("Locate all", m),
+            on_finished=finished,
+        )
+        self._update_actions()
+        return True
+
+    def _batch_finished(self, report: Any) -> None:
+        self.last_batch = report
+        self.refresh_evidence()
+        if self.evidence is not None:
+            sessions = self.store.sessions.list(evidence_sha256=self.evidence.sha256) if self.store else []
+            self.session = sessions[-1] if sessions else self.session
+            self.refresh_case_view(fit_map=True)
+        self.show_status(
+            f"Located {len(report.located)}, skipped {len(report.skipped)} (already located), "
+            f"failed {len(report.failed)}" + (" — cancelled" if report.cancelled else "")
+        )
+        self.batch_done.emit(report)
+        if self.isVisible():
+            from geodesk.qt.dialogs import BatchSummaryDialog
+
+            BatchSummaryDialog(self, report).open()
+
+    def evidence_name(self, sha: str) -> str:
+        if self.store is None:
+            return sha[:12]
+        try:
+            return self.store.evidence.get(sha).original_name
+        except LookupError:
+            return sha[:12]
 
     # ------------------------------------------------------------------ dialogs
     def show_model_manager(self) -> None:
@@ -963,25 +1300,32 @@ class MainWindow(QMainWindow):
         has_case = self.store is not None
         has_image = self.evidence is not None
         importing = self._import_task is not None
-        running = self._session_task is not None or self._model_task is not None
+        busy = self._model_busy()
+        running = busy or self._model_task is not None
         a.close_case.setEnabled(has_case)
         self.case_close_button.setEnabled(has_case)
         for act in (a.import_files, a.import_folder):
-            act.setEnabled(has_case and not importing and service_available("importing"))
-            act.setToolTip("Import images into the case" if service_available("importing") else NEEDS_IMPORT)
+            act.setEnabled(has_case and not importing)
         a.cancel_jobs.setEnabled(importing or running)
         a.draw_region.setEnabled(has_image)
-        a.load_model.setEnabled(self.is_started and self.model_path() is not None and not running)
-        sessions_ok = service_available("sessions")
-        can_start = has_image and not running and sessions_ok
+        has_model = self.is_started and self.choice is not None
+        a.load_model.setEnabled(has_model and not running)
+        a.load_model.setToolTip("Load the model now (in the background)" if has_model else NO_MODEL)
+        can_start = has_image and not running
         a.start_session.setEnabled(can_start)
-        a.start_session.setToolTip("Start a model session on this image" if sessions_ok else NEEDS_SESSIONS)
-        a.stop_session.setEnabled(self._session_task is not None)
-        reason = NEEDS_SESSIONS if not sessions_ok else ("choose an image first" if not has_image else "")
-        self.session_panel.set_available(can_start, reason)
-        self.session_panel.stop_button.setEnabled(self._session_task is not None)
-        self.hints.send_button.setEnabled(self.session is not None and not running and sessions_ok)
-        self.hints.send_button.setToolTip("" if sessions_ok else NEEDS_SESSIONS)
+        a.stop_session.setEnabled(self._session_task is not None or self._batch_task is not None)
+        self.session_panel.set_available(can_start, "" if has_image else "choose an image first")
+        self.session_panel.stop_button.setEnabled(a.stop_session.isEnabled())
+        can_replay = self.session is not None and not running
+        a.replay_session.setEnabled(can_replay)
+        self.session_panel.replay_button.setEnabled(can_replay)
+        a.locate_all.setEnabled(has_case and not running and not importing and has_model)
+        a.locate_all.setToolTip(
+            "Locate every image of the case that has no finished session on this model yet"
+            if has_model
+            else NO_MODEL
+        )
+        self.hints.send_button.setEnabled(self.session is not None and not running)
 
     def restore_layout(self) -> bool:
         geometry, state = self.layout_settings.window_layout()
@@ -999,6 +1343,7 @@ class MainWindow(QMainWindow):
         self.restoreState(QByteArray(self._default_state), LAYOUT_VERSION)
         for dock in self.findChildren(QDockWidget):
             dock.setVisible(True)
+        self.apply_default_sizes()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_layout()
@@ -1009,6 +1354,12 @@ class MainWindow(QMainWindow):
             self.backend.close()
             self.backend = None
         event.accept()
+
+
+def _touches(bar: QRect, dock: QRect, slack: int = 4) -> bool:
+    """The tab bar lies along one edge of the dock (tabs are drawn below, above or beside it)."""
+    grown = dock.adjusted(-slack, -slack, slack, slack)
+    return grown.intersects(bar) and not dock.contains(bar.center())
 
 
 def _preload(ctx: TaskContext) -> None:

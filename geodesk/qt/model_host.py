@@ -1,111 +1,174 @@
-"""Which model the desktop app uses, and loading it off the UI thread.
+"""Which model the desktop app runs on, and opening its backend off the UI thread.
 
-The app's active model is a model package folder: the one chosen in the model manager (kept in the
-workspace settings under ``extra["desktop_model_path"]``), else the registry's active package when the
-registry is installed. Loading goes through the engine's hf backend in a worker; torch and transformers
-are imported there, never at app start.
+The app runs on the workspace's active model in the model registry (geodesk.engine.registry), or on
+another installed ``NAME@VERSION`` chosen in the session panel, through the backend the settings name:
+``hf`` (in-process; device, dtype and quantization from the settings) or ``remote`` (OpenAI-compatible
+endpoints and an API key from the settings). Opening goes through
+:func:`geodesk.services.models.open_backend`, the same path as the CLI, in a worker: torch and
+transformers are imported there, never at app start.
+
+Before the registry existed the app kept a model folder in ``settings.extra["desktop_model_path"]``.
+:func:`migrate_legacy_model` reads it once: a folder that the registry has installed is dropped (the
+registry's active model takes over), a folder that exists and is not registered keeps being used in
+place (the CLI's ``--model DIR``), a folder that is gone is dropped.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-MANIFEST_NAME = "geodesk-model.json"
-MODEL_PATH_KEY = "desktop_model_path"
+if TYPE_CHECKING:
+    from geodesk.engine.registry import InstalledModel
+    from geodesk.services.models import BackendRequest
+    from geodesk.store import Settings
+
+LEGACY_MODEL_PATH_KEY = "desktop_model_path"
+APP_BACKENDS = ("hf", "remote")
 # Workspace settings spell dtype / quantization one way, the hf backend another.
 DTYPE_TO_BACKEND = {"auto": "auto", "bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 QUANT_TO_BACKEND = {"none": "none", "4bit": "nf4", "8bit": "int8"}
+NO_MODEL = (
+    "No model is active. Install one in Models → Model manager (a geodesk package, a llava-hf folder "
+    "or an XTuner export) and activate it, or create the untrained tiny model there for a trial run."
+)
 
 
 @dataclass(frozen=True, slots=True)
-class PackageInfo:
-    """What the model manager lists for a model folder, read from its manifest without loading it."""
+class ModelChoice:
+    """What the next model call will run on, as the session panel shows it."""
 
-    path: Path
-    name: str
-    version: str
-    untrained: bool
-    architecture: str
-    provenance: str
-    problem: str = ""  # non-empty when the folder is not a usable package
+    kind: str  # "registry", "folder" (a legacy folder used in place) or "remote"
+    ref: str | None  # what services.models.open_backend gets as the model (NAME@VERSION, a path, a name)
+    label: str
+    untrained: bool = False
+    endpoints: tuple[str, ...] = ()
 
-    def label(self) -> str:
-        text = f"{self.name} {self.version}"
-        if self.untrained:
-            text += " — UNTRAINED (trial runs only)"
-        if self.problem:
-            text += f" — {self.problem}"
-        return text
+    def describe(self) -> str:
+        if self.kind == "remote":
+            server = f" (server model {self.ref})" if self.ref else ""
+            return f"Remote: {', '.join(self.endpoints)}{server}"
+        if self.kind == "folder":
+            return f"Model folder (not in the registry, not verified): {self.label}"
+        return f"Model: {self.label}"
 
 
-def read_package_info(folder: Path) -> PackageInfo:
-    manifest = folder / MANIFEST_NAME
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return PackageInfo(
-            folder, folder.name, "?", False, "?", "", f"no {MANIFEST_NAME}: not a model package"
-        )
-    except (OSError, ValueError) as exc:
-        return PackageInfo(folder, folder.name, "?", False, "?", "", f"{MANIFEST_NAME} unreadable: {exc}")
-    if not isinstance(data, dict):
-        return PackageInfo(folder, folder.name, "?", False, "?", "", f"{MANIFEST_NAME} is not a JSON object")
-    provenance = data.get("provenance") or {}
-    return PackageInfo(
-        path=folder,
-        name=str(data.get("name", folder.name)),
-        version=str(data.get("version", "?")),
-        untrained=bool(data.get("untrained", False)),
-        architecture=str(data.get("architecture", "?")),
-        provenance=str(provenance.get("note") or provenance.get("kind") or "")
-        if isinstance(provenance, dict)
-        else str(provenance),
-    )
+def registry_models(workspace: Path) -> list[InstalledModel]:
+    from geodesk.engine.registry import ModelRegistry
+
+    return ModelRegistry(workspace).list()
 
 
-def find_packages(root: Path, max_depth: int = 3) -> list[PackageInfo]:
-    """Model packages (folders with a manifest) under ``root``, at most ``max_depth`` levels down."""
-    found: list[PackageInfo] = []
-    if not root.is_dir():
-        return found
-
-    def walk(folder: Path, depth: int) -> None:
-        if (folder / MANIFEST_NAME).is_file():
-            found.append(read_package_info(folder))
-            return
-        if depth >= max_depth:
-            return
+def migrate_legacy_model(workspace: Path, settings: Settings) -> tuple[Settings, Path | None]:
+    """(settings without a stale legacy key, the legacy folder to keep using or None); see the module doc."""
+    extra = settings.extra if isinstance(settings.extra, dict) else {}
+    value = extra.get(LEGACY_MODEL_PATH_KEY)
+    if not value:
+        return settings, None
+    folder = Path(str(value)).expanduser()
+    registered = False
+    if folder.is_dir():
         try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except OSError:
-            return
-        for child in children:
-            walk(child, depth + 1)
+            resolved = folder.resolve()
+            registered = any(m.path.resolve() == resolved for m in registry_models(workspace))
+        except (OSError, ValueError):
+            registered = False
+        if not registered:
+            return settings, folder
+    cleaned = {k: v for k, v in extra.items() if k != LEGACY_MODEL_PATH_KEY}
+    return replace(settings, extra=cleaned), None
 
-    walk(root, 0)
-    return found
+
+def remote_endpoints(settings: Settings) -> tuple[str, ...]:
+    endpoints = tuple(e for e in settings.remote_endpoints if e.strip())
+    if not endpoints and settings.remote_url:
+        endpoints = (settings.remote_url,)
+    return endpoints
 
 
-def load_backend(path: Path, device: str, dtype: str, quantization: str, cancel: threading.Event) -> Any:
-    """Load the hf backend for ``path`` (blocking: call it in a worker). Errors say what to fix."""
-    if not path.is_dir():
-        raise ValueError(f"the model folder {path} does not exist; choose another in Models → Model manager")
-    from geodesk.engine.backends.base import BackendError
-    from geodesk.engine.backends.hf import HFBackend, HFOptions
+def current_choice(
+    workspace: Path, settings: Settings, legacy_folder: Path | None, chosen: str | None
+) -> ModelChoice | None:
+    """The model the app would open now; None when nothing is installed or active (hf backend)."""
+    from geodesk.engine.registry import ModelRegistry, RegistryError
 
-    options = HFOptions(
-        device=device,
-        dtype=DTYPE_TO_BACKEND.get(dtype, "auto"),  # type: ignore[arg-type]
-        quantization=QUANT_TO_BACKEND.get(quantization, "none"),  # type: ignore[arg-type]
-    )
+    if settings.backend == "remote":
+        return ModelChoice("remote", settings.remote_model, "remote", endpoints=remote_endpoints(settings))
+    registry = ModelRegistry(workspace)
+    if chosen is None and legacy_folder is not None:
+        # Read only the manifest: resolving a folder without one would hash every weight file here.
+        from geodesk.engine.package import MANIFEST_NAME, PackageError, read_manifest
+
+        folder = legacy_folder.absolute()
+        if (folder / MANIFEST_NAME).is_file():
+            try:
+                manifest = read_manifest(folder)
+            except PackageError:
+                return ModelChoice("folder", str(folder), str(folder))
+            label = f"{manifest.name} {manifest.version} in {folder}"
+            return ModelChoice("folder", str(folder), label, manifest.untrained)
+        return ModelChoice("folder", str(folder), str(folder))
     try:
-        backend = HFBackend(path, options)
+        model = registry.resolve(chosen) if chosen is not None else registry.active()
+    except RegistryError:
+        return None
+    if model is None:
+        return None
+    return ModelChoice("registry", model.ref, f"{model.name} {model.version}", model.untrained)
+
+
+def backend_request(settings: Settings, choice: ModelChoice) -> BackendRequest:
+    """The services.models request for ``choice`` with the workspace's engine settings."""
+    from geodesk.services.models import BackendRequest
+
+    if settings.backend not in APP_BACKENDS:
+        raise ValueError(
+            f"the settings name the {settings.backend!r} backend; the desktop app runs 'hf' or 'remote' "
+            "(an lmdeploy server is used as 'remote'): change it in Models → Settings"
+        )
+    if choice.kind == "remote":
+        return BackendRequest(
+            model=choice.ref,
+            backend="remote",
+            endpoints=choice.endpoints,
+            api_key=settings.remote_api_key or None,
+        )
+    return BackendRequest(
+        model=choice.ref,
+        backend="hf",
+        dtype=DTYPE_TO_BACKEND.get(settings.dtype, "auto"),
+        device=settings.device or "auto",
+        quantization=QUANT_TO_BACKEND.get(settings.quantization, "none"),
+    )
+
+
+def backend_key(request: BackendRequest) -> tuple[Any, ...]:
+    """Two requests with the same key open the same backend: the loaded one can be reused."""
+    return (request.backend, request.model, request.dtype, request.device, request.quantization,
+            request.endpoints, request.api_key)
+
+
+def open_app_backend(workspace: Path, request: BackendRequest, cancel: threading.Event) -> Any:
+    """Open the backend (blocking: call it in a worker). Errors become sentences that say what to fix."""
+    from geodesk.engine.backends.base import BackendError
+    from geodesk.services.models import ModelNotFoundError, open_backend
+
+    path_like = bool(request.model) and ("/" in str(request.model) or "\\" in str(request.model))
+    if request.backend == "hf" and path_like and not Path(str(request.model)).is_dir():
+        raise ValueError(
+            f"the model folder {request.model} does not exist; install a model in Models → Model manager"
+        )
+    try:
+        backend = open_backend(workspace, request)
+    except ModelNotFoundError as exc:
+        raise ValueError(str(exc)) from None
     except BackendError as exc:
-        raise ValueError(f"the model could not be loaded: {exc}") from None
+        what = "the remote endpoint could not be used" if request.backend == "remote" else (
+            "the model could not be loaded"
+        )
+        raise ValueError(f"{what}: {exc}") from None
     if cancel.is_set():
         backend.close()
         raise ValueError("model loading was cancelled")

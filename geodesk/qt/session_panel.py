@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTextBrowser,
     QVBoxLayout,
@@ -26,6 +27,8 @@ from geodesk.domain.model import Prediction, SessionMode, Turn, TurnStatus
 from geodesk.report.history import describe_hint
 
 UNTRAINED_BADGE = "UNTRAINED trial model: its answers are not geolocation evidence"
+ACTIVE_MODEL = ""  # the model combo's item for "the workspace's active model"
+MAX_SAMPLES = 16
 
 
 def _e(text: object) -> str:
@@ -79,11 +82,34 @@ class SessionPanel(QWidget):
     start_requested = Signal(str)  # SessionMode value
     stop_requested = Signal()
     session_chosen = Signal(int)  # session id
+    model_chosen = Signal(str)  # NAME@VERSION, or ACTIVE_MODEL
+    replay_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_label = QLabel("No model", self)
         self.model_label.setWordWrap(True)
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("sessionModel")
+        self.model_combo.setToolTip("The model new sessions run on (the workspace's active one by default)")
+        self.model_combo.addItem("Active model", ACTIVE_MODEL)
+        self.model_combo.activated.connect(
+            lambda row: self.model_chosen.emit(str(self.model_combo.itemData(row) or ACTIVE_MODEL))
+        )
+        self.samples = QSpinBox(self)
+        self.samples.setObjectName("samples")
+        self.samples.setRange(0, MAX_SAMPLES)
+        self.samples.setPrefix("candidates: ")
+        self.samples.setToolTip(
+            "Draw K extra sampled answers per turn and cluster them into candidate places with their "
+            "shares (as --samples K); 0 gives the single greedy answer. Each sample costs one more answer."
+        )
+        self.replay_button = QPushButton("Replay…", self)
+        self.replay_button.setObjectName("replaySession")
+        self.replay_button.setToolTip(
+            "Run this session's user turns again on a model and compare the answers"
+        )
+        self.replay_button.clicked.connect(self.replay_requested)
         self.mode = QComboBox(self)
         self.mode.addItem("Direct answer", SessionMode.DIRECT.value)
         self.mode.addItem("Clues first", SessionMode.CLUES.value)
@@ -100,7 +126,11 @@ class SessionPanel(QWidget):
         row.addWidget(self.mode)
         row.addWidget(self.start_button)
         row.addWidget(self.stop_button)
-        row.addWidget(self.sessions, 1)
+        row.addWidget(self.samples)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(self.sessions, 2)
+        model_row.addWidget(self.replay_button)
 
         self.card = QTextBrowser(self)
         self.card.setObjectName("predictionCard")
@@ -120,9 +150,14 @@ class SessionPanel(QWidget):
         splitter.addWidget(self.card)
         splitter.addWidget(self.stream)
         splitter.addWidget(self.conversation)
+        splitter.setStretchFactor(0, 3)  # the prediction card (with its candidates) gets the most room
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 3)
+        self.card.setMinimumHeight(120)
         layout = QVBoxLayout(self)
         layout.addWidget(self.model_label)
         layout.addLayout(row)
+        layout.addLayout(model_row)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
         self.show_prediction(None)
@@ -131,6 +166,15 @@ class SessionPanel(QWidget):
         text = description + (f"\n⚠ {UNTRAINED_BADGE}" if untrained else "")
         self.model_label.setText(text)
         self.model_label.setStyleSheet("color: #c92a2a; font-weight: bold" if untrained else "")
+
+    def set_models(self, refs: list[tuple[str, str]], chosen: str | None) -> None:
+        """Installed models as (NAME@VERSION, label); ``chosen`` None selects the active model."""
+        self.model_combo.clear()
+        self.model_combo.addItem("Active model", ACTIVE_MODEL)
+        for ref, label in refs:
+            self.model_combo.addItem(label, ref)
+        row = self.model_combo.findData(chosen) if chosen else 0
+        self.model_combo.setCurrentIndex(max(row, 0))
 
     def set_available(self, ok: bool, reason: str = "") -> None:
         self.start_button.setEnabled(ok)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the side columns take the corners (full height)
 
 
 def layout_file(workspace: Path) -> Path:

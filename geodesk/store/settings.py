@@ -34,6 +34,10 @@ class Settings:
     remote_model: str | None = None
     tile_folder: str | None = None  # a local map tile folder an admin configured
     recent_cases: tuple[str, ...] = ()  # case ids, most recent first
+    # Several OpenAI-compatible endpoints for the remote backend (spread over by an EndpointPool); when
+    # empty, remote_url alone is used. The API key is stored as given: a workspace is per analyst.
+    remote_endpoints: tuple[str, ...] = ()
+    remote_api_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys from elsewhere, kept as they are
 
     def __post_init__(self) -> None:
@@ -48,6 +52,7 @@ class Settings:
         document = asdict(self)
         extra = document.pop("extra")
         document["recent_cases"] = list(self.recent_cases)
+        document["remote_endpoints"] = list(self.remote_endpoints)
         return {**extra, **document}
 
 
@@ -68,6 +73,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "remote_model": (str, type(None)),
     "tile_folder": (str, type(None)),
     "recent_cases": (list,),
+    "remote_endpoints": (list,),
+    "remote_api_key": (str, type(None)),
 }
 
 
@@ -105,6 +112,10 @@ def settings_from_json(raw: Any, source: str = "settings.json") -> Settings:
         if not all(isinstance(v, str) for v in values["recent_cases"]):
             raise SettingsError(f"{source}: setting 'recent_cases' must be a list of case ids")
         values["recent_cases"] = tuple(values["recent_cases"])
+    if "remote_endpoints" in values:
+        if not all(isinstance(v, str) for v in values["remote_endpoints"]):
+            raise SettingsError(f"{source}: setting 'remote_endpoints' must be a list of URLs")
+        values["remote_endpoints"] = tuple(values["remote_endpoints"])
     extra = {k: v for k, v in raw.items() if k not in known}
     return Settings(**values, extra=extra)
 

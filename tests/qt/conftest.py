@@ -75,6 +75,22 @@ def wait_image(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.waitUntil(window.viewer.has_image, timeout=10000)
 
 
+def install_model(window: MainWindow, folder: Path) -> str:
+    """Install a model package through the registry (the first one becomes active); returns its ref."""
+    from geodesk.engine.registry import ModelRegistry
+
+    model = ModelRegistry(window.workspace_path).install(folder)
+    window.models_changed()
+    return model.ref
+
+
+def wait_model_idle(qtbot: QtBot, window: MainWindow, timeout: int = 120000) -> None:
+    qtbot.waitUntil(
+        lambda: window._session_task is None and window._batch_task is None and window._model_task is None,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The untrained tiny LLaVA package, built once per test session (geodesk.engine.tiny)."""

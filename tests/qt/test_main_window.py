@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -149,7 +150,11 @@ def test_failing_model_load_is_a_message_not_a_crash(
     broken.mkdir()
     (broken / "config.json").write_text(json.dumps({"model_type": "llava"}), encoding="utf-8")
     (broken / "model.safetensors").write_bytes(b"not safetensors")
-    window.set_model_path(broken)
+    # A folder chosen before the registry existed keeps being used in place (settings migration).
+    settings = window.workspace.load_settings()
+    window.workspace.save_settings(replace(settings, extra={"desktop_model_path": str(broken)}))
+    window._migrate_model_setting()
+    window.models_changed()
     assert "broken-model" in window.session_panel.model_label.text()
     with qtbot.waitSignal(window.error_shown, timeout=60000) as shown:
         window.load_model()

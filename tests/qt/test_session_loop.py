@@ -9,7 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from geodesk.domain.model import TurnStatus
 from geodesk.qt.main_window import MainWindow
-from tests.qt.conftest import import_and_wait
+from tests.qt.conftest import import_and_wait, install_model
 from tests.qt.helpers import wait_summary
 
 
@@ -23,7 +23,7 @@ def test_session_with_the_tiny_model(
     window.create_case("Loop")
     report = import_and_wait(qtbot, window, images)
     assert len(report.imported) == 2 and len(report.errors) == 1  # type: ignore[attr-defined]
-    window.set_model_path(tiny_model)
+    install_model(window, tiny_model)
     assert "UNTRAINED" in window.session_panel.model_label.text()
     assert "UNTRAINED" in window.windowTitle()
     window.max_new_tokens = 24
@@ -54,7 +54,7 @@ def test_stop_keeps_a_cancelled_turn_and_the_turns_before(
 ) -> None:
     window.create_case("Stop")
     import_and_wait(qtbot, window, images[:1])
-    window.set_model_path(tiny_model)
+    install_model(window, tiny_model)
     window.max_new_tokens = 16
     window.start_session("direct")
     wait_turns(qtbot, window, 1)
