@@ -32,17 +32,15 @@ from training.data.common import (
     Report,
     Sample,
     make_sample,
-    progress,
     read_jsonl,
     sha256_file,
-    trace_path,
     write_jsonl,
     write_manifest,
     write_samples,
 )
 from training.data.meta import sample_rng
-from training.data.metadata import MetaRow, PlaceNamer, index_images, place_text, read_metadata
-from training.data.teacher import ask_teacher, default_settings, teacher_name
+from training.data.metadata import MetaRow, PlaceNamer, place_text
+from training.data.teacher import ask_teacher, default_settings, run_rows, teacher_name
 
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend, GenerationSettings
@@ -288,32 +286,13 @@ def build_clues(
     settings = settings or default_settings(512, seed)
     namer = namer or PlaceNamer()
     report = Report(PART, out=out)
-    rows, bad = read_metadata(metadata)
-    for b in bad:
-        report.problem(b.id or f"line {b.line}", f"line {b.line}: {b.reason}", "bad_rows")
-    report.count("rows", len(rows))
-    index = index_images(images)
-    checkpoint = Checkpoint(trace_path(out), FINAL)
-    order: list[str] = []
-    try:
-        for row in progress(rows, enabled=show_progress, desc="clues"):
-            sample_id = f"{PART}-{row.id}"
-            order.append(sample_id)
-            rel = index.get(row.id)
-            if rel is None:
-                report.problem(row.id, f"no image named {row.id}.<ext> under {images}", "missing_images")
-                continue
-            if checkpoint.finished(sample_id):
-                report.count("resumed")
-                continue
-            record = _select_one(row, sample_id, rel, images, teacher, repository, namer, settings, seed)
-            checkpoint.append(record)
-            if record["status"] == "failed":
-                report.problem(sample_id, record["reason"], "teacher_failures")
-    finally:
-        checkpoint.close()
-    for record in checkpoint.records.values():
-        report.count(f"status_{record['status']}")
+    checkpoint, order = run_rows(
+        PART, metadata, images, out, report, FINAL,
+        lambda row, sample_id, rel: _select_one(
+            row, sample_id, rel, images, teacher, repository, namer, settings, seed
+        ),
+        show_progress=show_progress,
+    )
     samples = checkpoint.samples(order)
     report.counts["samples"] = write_samples(out, samples)
     report.counts["queue_entries"] = _write_queue(queue, checkpoint, order)

@@ -30,19 +30,16 @@ from geodesk.engine import prompts
 from geodesk.engine.parsing import parse_answer
 from geodesk.geo.distance import haversine_km
 from training.data.common import (
-    Checkpoint,
     DataError,
     Report,
     Sample,
     first_human,
     make_sample,
-    progress,
-    trace_path,
     write_manifest,
     write_samples,
 )
-from training.data.metadata import MetaRow, PlaceNamer, index_images, place_text, read_metadata
-from training.data.teacher import ask_teacher, default_settings, teacher_name
+from training.data.metadata import MetaRow, PlaceNamer, place_text
+from training.data.teacher import ask_teacher, default_settings, run_rows, teacher_name
 
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend, GenerationSettings
@@ -187,34 +184,16 @@ def build_dialog(
     settings = settings or default_settings(1024, seed)
     namer = namer or PlaceNamer()
     report = Report(PART, out=out)
-    rows, bad = read_metadata(metadata)
-    for b in bad:
-        report.problem(b.id or f"line {b.line}", f"line {b.line}: {b.reason}", "bad_rows")
-    report.count("rows", len(rows))
-    index = index_images(images)
-    checkpoint = Checkpoint(trace_path(out), FINAL)
-    order: list[str] = []
-    try:
-        for row in progress(rows, enabled=show_progress, desc="dialog"):
-            sample_id = f"{PART}-{row.id}"
-            order.append(sample_id)
-            rel = index.get(row.id)
-            if rel is None:
-                report.problem(row.id, f"no image named {row.id}.<ext> under {images}", "missing_images")
-                continue
-            if checkpoint.finished(sample_id):
-                report.count("resumed")
-                continue
-            _, country = namer.country(row.country)
-            record = run_dialog(row, sample_id, rel, images / rel, teacher, settings,
-                                place_text(row.city, row.region, country), rounds)
-            checkpoint.append(record)
-            if record["status"] == "failed":
-                report.problem(sample_id, record["reason"], "teacher_failures")
-    finally:
-        checkpoint.close()
+
+    def deduce(row: MetaRow, sample_id: str, rel: str) -> dict[str, Any]:
+        _, country = namer.country(row.country)
+        return run_dialog(row, sample_id, rel, images / rel, teacher, settings,
+                          place_text(row.city, row.region, country), rounds)
+
+    checkpoint, order = run_rows(
+        PART, metadata, images, out, report, FINAL, deduce, show_progress=show_progress
+    )
     for record in checkpoint.records.values():
-        report.count(f"status_{record['status']}")
         if record.get("status") == "done":
             report.count(f"path_{record.get('path')}")
     report.counts["samples"] = write_samples(out, checkpoint.samples(order))

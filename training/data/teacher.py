@@ -6,15 +6,17 @@ loading, quantization and serving stays in geodesk's engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geodesk.engine import prompts
-from training.data.common import DataError
+from training.data.common import Checkpoint, DataError, Report, progress, trace_path
+from training.data.metadata import index_images, read_metadata
 
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend, GenerationSettings
+    from training.data.metadata import MetaRow
 
 
 def default_settings(max_new_tokens: int, seed: int | None) -> GenerationSettings:
@@ -62,3 +64,53 @@ def ask_teacher(
     except BackendError as exc:
         raise DataError(f"the teacher failed: {exc}") from None
     return result.text
+
+
+RowStep = Callable[["MetaRow", str, str], dict[str, Any]]  # (row, sample id, image path) -> trace record
+
+
+def run_rows(
+    part: str,
+    metadata: Path,
+    images: Path,
+    out: Path,
+    report: Report,
+    final: frozenset[str],
+    step: RowStep,
+    *,
+    show_progress: bool = False,
+) -> tuple[Checkpoint, list[str]]:
+    """Drive a teacher part over every metadata row that has an image, resumably.
+
+    Rows without an image and unreadable rows are reported; rows whose trace record is already final
+    (``final`` statuses) are skipped, so a rerun continues where an interrupted one stopped. Each
+    new record is appended to the trace as soon as it exists. Returns the trace checkpoint (closed)
+    and the sample ids in table order.
+    """
+    rows, bad = read_metadata(metadata)
+    for b in bad:
+        report.problem(b.id or f"line {b.line}", f"line {b.line}: {b.reason}", "bad_rows")
+    report.count("rows", len(rows))
+    index = index_images(images)
+    checkpoint = Checkpoint(trace_path(out), final)
+    order: list[str] = []
+    try:
+        for row in progress(rows, enabled=show_progress, desc=part):
+            sample_id = f"{part}-{row.id}"
+            order.append(sample_id)
+            rel = index.get(row.id)
+            if rel is None:
+                report.problem(row.id, f"no image named {row.id}.<ext> under {images}", "missing_images")
+                continue
+            if checkpoint.finished(sample_id):
+                report.count("resumed")
+                continue
+            record = step(row, sample_id, rel)
+            checkpoint.append(record)
+            if record["status"] == "failed":
+                report.problem(sample_id, record["reason"], "teacher_failures")
+    finally:
+        checkpoint.close()
+    for record in checkpoint.records.values():
+        report.count(f"status_{record['status']}")
+    return checkpoint, order
