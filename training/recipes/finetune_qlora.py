@@ -84,45 +84,59 @@ def lora_config(cfg: dict[str, Any]) -> Any:
     )
 
 
+def build_lora_model(recipe: Recipe, stage: str, *, stage1_run: str | None = None) -> Any:
+    """The base model (NF4 or unquantized) frozen, a stage-1 projector loaded if given, LoRA on the LLM.
+
+    Shared by stage 2 and GRPO: only LoRA weights may train (checked), so no gradient reaches the
+    projector or the vision tower.
+    """
+    from peft import get_peft_model
+
+    from geodesk.engine.backends.hf import quantization_config
+
+    model_cfg = recipe.cfg["model"]
+    kind = model_cfg["quantization"]
+    if kind not in ("nf4", "none"):
+        raise RecipeError(f"model.quantization must be nf4 or none, not {kind!r}")
+    quant = quantization_config(kind, recipe.autocast_dtype)
+    try:
+        model = load_llava(
+            model_cfg["path"], dtype=recipe.autocast_dtype, device=recipe.device, quantization_config=quant
+        )
+    except (ImportError, RuntimeError) as exc:
+        if quant is None:
+            raise
+        raise RecipeError(
+            f"loading the model in NF4 failed ({exc}); this machine's bitsandbytes cannot quantize "
+            "here: rerun with model.quantization=none (LoRA on the unquantized model)"
+        ) from None
+    if stage1_run:
+        load_projector(model, stage1_run)
+    model.requires_grad_(False)
+    peft_model = get_peft_model(model, lora_config(recipe.cfg))
+    stray = [n for n, p in peft_model.named_parameters() if p.requires_grad and "lora_" not in n]
+    if stray:
+        raise RecipeError(f"only LoRA weights may train in {stage}, but {stray[0]} does too")
+    return peft_model
+
+
+def set_lora_train_modes(model: Any) -> None:
+    """LoRA dropout on; the frozen vision tower and projector stay in eval mode."""
+    model.train()
+    base = model.get_base_model()
+    base.model.vision_tower.eval()
+    base.model.multi_modal_projector.eval()
+
+
 class QLoRAFinetuneRecipe(Recipe):
     NAME = "finetune_qlora"
     DEFAULTS = DEFAULTS
 
     def build_model(self) -> Any:
-        from peft import get_peft_model
-
-        from geodesk.engine.backends.hf import quantization_config
-
-        model_cfg = self.cfg["model"]
-        kind = model_cfg["quantization"]
-        if kind not in ("nf4", "none"):
-            raise RecipeError(f"model.quantization must be nf4 or none, not {kind!r}")
-        quant = quantization_config(kind, self.autocast_dtype)
-        try:
-            model = load_llava(
-                model_cfg["path"], dtype=self.autocast_dtype, device=self.device, quantization_config=quant
-            )
-        except (ImportError, RuntimeError) as exc:
-            if quant is None:
-                raise
-            raise RecipeError(
-                f"loading the model in NF4 failed ({exc}); this machine's bitsandbytes cannot quantize "
-                "here: rerun with --no-quant (LoRA on the unquantized model)"
-            ) from None
-        if model_cfg["stage1_run"]:
-            load_projector(model, model_cfg["stage1_run"])
-        model.requires_grad_(False)
-        peft_model = get_peft_model(model, lora_config(self.cfg))
-        stray = [n for n, p in peft_model.named_parameters() if p.requires_grad and "lora_" not in n]
-        if stray:
-            raise RecipeError(f"only LoRA weights may train in stage 2, but {stray[0]} does too")
-        return peft_model
+        return build_lora_model(self, "stage 2", stage1_run=self.cfg["model"]["stage1_run"])
 
     def set_train_modes(self) -> None:
-        self.model.train()  # LoRA dropout on
-        base = self.model.get_base_model()
-        base.model.vision_tower.eval()
-        base.model.multi_modal_projector.eval()
+        set_lora_train_modes(self.model)
 
     def save_outputs(self) -> dict[str, Any]:
         final = self.out_dir / ADAPTER_DIR

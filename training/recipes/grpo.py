@@ -57,8 +57,7 @@ from training.datasets import (
     read_llava_json,
 )
 from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError, warmup_cosine
-from training.recipes.finetune_qlora import ADAPTER_DIR, LORA_TARGET, lora_config
-from training.recipes.pretrain_projector import load_llava
+from training.recipes.finetune_qlora import ADAPTER_DIR, LORA_TARGET, build_lora_model, set_lora_train_modes
 from training.rewards import GroundTruth, RewardError, RewardSet, make_similarity
 
 GRPO_METRICS = "grpo_metrics.csv"
@@ -317,36 +316,10 @@ class GRPORecipe(Recipe):
     # ---- setup
 
     def build_model(self) -> Any:
-        from peft import get_peft_model
-
-        from geodesk.engine.backends.hf import quantization_config
-
-        model_cfg = self.cfg["model"]
-        kind = model_cfg["quantization"]
-        if kind not in ("nf4", "none"):
-            raise RecipeError(f"model.quantization must be nf4 or none, not {kind!r}")
-        quant = quantization_config(kind, self.autocast_dtype)
-        try:
-            model = load_llava(model_cfg["path"], dtype=self.autocast_dtype, device=self.device,
-                               quantization_config=quant)
-        except (ImportError, RuntimeError) as exc:
-            if quant is None:
-                raise
-            raise RecipeError(
-                f"loading the model in NF4 failed ({exc}); rerun with model.quantization=none"
-            ) from None
-        model.requires_grad_(False)
-        peft_model = get_peft_model(model, lora_config(self.cfg))
-        stray = [n for n, p in peft_model.named_parameters() if p.requires_grad and "lora_" not in n]
-        if stray:
-            raise RecipeError(f"only LoRA weights may train in GRPO, but {stray[0]} does too")
-        return peft_model
+        return build_lora_model(self, "GRPO")
 
     def set_train_modes(self) -> None:
-        self.model.train()  # LoRA dropout on
-        base = self.model.get_base_model()
-        base.model.vision_tower.eval()
-        base.model.multi_modal_projector.eval()
+        set_lora_train_modes(self.model)
 
     def _setup_data(self) -> None:
         cfg = self.cfg
