@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
 from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
 
 API_KEY_VARIABLE = "GEODESK_SERVE_API_KEY"  # keeps the key out of the process list
@@ -59,17 +60,12 @@ def _register_serve(subparsers: Any) -> None:
     parser.add_argument(
         "--queue", type=int, default=defaults.queue_size, help="requests that may wait; more get 503"
     )
-    parser.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--quantization", default="none", choices=["none", "nf4", "int8"])
-    parser.add_argument("--adapter", default=None, help="LoRA adapter folder")
+    add_backend_arguments(parser, remote=False)
     add_json_argument(parser)
     parser.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from geodesk.engine.backends.base import BackendError
-    from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend
     from geodesk.services.serving import ChatServer, ServeConfig, ServeLimits, is_loopback_host
 
     try:
@@ -85,18 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError(f"invalid limit: {exc}") from None
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
-    request = BackendRequest(
-        model=args.model,
-        backend="hf",
-        dtype=args.dtype,
-        device=args.device,
-        quantization=args.quantization,
-        adapter=args.adapter,
-    )
-    try:
-        backend = open_backend(workspace_path(args), request)
-    except (ModelNotFoundError, BackendError, LookupError) as exc:
-        raise CliError(str(exc)) from None
+    backend = open_backend_from_args(args, args.model)
     config = ServeConfig(
         host=args.host,
         port=args.port,

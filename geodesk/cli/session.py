@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
 from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
 from geodesk.domain.model import Hint, HintKind, Region, SessionMode
 
@@ -59,19 +60,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="model package folder or NAME[@VERSION] (default: active)"
     )
-    parser.add_argument("--backend", choices=["hf", "remote"], default="hf")
-    parser.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="OpenAI-compatible server for --backend remote (repeat for several)",
-    )
-    parser.add_argument("--api-key", default=None)
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quantization", choices=["none", "nf4", "int8"], default="none")
-    parser.add_argument("--adapter", default=None, help="LoRA adapter folder (hf backend)")
+    add_backend_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
     parser.add_argument("--seed", type=int, default=None)
@@ -87,23 +76,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_backend(args: argparse.Namespace) -> Backend:
-    from geodesk.engine.backends.base import BackendError
-    from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend
-
-    request = BackendRequest(
-        model=args.model,
-        backend=args.backend,
-        dtype=args.dtype,
-        device=args.device,
-        quantization=args.quantization,
-        adapter=args.adapter,
-        endpoints=tuple(args.endpoint),
-        api_key=args.api_key,
-    )
-    try:
-        return open_backend(workspace_path(args), request)
-    except (ModelNotFoundError, BackendError) as exc:
-        raise CliError(str(exc)) from None
+    return open_backend_from_args(args, args.model)
 
 
 def _turn_options(args: argparse.Namespace) -> Any:

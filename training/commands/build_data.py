@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
 from geodesk.cli._common import CliError, add_json_argument, emit, progress_enabled, workspace_path
 
 if TYPE_CHECKING:
@@ -114,13 +115,7 @@ def _teacher_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int) 
     group = parser.add_argument_group("teacher")
     group.add_argument("--teacher", default=None, metavar="MODEL",
                        help="package folder or NAME[@VERSION] (hf), or the served model name (remote)")
-    group.add_argument("--backend", choices=["hf", "remote"], default="hf")
-    group.add_argument("--endpoint", action="append", default=[], metavar="URL",
-                       help="OpenAI-compatible server for --backend remote (repeat for several)")
-    group.add_argument("--api-key", default=None)
-    group.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
-    group.add_argument("--device", default="auto")
-    group.add_argument("--quantization", choices=["none", "nf4", "int8"], default="none")
+    add_backend_arguments(group, adapter=False)
     group.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
     group.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
     group.add_argument("--top-p", type=float, default=1.0)
@@ -166,23 +161,18 @@ def _settings(args: argparse.Namespace, seed: int) -> GenerationSettings:
 
 
 def _open_teacher(args: argparse.Namespace) -> Backend:
-    from geodesk.engine.backends.base import BackendError
-    from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend, resolve_model_folder
+    from geodesk.services.models import ModelNotFoundError, resolve_model_folder
 
     if args.backend == "hf" and not args.teacher:
         raise CliError("name the teacher model: --teacher FOLDER or NAME[@VERSION] (a package the registry "
                        "knows), or --backend remote --endpoint URL")
-    workspace = workspace_path(args)
     model = args.teacher
-    try:
-        if args.backend == "hf":
-            model = str(resolve_model_folder(workspace, args.teacher))
-        request = BackendRequest(model=model, backend=args.backend, dtype=args.dtype, device=args.device,
-                                 quantization=args.quantization, endpoints=tuple(args.endpoint),
-                                 api_key=args.api_key)
-        return open_backend(workspace, request)
-    except (ModelNotFoundError, BackendError) as exc:
-        raise CliError(str(exc)) from None
+    if args.backend == "hf":
+        try:
+            model = str(resolve_model_folder(workspace_path(args), args.teacher))
+        except ModelNotFoundError as exc:
+            raise CliError(str(exc)) from None
+    return open_backend_from_args(args, model)
 
 
 def _clues(args: argparse.Namespace) -> int:

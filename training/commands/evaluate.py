@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
 from geodesk.cli._common import CliError, add_json_argument, emit, progress_enabled, workspace_path
 
 
@@ -54,18 +55,7 @@ def register(subparsers: Any) -> None:
         default="dire",
         help="GaGA's DIRE (free answer, default) or HIER (pick from lists, level by level)",
     )
-    parser.add_argument("--backend", choices=("hf", "remote"), default="hf")
-    parser.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="an OpenAI-compatible endpoint (remote backend); repeat for several",
-    )
-    parser.add_argument("--api-key", default=None)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
-    parser.add_argument("--quantization", default="none", choices=("none", "nf4", "int8"))
+    add_backend_arguments(parser, adapter=False)
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N truth rows")
     parser.add_argument(
         "--batch-size",
@@ -148,7 +138,6 @@ def _read_lines(path: str) -> list[str]:
 
 def _with_model(args: argparse.Namespace) -> int:
     from geodesk.engine.backends.base import BackendError
-    from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend
     from training.evaluation.generation import batch_generator
     from training.evaluation.io import EvaluationInputError, read_dialogs, read_truth
     from training.evaluation.modes import DEFAULT_MAX_CITIES
@@ -173,19 +162,7 @@ def _with_model(args: argparse.Namespace) -> int:
         if args.out
         else (workspace_path(args) / "evaluations" / f"{Path(args.truth).stem}-{args.mode}")
     )
-    request = BackendRequest(
-        model=args.model,
-        backend=args.backend,
-        dtype=args.dtype,
-        device=args.device,
-        quantization=args.quantization,
-        endpoints=tuple(args.endpoint),
-        api_key=args.api_key,
-    )
-    try:
-        backend = open_backend(workspace_path(args), request)
-    except (ModelNotFoundError, BackendError) as exc:
-        raise CliError(str(exc)) from None
+    backend = open_backend_from_args(args, args.model)
     identity = backend.identity
     options = EvalOptions(
         mode=args.mode,
