@@ -289,10 +289,9 @@ def _run_turn(
     image: Image.Image | None = None,
 ) -> TurnOutcome:
     assert session.id is not None
-    previous = store.turns.list(session.id)
+    # A session locate() has just created has no turns: no need to ask the database.
+    previous = [] if first else store.turns.list(session.id)
     index = len(previous)
-    if first and index:
-        raise SessionError(f"session {session.id} already has turns; add hints instead")
     clues = _clues_for(store, hints)
     attach = backend.max_images_per_message > 1
     size = (evidence.width, evidence.height)
@@ -307,7 +306,8 @@ def _run_turn(
             )
     except ValueError as exc:
         raise SessionError(str(exc)) from None
-    return _execute(store, session, evidence, backend, hints, user, options, index, image)
+    history = [t for t in previous if t.status is TurnStatus.DONE]
+    return _execute(store, session, evidence, backend, hints, user, options, index, image, history)
 
 
 def _execute(
@@ -320,9 +320,11 @@ def _execute(
     options: TurnOptions,
     index: int,
     image: Image.Image | None = None,
+    history: Sequence[Turn] | None = None,
 ) -> TurnOutcome:
     assert session.id is not None
-    history = [t for t in store.turns.list(session.id) if t.status is TurnStatus.DONE]
+    if history is None:
+        history = [t for t in store.turns.list(session.id) if t.status is TurnStatus.DONE]
     if image is None:
         image = _open_image(store, evidence)
     messages = _conversation(session.mode, history, user, image)
