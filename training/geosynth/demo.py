@@ -5,24 +5,34 @@
                                                                            resources/demo-model/)
     python -m training.geosynth.demo --out runs/x --plan                  (print the steps, run nothing)
 
-Steps, each a folder under ``--out`` (a step whose output exists is skipped, so a rerun resumes):
+The defaults are the published model's budget: about 19 minutes on 2 shared CPU cores, evaluation
+included (bench/results/demo_model.json has the figures; docs/adr/0015-demo-model.md the reasons).
+
+Steps, each a folder under ``--out`` (a step whose output exists is skipped, and an interrupted
+training stage resumes from its newest checkpoint, so a rerun continues):
 
 1. ``data/``: ``--train-n`` GeoSynth scenes of ``--seed`` and their MG-Geo parts (meta, clue, dialog).
 2. ``base/``: a small LLaVA of the real architecture, random weights (``build_demo_base``): CLIP
    112 px / patch 14 (64 image tokens, hidden 192, 4 layers) -> 2-layer GELU projector -> Llama
    (hidden 256, 4 layers, 8 heads, 4 KV heads) with a byte-level BPE tokenizer trained on the data's
-   texts (the fixed prompt sentences become few tokens). About 6.6 M parameters, 13 MB in bf16.
-3. ``stage0/``: all weights trained on the whole mix (``DemoWarmupRecipe``, the recipes' lifecycle).
-   GaGA starts from a pretrained CLIP and LLM; nothing can be downloaded here, so stage 0 stands in for
-   that pretraining. Without it stage 1 would fit a projector between two random frozen networks.
-4. ``stage1/``: ``training.recipes.pretrain_projector`` on the Meta part (GaGA's stage 1).
+   texts. About 6.6 M parameters, 13 MB in bf16.
+3. ``vision/`` (stage 0a, ``pretrain_vision``): the CLIP tower alone classifies the training scenes
+   (country, city) for ``--vision-steps`` steps, standing in for CLIP's pretraining.
+   ``stage0/`` (stage 0b): projector and language model, tower frozen, trained on ``--parts0``
+   (default Meta + Dialog) for at most ``--steps0`` steps at peak rate ``--lr0`` (``DemoWarmupRecipe``,
+   the recipes' lifecycle), standing in for the LLM's pretraining. GaGA starts from a pretrained CLIP
+   and LLM; nothing can be downloaded here, so stage 0 carries most of the learning. Without it
+   stage 1 would fit a projector between two random frozen networks.
+4. ``stage1/``: ``training.recipes.pretrain_projector`` on the Meta part (GaGA's stage 1), at most
+   ``--steps1`` steps; it refines stage 0's projector (lr ``STAGE1_LR``) rather than starting one.
 5. ``stage2/``: ``training.recipes.finetune_qlora`` on the Meta + Clue + Dialog parts (GaGA's stage 2;
-   NF4 on CUDA, unquantized LoRA on CPU where bitsandbytes' 4-bit path is slow).
+   NF4 on CUDA, unquantized LoRA on CPU where bitsandbytes' 4-bit path is slow), ``--steps2`` steps.
 6. ``package/``: ``training.recipes.export`` -> a geodesk model package ``geosynth-demo`` (bf16), its
-   provenance saying it was trained on synthetic GeoSynth scenes only.
+   provenance saying it was trained on synthetic GeoSynth scenes only, not for casework.
 7. ``eval/``: ``--eval-n`` scenes of a fresh seed, ``geodesk-train evaluate`` with their dialogs
-   (direct, +Q, +QA), and ``results.json``: country / region / city accuracy and GeoScore per variant,
-   on all scenes and separately on those whose decisive cue is hidden (GaGA Table III in miniature).
+   (direct, +Q, +QA; ``--direct-only`` skips the hints), and ``results.json``: country / region / city
+   accuracy, GeoScore and recall per variant, on all scenes and separately on those whose decisive cue
+   is hidden or visible (GaGA Table III in miniature), with the time per step.
 """
 
 from __future__ import annotations
@@ -152,10 +162,19 @@ def build_demo_base(out: Path, data_files: Sequence[Path], *, seed: int = 0) -> 
 STAGE0_DEFAULTS: dict[str, Any] = copy.deepcopy(BASE_DEFAULTS)
 STAGE0_DEFAULTS["recipe"] = "geosynth_warmup"
 STAGE0_DEFAULTS["train"].update({"lr": 1.0e-3, "weight_decay": 0.01, "warmup_ratio": 0.03})
+# After stage 0a the tower already encodes the cues; a random language model's first gradients would
+# only blur them, so stage 0b keeps it frozen (as LLaVA and GaGA keep CLIP frozen in every stage).
+STAGE0_DEFAULTS["model"]["train_vision_tower"] = False
+# Stage 1 starts from stage 0's projector (already fitted), so it refines it at a fifth of XTuner's 1e-3
+# instead of relearning it; stage 2's LoRA starts from zero and takes a higher rate than GaGA's 2e-5.
+STAGE1_LR = 2.0e-4
+STAGE2_LR = 5.0e-4
+PARTS = ("meta", "clue", "dialog")
 
 
 class DemoWarmupRecipe(Recipe):
-    """Stage 0: every weight of the random demo base learns (vision tower, projector, language model).
+    """Stage 0b: projector and language model learn from random weights (the vision tower too when
+    ``model.train_vision_tower`` is true, as it must be without stage 0a).
 
     The recipes' lifecycle (data, AdamW + warmup/cosine, checkpoints, resume, DDP) with a model that
     trains everything; the result is a full HF llava folder that stage 1 loads as its base.
@@ -171,8 +190,14 @@ class DemoWarmupRecipe(Recipe):
 
         model = load_llava(self.cfg["model"]["path"], dtype=torch.float32, device=self.device)
         model.requires_grad_(True)
+        if not self.cfg["model"]["train_vision_tower"]:
+            model.model.vision_tower.requires_grad_(False)
         model.train()
         return model
+
+    def set_train_modes(self) -> None:
+        if not self.cfg["model"]["train_vision_tower"]:
+            self.model.model.vision_tower.eval()
 
     def save_outputs(self) -> dict[str, Any]:
         from geodesk.engine.tiny import normalise_json_files
@@ -188,6 +213,113 @@ class DemoWarmupRecipe(Recipe):
         return {"model": str(final)}
 
 
+# ------------------------------------------------------------------------------- vision warm-up
+
+VISION_DIR = "vision"
+
+
+def pretrain_vision(base: Path, data: Path, out: Path, *, steps: int, batch_size: int, lr: float,
+                    seed: int, places: Sequence[str]) -> dict[str, Any]:
+    """Stage 0a: the CLIP tower learns GeoSynth's cues by classifying scenes (country and city).
+
+    GaGA's CLIP was pretrained on hundreds of millions of pairs; ours is random. Trained only through
+    the language model's answer tokens (stage 0b), a random tower stays out of use for thousands of
+    steps: the LM first learns the answers' text prior and the loss with shuffled images equals the
+    loss with the right ones. A supervised warm-up gives the tower features worth reading, as
+    pretraining does. The features are those the projector reads (``vision_feature_layer``, patch
+    tokens without CLS, ``[B, 64, 192]``), mean-pooled into two linear heads (26 countries, 90
+    cities) that are thrown away afterwards. Writes ``out/model`` (the base with the trained tower).
+    """
+    import csv
+    import random
+
+    import torch
+    from PIL import Image
+
+    from geodesk.engine.imaging import prepare_image
+    from geodesk.engine.tiny import normalise_json_files
+    from training.recipes._common import warmup_cosine
+    from training.recipes.pretrain_projector import load_llava
+
+    started = time.perf_counter()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with (data / "metadata.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keys = sorted(places)  # "CC:City" for every world place
+    countries = sorted({k.split(":", 1)[0] for k in keys})
+    country_of = {c: i for i, c in enumerate(countries)}
+    city_of = {k: i for i, k in enumerate(keys)}
+    from transformers import AutoProcessor
+
+    auto: Any = AutoProcessor
+    processor = auto.from_pretrained(str(base))
+    mean = processor.image_processor.image_mean
+    pixels: list[Any] = []
+    for start in range(0, len(rows), 256):  # [N, 3, 112, 112] fp16: 75 KB per scene
+        chunk = []
+        for row in rows[start : start + 256]:
+            with Image.open(data / row["image"]) as img:
+                chunk.append(prepare_image(img, mean))
+        pixels.append(processor.image_processor(chunk, return_tensors="pt")["pixel_values"].half())
+    images = torch.cat(pixels)
+    y_country = torch.tensor([country_of[r["country"]] for r in rows])
+    y_city = torch.tensor([city_of[f"{r['country']}:{r['city']}"] for r in rows])
+    torch.manual_seed(seed)
+    model = load_llava(str(base), dtype=torch.float32, device=device)
+    tower = model.model.vision_tower
+    layer = int(model.config.vision_feature_layer)
+    width = int(model.config.vision_config.hidden_size)
+    heads = torch.nn.ModuleDict({"country": torch.nn.Linear(width, len(countries)),
+                                 "city": torch.nn.Linear(width, len(keys))}).to(device)
+    params = [*tower.parameters(), *heads.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, 0.05))
+    order = random.Random(seed)
+    index: list[int] = []
+    losses: list[float] = []
+    hits: list[float] = []
+    tower.train()
+    for _ in range(steps):
+        if len(index) < batch_size:
+            more = list(range(len(rows)))
+            order.shuffle(more)
+            index.extend(more)
+        pick = torch.tensor(index[:batch_size])
+        del index[:batch_size]
+        x = images[pick].to(device, torch.float32)
+        states = tower(pixel_values=x, output_hidden_states=True).hidden_states[layer]  # [B, 65, 192]
+        pooled = states[:, 1:].mean(dim=1)  # patch tokens only, as the "default" feature strategy
+        logits_country = heads["country"](pooled)  # [B, 26]
+        loss: Any = (torch.nn.functional.cross_entropy(logits_country, y_country[pick].to(device))
+                + torch.nn.functional.cross_entropy(heads["city"](pooled), y_city[pick].to(device)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        hits.append(float((logits_country.argmax(-1).cpu() == y_country[pick]).float().mean()))
+    staging = out / ".model.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging), safe_serialization=True)
+    processor.save_pretrained(str(staging))
+    normalise_json_files(staging)
+    final = out / "model"
+    shutil.rmtree(final, ignore_errors=True)
+    staging.replace(final)
+    tail = slice(-max(1, min(50, steps)), None)
+    summary = {
+        "recipe": "geosynth_vision_warmup", "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+        "scenes": len(rows), "first_loss": losses[0] if losses else None,
+        "final_loss_mean50": sum(losses[tail]) / len(losses[tail]) if losses else None,
+        "train_country_accuracy_last50": sum(hits[tail]) / len(hits[tail]) if hits else None,
+        "losses": losses, "seconds": round(time.perf_counter() - started, 1),
+        "outputs": {"model": str(final)},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
 # ------------------------------------------------------------------------------------- pipeline
 
 
@@ -195,7 +327,7 @@ def _device_defaults() -> dict[str, Any]:
     import torch
 
     cuda = torch.cuda.is_available()
-    return {"cuda": cuda, "quantization": "nf4" if cuda else "none", "batch_size": 32 if cuda else 8}
+    return {"cuda": cuda, "quantization": "nf4" if cuda else "none", "batch_size": 32 if cuda else 16}
 
 
 def plan(args: argparse.Namespace) -> list[str]:
@@ -204,28 +336,35 @@ def plan(args: argparse.Namespace) -> list[str]:
     return [
         f"geodesk-train geosynth --n {args.train_n} --seed {args.seed} --out {out}/data",
         f"python -c 'training.geosynth.demo.build_demo_base({out}/base, data parts)'",
-        f"stage 0: DemoWarmupRecipe(model.path={out}/base, data = meta+clue+dialog, epochs={args.epochs0})",
+        f"stage 0a: pretrain_vision({out}/base -> {out}/vision, steps={args.vision_steps}, "
+        f"batch={args.vision_batch_size}, lr={args.vision_lr})",
+        f"stage 0b: DemoWarmupRecipe(model.path={out}/{'vision/model' if args.vision_steps else 'base'}, "
+        f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0})",
         f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/stage0/model "
-        f"output_dir={out}/stage1 data.files=[{out}/data/mggeo/meta.json]",
+        f"output_dir={out}/stage1 data.files=[{out}/data/mggeo/meta.json] train.max_steps={args.steps1} "
+        f"train.lr={STAGE1_LR}",
         f"geodesk-train finetune --config {CONFIGS}/finetune.yaml model.path={out}/stage0/model "
-        f"model.stage1_run={out}/stage1 output_dir={out}/stage2 data.files=[meta, clue, dialog]",
+        f"model.stage1_run={out}/stage1 output_dir={out}/stage2 data.files=[meta, clue, dialog] "
+        f"train.max_steps={args.steps2} train.lr={STAGE2_LR}",
         f"geodesk-train export --config {CONFIGS}/export.yaml base_model={out}/stage0/model "
         f"stage1_run={out}/stage1 stage2_run={out}/stage2 output_dir={out}/package name={DEMO_NAME} "
         "dtype=bf16",
         f"geodesk-train geosynth --n {args.eval_n} --seed {args.eval_seed} --out {out}/eval/data --no-data",
         f"geodesk-train evaluate --model {out}/package --truth {out}/eval/data/metadata.csv "
-        f"--images {out}/eval/data --dialogs {out}/eval/data/dialogs.jsonl --out {out}/eval/run",
+        f"--images {out}/eval/data --dialogs {out}/eval/data/dialogs.jsonl --out {out}/eval/run "
+        f"--batch-size {args.eval_batch_size} --max-new-tokens {args.max_new_tokens}",
         f"results: {out}/results.json (all scenes, and decisive_hidden true / false separately)",
     ]
 
 
 def _stage(module: Any, config_file: Path | None, defaults: dict[str, Any], overrides: list[str],
            recipe: type[Recipe] | None = None) -> dict[str, Any]:
+    """One training stage; an interrupted stage resumes from its newest checkpoint (same config)."""
     config = load_config(config_file if config_file is not None else {"recipe": defaults["recipe"]}, defaults,
                          overrides)
     if recipe is not None:
-        return recipe(config).run()
-    result: dict[str, Any] = module.run(config)
+        return recipe(config, resume=True).run()
+    result: dict[str, Any] = module.run(config, resume=True)
     return result
 
 
@@ -284,36 +423,52 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     if not (data / "mggeo" / "dialog.json").is_file():
         generate(data, n=args.train_n, seed=args.seed, world=world)
         build_mggeo(data, seed=args.seed, world=world)
-    parts = [data / "mggeo" / f"{p}.json" for p in ("meta", "clue", "dialog")]
+    parts = [data / "mggeo" / f"{p}.json" for p in PARTS]
     lap("data")
     base = out / "base"
     if not base.is_dir():
         build_demo_base(base, parts, seed=args.seed)
     lap("base")
-    common = [f"seed={args.seed}", f"train.batch_size={batch}", "checkpoint.every=500",
+    if args.vision_steps:
+        vision = out / VISION_DIR
+        if not (vision / "summary.json").is_file():
+            pretrain_vision(base, data, vision, steps=args.vision_steps, batch_size=args.vision_batch_size,
+                            lr=args.vision_lr, seed=args.seed, places=[p.key for p in world.places])
+        base = vision / "model"
+    lap("vision")
+    common = [f"seed={args.seed}", f"train.batch_size={batch}", f"checkpoint.every={args.checkpoint_every}",
               "log.tensorboard=false", f"data.max_length={args.max_length}"]
-    if args.max_steps:
-        common.append(f"train.max_steps={args.max_steps}")
+
+    def steps(cap: int | None) -> list[str]:
+        """A stage's step cap: its own option, lowered by --max-steps (smoke runs)."""
+        caps = [c for c in (cap, args.max_steps) if c]
+        return [f"train.max_steps={min(caps)}"] if caps else []
+
     files = "[" + ", ".join(str(p) for p in parts) + "]"
+    files0 = "[" + ", ".join(str(data / "mggeo" / f"{p}.json") for p in _parts(args.parts0)) + "]"
     stage0 = out / "stage0"
     if not (stage0 / "summary.json").is_file():
-        _stage(None, None, STAGE0_DEFAULTS, [*common, f"model.path={base}", f"output_dir={stage0}",
-                                               f"data.files={files}", f"train.epochs={args.epochs0}"],
+        tower = "false" if args.vision_steps else "true"  # a random tower must learn here
+        _stage(None, None, STAGE0_DEFAULTS, [*common, *steps(args.steps0), f"model.path={base}",
+                                               f"model.train_vision_tower={tower}",
+                                               f"output_dir={stage0}", f"data.files={files0}",
+                                               f"train.epochs={args.epochs0}", f"train.lr={args.lr0}"],
                recipe=DemoWarmupRecipe)
     warm = stage0 / "model"
     lap("stage0")
     stage1 = out / "stage1"
     if not (stage1 / "summary.json").is_file():
         _stage(pretrain_projector, CONFIGS / "pretrain.yaml", pretrain_projector.DEFAULTS,
-               [*common, f"model.path={warm}", f"output_dir={stage1}", f"data.files=[{parts[0]}]",
-                "train.epochs=1"])
+               [*common, *steps(args.steps1), f"model.path={warm}", f"output_dir={stage1}",
+                f"data.files=[{parts[0]}]", "train.epochs=1", f"train.lr={STAGE1_LR}"])
     lap("stage1")
     stage2 = out / "stage2"
     if not (stage2 / "summary.json").is_file():
         _stage(finetune_qlora, CONFIGS / "finetune.yaml", finetune_qlora.DEFAULTS,
-               [*common, f"model.path={warm}", f"model.stage1_run={stage1}", f"output_dir={stage2}",
-                f"data.files={files}", f"model.quantization={device['quantization']}",
-                f"train.epochs={args.epochs2}", "train.lr=5.0e-4", "train.gradient_checkpointing=false"])
+               [*common, *steps(args.steps2), f"model.path={warm}", f"model.stage1_run={stage1}",
+                f"output_dir={stage2}", f"data.files={files}", f"model.quantization={device['quantization']}",
+                f"train.epochs={args.epochs2}", f"train.lr={STAGE2_LR}",
+                "train.gradient_checkpointing=false"])
     lap("stage2")
     package = out / "package"
     if not (package / "geodesk-model.json").is_file():
@@ -333,25 +488,66 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = out / "eval" / "run"
     from training.cli import main as train_cli
 
+    dialogs = [] if args.direct_only else ["--dialogs", str(eval_data / "dialogs.jsonl")]
     code = train_cli(["evaluate", "--model", str(package), "--truth", str(eval_data / "metadata.csv"),
-                      "--images", str(eval_data), "--dialogs", str(eval_data / "dialogs.jsonl"),
-                      "--out", str(run_dir), "--batch-size", str(batch), "--json"])
+                      "--images", str(eval_data), *dialogs, "--out", str(run_dir),
+                      "--batch-size", str(args.eval_batch_size), "--max-new-tokens", str(args.max_new_tokens),
+                      "--json"])
     if code != 0:
         raise RecipeError(f"geodesk-train evaluate failed (exit {code}); see the message above")
     lap("evaluate")
     results = {
+        "command": getattr(args, "command", None),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                      if k not in ("command", "plan")},
         "model": DEMO_NAME, "version": args.version, "package_bytes": size, "train_n": args.train_n,
         "train_seed": args.seed, "eval_n": args.eval_n, "eval_seed": args.eval_seed,
         "chance_country": 1 / len({p.country.code for p in world.places}),
         "device": "cuda" if device["cuda"] else "cpu", "timings_s": timings,
+        "stages": {name: _stage_summary(out / name) for name in ("stage0", "stage1", "stage2")}
+        | {"vision": _vision_summary(out / VISION_DIR)},
         "metrics": subset_results(run_dir, eval_data / "metadata.csv"),
     }
     atomic_write_json(out / "results.json", results)
     if args.publish:
+        staging = DEMO_MODEL_DIR.with_name(f".{DEMO_MODEL_DIR.name}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(package, staging)  # complete before the published folder changes
         shutil.rmtree(DEMO_MODEL_DIR, ignore_errors=True)
-        shutil.copytree(package, DEMO_MODEL_DIR)
+        staging.replace(DEMO_MODEL_DIR)
         results["published"] = str(DEMO_MODEL_DIR)
     return results
+
+
+def _parts(text: str) -> list[str]:
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PARTS]
+    if unknown or not chosen:
+        raise RecipeError(f"--parts0 takes a comma-separated list of {', '.join(PARTS)}; got {text!r}")
+    return chosen
+
+
+def _stage_summary(folder: Path) -> dict[str, Any]:
+    """A stage's steps, first / last losses and samples (from its summary.json)."""
+    path = folder / "summary.json"
+    if not path.is_file():
+        return {}
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    losses: list[float] = summary.get("losses") or []
+    tail = losses[-20:]
+    return {"steps": summary.get("steps"), "first_loss": summary.get("first_loss"),
+            "final_loss_mean20": sum(tail) / len(tail) if tail else None,
+            "samples": (summary.get("data") or {}).get("samples"),
+            "batch_size": summary["config"]["train"]["batch_size"], "lr": summary["config"]["train"]["lr"],
+            "data_files": [Path(f).name for f in summary["config"]["data"]["files"]]}
+
+
+def _vision_summary(folder: Path) -> dict[str, Any]:
+    path = folder / "summary.json"
+    if not path.is_file():
+        return {}
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return {k: v for k, v in summary.items() if k not in ("losses", "outputs")}
 
 
 def _label_synthetic(package: Path, args: argparse.Namespace) -> None:
@@ -367,23 +563,44 @@ def _label_synthetic(package: Path, args: argparse.Namespace) -> None:
     save_manifest(package, manifest)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.geosynth.demo",
                                      description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="run folder (rerun to resume)")
-    parser.add_argument("--train-n", type=int, default=20000, help="training scenes (20000)")
-    parser.add_argument("--eval-n", type=int, default=1000, help="evaluation scenes, fresh seed (1000)")
+    parser.add_argument("--train-n", type=int, default=6000, help="training scenes (6000)")
+    parser.add_argument("--eval-n", type=int, default=500, help="evaluation scenes, fresh seed (500)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--eval-seed", type=int, default=1001)
-    parser.add_argument("--epochs0", type=int, default=3, help="stage-0 epochs over the whole mix (3)")
+    parser.add_argument("--vision-steps", type=int, default=400,
+                        help="stage-0a steps: the CLIP tower classifies scenes (400; 0: skip)")
+    parser.add_argument("--vision-batch-size", type=int, default=64)
+    parser.add_argument("--vision-lr", type=float, default=1.0e-3)
+    parser.add_argument("--parts0", default="meta,dialog",
+                        help="MG-Geo parts stage 0b trains on, comma-separated (meta,dialog)")
+    parser.add_argument("--epochs0", type=int, default=1, help="stage-0 epochs over its parts (1)")
+    parser.add_argument("--steps0", type=int, default=500, help="stage-0b step cap (500; 0: none)")
+    parser.add_argument("--lr0", type=float, default=1.0e-3, help="stage-0b peak learning rate (1e-3)")
+    parser.add_argument("--steps1", type=int, default=60, help="stage-1 step cap (60; 0: none)")
     parser.add_argument("--epochs2", type=int, default=1, help="stage-2 epochs (1)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default 32 on CUDA, 8 on CPU")
+    parser.add_argument("--steps2", type=int, default=120, help="stage-2 step cap (120; 0: none)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32 on CUDA, 16 on CPU")
+    parser.add_argument("--eval-batch-size", type=int, default=32, help="images per generate (32)")
+    parser.add_argument("--max-new-tokens", type=int, default=160,
+                        help="answer length limit in evaluation (160; a +QA answer is about 80)")
+    parser.add_argument("--direct-only", action="store_true",
+                        help="evaluate direct answers only (no +Q / +QA runs; the CI learning test)")
     parser.add_argument("--max-length", type=int, default=512, help="token limit per sample (512)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap every stage (smoke runs)")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--version", default="0.1.0")
     parser.add_argument("--publish", action="store_true", help="copy the package to resources/demo-model/")
     parser.add_argument("--plan", action="store_true", help="print the steps and exit")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.command = " ".join(["python -m training.geosynth.demo", *(sys.argv[1:] if argv is None else argv)])
     if args.plan:
         print("\n".join(plan(args)))
         return 0

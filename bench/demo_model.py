@@ -1,0 +1,142 @@
+"""The GeoSynth demo model: its GeoSynth results (GaGA Table III in miniature) and the time to build it.
+
+    .venv/bin/python -m bench.demo_model --run runs/geosynth-demo        # tabulate a finished build
+    .venv/bin/python -m bench.demo_model --run runs/geosynth-demo --build [-- demo options]
+
+``--build`` first runs ``python -m training.geosynth.demo --out RUN`` (options after ``--`` are passed
+on; a finished step is skipped, so a rerun only tabulates). The build writes ``RUN/results.json``;
+this script adds the machine, the build's wall time per step and the package size, and lays the
+metrics out as rows: variant (direct, +Q, +QA) x subset (all scenes, decisive cue hidden, decisive cue
+visible) -> country / region / city accuracy, GeoScore, recall, with chance (1 / countries) beside.
+Writes bench/results/demo_model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._engine_common import machine, write_result
+
+VARIANTS = {"direct": "direct", "q": "+Q", "qa": "+QA"}
+SUBSETS = ("all", "decisive_hidden", "decisive_visible")
+
+
+def rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for subset in SUBSETS:
+        for variant, label in VARIANTS.items():
+            m = metrics.get(subset, {}).get(variant)
+            if m is None:
+                continue
+            admin = m["admin_accuracy"]
+            out.append({
+                "subset": subset, "variant": label, "n": m["n"], "country": admin["country"],
+                "region": admin["region"], "city": admin["city"], "geoscore": m["geoscore"],
+                "recall": m["recall"], "accuracy_km": m["accuracy_km"],
+            })
+    return out
+
+
+def hint_gain(metrics: dict[str, Any], subset: str) -> dict[str, Any]:
+    """How much +Q and +QA move city / country accuracy and GeoScore over direct answers on a subset."""
+    base = metrics.get(subset, {}).get("direct")
+    if base is None:
+        return {}
+    gain: dict[str, Any] = {}
+    for variant in ("q", "qa"):
+        m = metrics[subset].get(variant)
+        if m is None:
+            continue
+        gain[VARIANTS[variant]] = {
+            level: round(m["admin_accuracy"][level] - base["admin_accuracy"][level], 4)
+            for level in ("country", "region", "city")
+        } | {"geoscore": round(m["geoscore"] - base["geoscore"], 2)}
+    return gain
+
+
+def tabulate(run: Path, reused: dict[str, float] | None = None) -> dict[str, Any]:
+    """The bench document; ``reused``: seconds of steps this run found done (copied from an identical
+    earlier invocation), measured there, counted into the training time."""
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    metrics = results["metrics"]
+    timings = dict(results["timings_s"])
+    timings.update(reused or {})
+    steps = ("data", "base", "vision", "stage0", "stage1", "stage2", "export")
+    training = sum(timings.get(k, 0.0) for k in steps)
+    return {
+        "benchmark": "demo_model",
+        "machine": machine(),
+        "command": results.get("command"),
+        "run": str(run),
+        "model": results["model"], "version": results["version"],
+        "package_bytes": results["package_bytes"],
+        "package_mib": round(results["package_bytes"] / 2**20, 2),
+        "device": results["device"],
+        "train": {"scenes": results["train_n"], "seed": results["train_seed"],
+                  "stages": results.get("stages")},
+        "eval": {"scenes": results["eval_n"], "seed": results["eval_seed"]},
+        "timings_s": timings,
+        "reused_step_timings_s": reused or {},
+        "training_wall_s": round(training, 1),
+        "chance_country": round(results["chance_country"], 4),
+        "chance_country_percent": round(100 * results["chance_country"], 2),  # accuracies are percent
+        "rows": rows(metrics),
+        "hint_gain_on_hidden": hint_gain(metrics, "decisive_hidden"),
+        "hint_gain_on_visible": hint_gain(metrics, "decisive_visible"),
+        "metrics": metrics,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passed = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="the demo build's --out folder")
+    parser.add_argument("--build", action="store_true", help="run (or resume) the build first")
+    parser.add_argument("--note", action="append", default=[], help="a sentence recorded with the figures")
+    parser.add_argument("--reused", action="append", default=[], metavar="STEP=SECONDS",
+                        help="a step the run found done, with its time measured where it was computed")
+    args = parser.parse_args(argv)
+    reused: dict[str, float] = {}
+    for item in args.reused:
+        step, sep, seconds = item.partition("=")
+        try:
+            reused[step] = float(seconds)
+        except ValueError:
+            sep = ""
+        if not sep:
+            print(f"bench.demo_model: --reused {item!r} must look like vision=187.7", file=sys.stderr)
+            return 2
+    if args.build:
+        command = [sys.executable, "-m", "training.geosynth.demo", "--out", str(args.run), *passed]
+        if subprocess.run(command, check=False).returncode != 0:
+            print("bench.demo_model: the demo build failed; see its messages above", file=sys.stderr)
+            return 1
+    if not (args.run / "results.json").is_file():
+        print(f"bench.demo_model: {args.run / 'results.json'} does not exist: run the build first "
+              "(add --build)", file=sys.stderr)
+        return 1
+    document = tabulate(args.run.resolve(), reused)
+    document["notes"] = list(args.note)
+    path = write_result("demo_model.json", document)
+    for row in document["rows"]:
+        print(f"{row['subset']:17} {row['variant']:6} n={row['n']:4} country {row['country']:.3f} "
+              f"region {row['region']:.3f} city {row['city']:.3f} GeoScore {row['geoscore']:7.1f} "
+              f"recall {row['recall']:.3f}")
+    print(f"accuracies in percent; chance (country) {document['chance_country_percent']:.2f} %; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

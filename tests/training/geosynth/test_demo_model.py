@@ -1,0 +1,77 @@
+"""The published demo model (resources/demo-model): installs through the registry and answers validly.
+
+Fast on purpose: the package is committed, so this runs in every test pass. It checks the package a
+new user gets from ``geodesk demo``: small enough to ship, labelled synthetic / not for casework,
+installable, and answering GeoSynth scenes it has never seen with a parseable location.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geodesk.domain import SessionMode
+from geodesk.engine import prompts
+from geodesk.engine.backends.base import ChatMessage, GenerationSettings
+from geodesk.engine.package import read_manifest, verify_package
+from geodesk.engine.parsing import parse_answer
+from geodesk.engine.registry import ModelRegistry
+from geodesk.geo import default_gazetteer
+from geodesk.services.demo import DEMO_MODEL_DIR, DEMO_MODEL_NAME
+from training.geosynth.fonts import FontBook
+from training.geosynth.generator import generate
+from training.geosynth.world import World
+
+MAX_BYTES = 25 * 1024 * 1024
+SCENES = 4
+SCENE_SEED = 424242  # not the training seed (1) nor the benchmark's evaluation seed (1001)
+
+
+@pytest.fixture(scope="module")
+def package() -> Path:
+    if not (DEMO_MODEL_DIR / "geodesk-model.json").is_file():
+        pytest.fail(f"{DEMO_MODEL_DIR} holds no model package; rebuild and publish it with "
+                    "`python -m training.geosynth.demo --out runs/geosynth-demo --publish`")
+    return DEMO_MODEL_DIR
+
+
+def test_package_is_small_verified_and_labelled_synthetic(package: Path) -> None:
+    size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
+    assert size <= MAX_BYTES
+    manifest = read_manifest(package)
+    assert verify_package(package, manifest).ok  # every file's hash matches the manifest
+    assert manifest.name == DEMO_MODEL_NAME and not manifest.untrained
+    assert manifest.protocol_version == prompts.PROTOCOL_VERSION
+    data = manifest.provenance["training_data"]
+    assert data["kind"] == "geosynth" and data["synthetic"] is True
+    assert "not for casework" in data["note"] and manifest.provenance["not_for_casework"] is True
+
+
+def test_installed_package_answers_demo_scenes_validly(
+    package: Path, tmp_path: Path, world: World, fonts: FontBook
+) -> None:
+    from geodesk.engine.backends.hf import HFBackend, HFOptions
+
+    installed = ModelRegistry(tmp_path / "ws").install(package)
+    assert installed.name == DEMO_MODEL_NAME and not installed.untrained
+    scenes = tmp_path / "scenes"
+    generate(scenes, n=SCENES, seed=SCENE_SEED, world=world, fonts=fonts)
+    backend = HFBackend(installed.path, HFOptions(device="cpu", dtype="fp32"))
+    gazetteer = default_gazetteer()
+    system = ChatMessage("system", prompts.system_prompt(SessionMode.DIRECT))
+    question = prompts.first_turn(SessionMode.DIRECT).text  # "<image>\n..." with one placeholder
+    answers = []
+    from PIL import Image
+
+    for image_path in sorted((scenes / "images").glob("*.png")):
+        with Image.open(image_path) as img:
+            image = img.convert("RGB")
+        messages = [system, ChatMessage("user", question, (image,))]
+        text = backend.generate(messages, GenerationSettings(max_new_tokens=96)).text
+        answers.append((image_path.name, text, parse_answer(text, gazetteer)))
+    invalid = [(name, text, parsed.problems) for name, text, parsed in answers if not parsed.valid]
+    assert not invalid, f"invalid answers: {invalid}"
+    # Every answer names a place of the GeoSynth world, a country the model was trained on.
+    codes = {p.country.code for p in world.places}
+    assert all(parsed.prediction.country_code in codes for _, _, parsed in answers), answers
