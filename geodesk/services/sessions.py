@@ -15,6 +15,7 @@ touches the turns before it. Only ``done`` turns make up the conversation histor
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -467,22 +468,59 @@ def _images_for(text: str, image: Image.Image, crops: Sequence[Any], first: bool
     return tuple(images)
 
 
+class _DecodedOriginals:
+    """The last few decoded evidence originals, by SHA-256.
+
+    Every turn of a session sends the evidence image again; a 12 MP original takes longer to decode
+    than a small model takes to answer. Originals are content-addressed and read-only, so the hash
+    names the pixels: a cached decode is the same image. Small (each entry is width*height*3 bytes)
+    and thread-safe (batch workers share it).
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self._size = size
+        self._images: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> Image.Image | None:
+        with self._lock:
+            image = self._images.get(sha256)
+            if image is not None:
+                self._images.move_to_end(sha256)
+            return image
+
+    def put(self, sha256: str, image: Image.Image) -> None:
+        with self._lock:
+            self._images[sha256] = image
+            self._images.move_to_end(sha256)
+            while len(self._images) > self._size:
+                self._images.popitem(last=False)
+
+
+_DECODED = _DecodedOriginals()
+
+
 def _open_image(store: CaseStore, evidence: Evidence) -> Image.Image:
+    """The evidence original, upright (EXIF orientation applied), RGB. Never modified by callers."""
     from PIL import Image, ImageOps
 
     try:
-        path = store.evidence_file(evidence.sha256)
+        path = store.evidence_file(evidence.sha256)  # the original must still be in the case
     except (LookupError, FileNotFoundError) as exc:
         raise SessionError(
             f"the original of {evidence.sha256[:12]} is missing from the case ({exc}); "
             "run `geodesk case verify`"
         ) from None
+    cached = _DECODED.get(evidence.sha256)
+    if cached is not None:
+        return cached
     try:
         with Image.open(path) as img:
-            upright = ImageOps.exif_transpose(img)
-            return upright.convert("RGB")
+            upright = ImageOps.exif_transpose(img).convert("RGB")
     except OSError as exc:
         raise SessionError(f"the image {evidence.original_name} cannot be decoded: {exc}") from None
+    _DECODED.put(evidence.sha256, upright)
+    return upright
 
 
 def _clues_for(store: CaseStore, hints: Sequence[Hint]) -> dict[int, Clue]:
