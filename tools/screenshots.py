@@ -93,14 +93,28 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="geodesk-shots-"))
     try:
         (work / "in").mkdir()
-        images = demo_images(work / "in")
+        demo_model = ROOT / "resources" / "demo-model"
+        use_demo = (demo_model / "geodesk-model.json").is_file()
+        truth: list[dict[str, str]] = []
+        if use_demo:
+            # GeoSynth scenes and the demo model trained on them (synthetic, not for casework).
+            import csv
+
+            from training.geosynth.generator import generate
+
+            generate(work / "scenes", n=3, seed=20261121, size=336, hidden_share=0.0)
+            with (work / "scenes" / "metadata.csv").open(encoding="utf-8") as fh:
+                truth = list(csv.DictReader(fh))
+            images = sorted((work / "scenes" / "images").glob("*.png"))
+        else:
+            images = demo_images(work / "in")
         window = MainWindow(work / "workspace", restore_layout=False)
         window.resize(1600, 1000)
         window.show()
         pump(app, 30, lambda: window.map.is_ready)
         window.grab().save(str(args.out / "01-empty-workspace.png"))
 
-        window.create_case("Demo: harbour photos")
+        window.create_case("Demo: GeoSynth scenes (synthetic)" if use_demo else "Demo: harbour photos")
         done: list[object] = []
         window.import_done.connect(done.append)
         window.import_paths(images)
@@ -108,14 +122,17 @@ def main() -> int:
         pump(app, 2, lambda: window.viewer.has_image())
         window.grab().save(str(args.out / "02-case-imported.png"))
 
-        # The untrained tiny model, installed through the registry as the model manager does it.
-        create_tiny_model(work / "tiny-llava")
-        ModelRegistry(window.workspace_path).install(work / "tiny-llava")
+        # The demo model when built, else the untrained tiny model, installed as the model manager does.
+        if use_demo:
+            installed = ModelRegistry(window.workspace_path).install(demo_model)
+        else:
+            create_tiny_model(work / "tiny-llava")
+            installed = ModelRegistry(window.workspace_path).install(work / "tiny-llava")
         window.models_changed()
         window.max_new_tokens = 48
         window.start_session("direct")
         pump(app, 300, lambda: window._session_task is None and bool(window.turns))
-        window.send_hint(Hint(HintKind.QUESTION, "Which script is on the gate sign?"))
+        window.send_hint(Hint(HintKind.QUESTION, "Which side of the road do the cars drive on?"))
         pump(app, 300, lambda: window._session_task is None and len(window.turns) >= 2)
         assert window.store is not None and window.evidence is not None
         window.store.clues.add(
@@ -123,12 +140,17 @@ def main() -> int:
                 None,
                 window.evidence.sha256,
                 "signage",
-                "bilingual gate sign 'GATE 12 / KAI 3'",
+                "place-name sign at the roadside" if use_demo else "bilingual gate sign 'GATE 12 / KAI 3'",
                 ClueSource.ANALYST,
-                region=Region(520, 120, 820, 230),
+                region=Region(40, 40, 200, 120) if use_demo else Region(520, 120, 820, 230),
             )
         )
-        window.set_finding_point(59.9075, 10.7530)
+        if use_demo and truth:
+            name = window.evidence.original_name
+            shown = next((row for row in truth if row["image"].endswith(name)), truth[0])
+            window.set_finding_point(float(shown["latitude"]), float(shown["longitude"]))
+        else:
+            window.set_finding_point(59.9075, 10.7530)
         window.refresh_case_view()
         window.clue_panel.select_clue(window.clue_panel.clues()[0].id or 0)
         pump(app, 1.0)
@@ -163,7 +185,7 @@ def main() -> int:
 
         manager = ModelManagerDialog(window)
         manager.show()
-        manager.select("tiny-llava@0.0.0")
+        manager.select(installed.ref)
         pump(app, 0.3)
         manager.grab().save(str(args.out / "09-model-manager.png"))
         manager.close()
