@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,18 @@ def fail(message: str, exit_code: int = 1) -> int:
 def progress_enabled(args: argparse.Namespace) -> bool:
     """Progress bars go to stderr, only when it is a terminal and no JSON is asked for."""
     return sys.stderr.isatty() and not getattr(args, "json", False)
+
+
+@contextlib.contextmanager
+def errors_as_sentences() -> Iterator[None]:
+    """Store and file errors are already sentences a person can act on: pass them on as CLI errors."""
+    from geodesk.store import StoreError
+
+    try:
+        yield
+    except LookupError as exc:
+        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from None
+    except (StoreError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None

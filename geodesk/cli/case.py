@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
-from geodesk.store import StoreError, Workspace
+from geodesk.cli._common import add_json_argument, emit, errors_as_sentences, workspace_path
+from geodesk.store import Workspace
 from geodesk.store._codec import to_text
 
 
@@ -56,19 +55,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     archive.set_defaults(handler=_open_archive)
 
 
-@contextlib.contextmanager
-def _errors_as_sentences() -> Iterator[None]:
-    """Store errors are already sentences a person can act on: pass them on as CLI errors."""
-    try:
-        yield
-    except LookupError as exc:
-        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from None
-    except (StoreError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    except OSError as exc:
-        raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
-
-
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(workspace_path(args))
 
@@ -79,7 +65,7 @@ def _case_fields(case: Any) -> dict[str, Any]:
 
 def _handler(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def wrapped(args: argparse.Namespace) -> int:
-        with _errors_as_sentences():
+        with errors_as_sentences():
             return run(args)
 
     return wrapped

@@ -7,11 +7,16 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from geodesk.cli._common import CliError, add_json_argument, emit, progress_enabled, workspace_path
+from geodesk.cli._common import (
+    CliError,
+    add_json_argument,
+    emit,
+    errors_as_sentences,
+    progress_enabled,
+    workspace_path,
+)
 
 EXIT_SOME_FAILED = 2
 
@@ -48,20 +53,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.set_defaults(handler=_show)
 
 
-@contextmanager
-def _errors_as_sentences() -> Iterator[None]:
-    from geodesk.store import StoreError
-
-    try:
-        yield
-    except LookupError as exc:
-        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from None
-    except (StoreError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    except OSError as exc:
-        raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
-
-
 def _add(args: argparse.Namespace) -> int:
     from geodesk.evidence.pipeline import ImportOptions
     from geodesk.services.importing import import_evidence, report_document
@@ -82,7 +73,7 @@ def _add(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
     try:
-        with _errors_as_sentences():
+        with errors_as_sentences():
             report = import_evidence(Workspace(workspace_path(args)), args.case, args.paths,
                                      options=options, progress=progress)
     finally:
@@ -117,7 +108,7 @@ def _list(args: argparse.Namespace) -> int:
     from geodesk.services.importing import evidence_summary
     from geodesk.store import Workspace
 
-    with _errors_as_sentences(), Workspace(workspace_path(args)).open_case(args.case) as store:
+    with errors_as_sentences(), Workspace(workspace_path(args)).open_case(args.case) as store:
         items = [evidence_summary(e) for e in store.evidence.list()]
         case_id = store.case.id
     if items:
@@ -136,7 +127,7 @@ def _show(args: argparse.Namespace) -> int:
     from geodesk.services.importing import evidence_details
     from geodesk.store import Workspace
 
-    with _errors_as_sentences(), Workspace(workspace_path(args)).open_case(args.case) as store:
+    with errors_as_sentences(), Workspace(workspace_path(args)).open_case(args.case) as store:
         details = evidence_details(store.evidence.get(args.evidence))
     gps, place = details["gps"], details["place"]
     lines = [

@@ -23,6 +23,7 @@ takes every ``world_size``-th batch, rank 0 logs and saves.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import copy
 import csv
@@ -371,7 +372,7 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 # ------------------------------------------------------------------------------------ the recipe
 
 
-class Recipe:
+class Recipe(abc.ABC):
     """The shared lifecycle; subclasses set ``NAME``, ``DEFAULTS`` and implement ``build_model``."""
 
     NAME = "recipe"
@@ -393,9 +394,9 @@ class Recipe:
 
     # ---- subclass hooks
 
+    @abc.abstractmethod
     def build_model(self) -> Any:
         """Load the model, freeze what the stage freezes; return it (trainable params requires_grad)."""
-        raise NotImplementedError
 
     def trainable_state(self) -> dict[str, Any]:
         """Trainable weights by name (what a checkpoint stores and resume loads back)."""
@@ -412,9 +413,9 @@ class Recipe:
             for name, value in tensors.items():
                 params[name].copy_(value)
 
+    @abc.abstractmethod
     def save_outputs(self) -> dict[str, Any]:
         """Write the stage's result into output_dir; return what the summary should say about it."""
-        raise NotImplementedError
 
     # ---- setup
 
@@ -667,8 +668,9 @@ class Recipe:
                 self.on_step(self.step, value)
         bar.close()
 
+    @abc.abstractmethod
     def set_train_modes(self) -> None:
-        """Frozen towers stay in eval mode (no dropout, fixed norms); subclasses refine."""
+        """Put the stage's modules in train / eval mode: frozen towers stay in eval (no dropout)."""
 
     def pixel_dtype(self) -> Any:
         """The dtype of the vision tower's weights (bf16 on CUDA, fp32 on CPU)."""
