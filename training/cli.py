@@ -8,11 +8,10 @@ honours ``--workspace`` / ``GEODESK_WORKSPACE``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from geodesk.cli._common import CliError, add_workspace_argument, fail
+from geodesk.cli._common import add_workspace_argument, register_commands, run_handler
 
 # Module names under training.commands, in the order they appear in --help.
 COMMANDS = (
@@ -34,30 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_workspace_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"training.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"training.commands.{name}":
-                continue  # not part of this build yet
-            raise
-        module.register(sub)
+    register_commands(sub, "training.commands", COMMANDS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
+    if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    try:
-        return int(handler(args) or 0)
-    except CliError as exc:
-        return fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return fail("interrupted; checkpoints written before the interruption are kept", 130)
+    return run_handler(args, "checkpoints written before the interruption are kept")
 
 
 if __name__ == "__main__":  # pragma: no cover

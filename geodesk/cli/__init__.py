@@ -9,12 +9,11 @@ inside the commands that need them, so ``geodesk --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from geodesk import __version__
-from geodesk.cli._common import CliError, add_workspace_argument, fail
+from geodesk.cli._common import add_workspace_argument, fail, register_commands, run_handler
 
 # Module names under geodesk.cli; each defines ``register(subparsers)``.
 COMMAND_GROUPS = ("case", "evidence", "geo", "model", "session", "serve", "batch", "demo")
@@ -28,30 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geodesk {__version__}")
     add_workspace_argument(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_GROUPS:
-        try:
-            module = importlib.import_module(f"geodesk.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"geodesk.cli.{name}":
-                continue  # that command group is not part of this build
-            raise
-        module.register(subparsers)
+    register_commands(subparsers, "geodesk.cli", COMMAND_GROUPS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
+    if getattr(args, "handler", None) is None:
         return _open_app(args)
-    try:
-        code = handler(args)
-    except CliError as exc:
-        return fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return fail("interrupted; work finished before the interruption was kept", 130)
-    return int(code or 0)
+    return run_handler(args, "work finished before the interruption was kept")
 
 
 def _open_app(args: argparse.Namespace) -> int:

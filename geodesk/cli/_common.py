@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,19 @@ def errors_as_sentences() -> Iterator[None]:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
+
+
+def register_commands(subparsers: Any, package: str, names: Sequence[str]) -> None:
+    """Import ``package.<name>`` for each command module and let it add its parsers."""
+    for name in names:
+        importlib.import_module(f"{package}.{name}").register(subparsers)
+
+
+def run_handler(args: argparse.Namespace, interrupted: str) -> int:
+    """Run the parsed command's handler; CLI errors and Ctrl-C become a sentence and an exit code."""
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        return fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return fail(f"interrupted; {interrupted}", 130)

@@ -120,6 +120,21 @@ def build_lora_model(recipe: Recipe, stage: str, *, stage1_run: str | None = Non
     return peft_model
 
 
+def save_adapter(model: Any, out_dir: Path) -> Path:
+    """Write the LoRA adapter (safetensors) to ``out_dir/adapter`` whole: staged, then renamed into place."""
+    final = out_dir / ADAPTER_DIR
+    staging = Path(tempfile.mkdtemp(prefix=f".{ADAPTER_DIR}.", dir=out_dir))
+    try:
+        model.save_pretrained(str(staging), safe_serialization=True)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.replace(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
 def set_lora_train_modes(model: Any) -> None:
     """LoRA dropout on; the frozen vision tower and projector stay in eval mode."""
     model.train()
@@ -139,16 +154,7 @@ class QLoRAFinetuneRecipe(Recipe):
         set_lora_train_modes(self.model)
 
     def save_outputs(self) -> dict[str, Any]:
-        final = self.out_dir / ADAPTER_DIR
-        staging = Path(tempfile.mkdtemp(prefix=f".{ADAPTER_DIR}.", dir=self.out_dir))
-        try:
-            self.model.save_pretrained(str(staging), safe_serialization=True)
-            if final.exists():
-                shutil.rmtree(final)
-            staging.replace(final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        final = save_adapter(self.model, self.out_dir)
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         return {
             "adapter": str(final),

@@ -37,9 +37,7 @@ import copy
 import csv
 import json
 import math
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +55,12 @@ from training.datasets import (
     read_llava_json,
 )
 from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError, warmup_cosine
-from training.recipes.finetune_qlora import ADAPTER_DIR, LORA_TARGET, build_lora_model, set_lora_train_modes
+from training.recipes.finetune_qlora import (
+    LORA_TARGET,
+    build_lora_model,
+    save_adapter,
+    set_lora_train_modes,
+)
 from training.rewards import GroundTruth, RewardError, RewardSet, make_similarity
 
 GRPO_METRICS = "grpo_metrics.csv"
@@ -596,16 +599,7 @@ class GRPORecipe(Recipe):
     # ---- save / cleanup
 
     def save_outputs(self) -> dict[str, Any]:
-        final = self.out_dir / ADAPTER_DIR
-        staging = Path(tempfile.mkdtemp(prefix=f".{ADAPTER_DIR}.", dir=self.out_dir))
-        try:
-            self.model.save_pretrained(str(staging), safe_serialization=True)
-            if final.exists():
-                shutil.rmtree(final)
-            staging.replace(final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        final = save_adapter(self.model, self.out_dir)
         return {
             "adapter": str(final),
             "base_model": str(self.cfg["model"]["path"]),
