@@ -2,7 +2,8 @@
 
 Writes DIR/images/*.png, DIR/metadata.csv (``--truth`` for ``geodesk-train evaluate --images DIR``),
 DIR/dialogs.jsonl (``--dialogs``), DIR/scenes.jsonl, DIR/geosynth.json and, unless ``--no-data``,
-the Meta / Clue / Dialog training parts in DIR/mggeo/. See training/geosynth/generator.py.
+the Meta / Clue / Dialog training parts and the text-only hint part in DIR/mggeo/. See
+training/geosynth/generator.py and training/geosynth/mggeo.py.
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ No teacher model is needed: the generator knows what every scene shows, so each 
   is hidden, the first answer is a guess among the places consistent with what is visible (the truth
   only by chance), a +Q turn cannot improve it (the question points at something out of frame), and
   the +QA turn, whose answer supplies the cue, moves the answer to the truth.
+- Hint-text part (``hints-<id>``): the first-turn +QA exchange of the dialog part with the image
+  withheld, so the hint alone settles the place: read the town off the quoted sign, or know which town
+  a described landmark belongs to, then write the answer JSON from that. A pretrained LLM brings this
+  text skill (copying a name it was given, world knowledge about places) to GaGA's training; the demo's
+  language model starts from random weights and, without this part, learns to answer from the image
+  alone and leaves the hint unread (docs/adr/0015-demo-model.md). It is text-only and not an MG-Geo part.
 
 Samples are the LLaVA conversation JSON of ``training.data.common``; image paths are relative to the
 GeoSynth folder, which each part's manifest records as its image root.
@@ -36,7 +42,7 @@ from training.geosynth.cues import BOLLARD_STYLES, BY_CODE, Biome
 from training.geosynth.generator import read_scenes
 from training.geosynth.world import World, load_world
 
-PARTS = ("meta", "clue", "dialog")
+PARTS = ("meta", "clue", "dialog", "hints")
 _SCRIPT_NAMES = {"sans": None, "cjk-jp": "Japanese kanji", "cjk-kr": "Korean Hangul", "thai": "Thai",
                  "devanagari": "Devanagari"}
 _VEGETATION: dict[str, str] = {
@@ -189,6 +195,16 @@ def dialog_samples(record: dict[str, Any], seed: int, world: World) -> list[Samp
     return out
 
 
+def hint_text_sample(record: dict[str, Any], seed: int) -> Sample:
+    """The +QA question of a scene without its image; the answer names the place the hint settles."""
+    rng = sample_rng(seed, "hints", record["id"])
+    hint = Hint(HintKind.QA, text=record["question"], answer=record["answer"])
+    text = prompts.first_turn(SessionMode.DIRECT, [hint], rng=rng).text
+    text = text.removeprefix(f"{prompts.IMAGE_PLACEHOLDER}\n")
+    reply = f"{_qa_reply(record)}\n{_answer(_location(record))}"
+    return make_sample(f"hints-{record['id']}", None, [(text, reply)])
+
+
 @dataclass(slots=True)
 class DataReport:
     out: Path
@@ -201,7 +217,7 @@ class DataReport:
 
 def build_mggeo(folder: Path, out: Path | None = None, *, seed: int = 0, world: World | None = None,
                 parts: Sequence[str] = PARTS) -> DataReport:
-    """Write ``meta.json``, ``clue.json`` and ``dialog.json`` (default into ``folder/mggeo``)."""
+    """Write ``meta.json``, ``clue.json``, ``dialog.json`` and ``hints.json`` (default: ``folder/mggeo``)."""
     folder = Path(folder)
     out = Path(out) if out is not None else folder / "mggeo"
     records = read_scenes(folder)
@@ -214,6 +230,8 @@ def build_mggeo(folder: Path, out: Path | None = None, *, seed: int = 0, world: 
             return [meta_sample(record, seed)]
         if part == "clue":
             return [clue_sample(record, seed)]
+        if part == "hints":
+            return [hint_text_sample(record, seed)]
         return dialog_samples(record, seed, resolved)
 
     for part in parts:

@@ -23,8 +23,8 @@ from training.geosynth.world import World
 def parts(generated: Path, world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("mggeo")
     report = build_mggeo(generated, out, seed=2, world=world)
-    assert report.counts == {"meta": N, "clue": N, "dialog": 2 * N}
-    return {p: out / f"{p}.json" for p in ("meta", "clue", "dialog")}
+    assert report.counts == {"meta": N, "clue": N, "dialog": 2 * N, "hints": N}
+    return {p: out / f"{p}.json" for p in ("meta", "clue", "dialog", "hints")}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def scenes(generated: Path) -> dict[str, dict]:  # type: ignore[type-arg]
     return {r["id"]: r for r in read_scenes(generated)}
 
 
-@pytest.mark.parametrize("part", ["meta", "clue", "dialog"])
+@pytest.mark.parametrize("part", ["meta", "clue", "dialog", "hints"])
 def test_parts_pass_the_training_data_validator(parts: dict[str, Path], generated: Path, part: str) -> None:
     report = validate_samples(parts[part], generated)
     assert report.counts.get("failed_samples", 0) == 0, report.problems[:3]
@@ -98,6 +98,24 @@ def test_q_turns_on_hidden_scenes_do_not_invent_the_cue(parts: dict[str, Path],
         assert (guess.city, guess.country) == (first.city, first.country)  # the question changed nothing
 
 
+def test_hint_text_samples_settle_the_place_from_the_hint_alone(parts: dict[str, Path],
+                                                                scenes: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    samples = read_samples(parts["hints"])
+    assert len(samples) == len(scenes)
+    for sample in samples:
+        record = scenes[sample["id"].removeprefix("hints-")]
+        assert "image" not in sample
+        human, reply = (turn["value"] for turn in sample["conversations"])
+        assert prompts.IMAGE_PLACEHOLDER not in human
+        assert record["answer"] in human  # the analyst's answer carries the decisive cue
+        cue = record["sign_lines"][0] if record["decisive"] == "sign" else record["glyph"]
+        assert cue in record["answer"]
+        first_line = reply.split("\n")[0]
+        assert record["city"] in first_line  # the reply names the town the hint settles
+        final = parse_answer(reply, None, SessionMode.DIRECT).prediction
+        assert final.valid and (final.country, final.city) == (record["country"], record["city"])
+
+
 def test_dialog_turns_use_the_protocols_hint_wording(parts: dict[str, Path]) -> None:
     qa_words = [t.split("{")[0] for t in prompts.templates(prompts.TemplateKind.QA)]
     q_words = [t.split("{")[0] for t in prompts.templates(prompts.TemplateKind.QUESTION)]
@@ -112,6 +130,6 @@ def test_dialog_turns_use_the_protocols_hint_wording(parts: dict[str, Path]) -> 
 def test_building_twice_gives_the_same_files(generated: Path, world: World, tmp_path: Path) -> None:
     a = build_mggeo(generated, tmp_path / "a", seed=2, world=world)
     b = build_mggeo(generated, tmp_path / "b", seed=2, world=world)
-    for part in ("meta", "clue", "dialog"):
+    for part in ("meta", "clue", "dialog", "hints"):
         assert Path(a.files[part]).read_bytes() == Path(b.files[part]).read_bytes()
     assert json.loads(Path(a.files["meta"]).read_text())
