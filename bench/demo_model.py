@@ -69,7 +69,7 @@ def tabulate(run: Path, reused: dict[str, float] | None = None) -> dict[str, Any
     metrics = results["metrics"]
     timings = dict(results["timings_s"])
     timings.update(reused or {})
-    steps = ("data", "base", "vision", "stage0", "stage1", "stage2", "export")
+    steps = ("data", "base", "vision", "stage0", "hints", "stage1", "stage2", "export")
     training = sum(timings.get(k, 0.0) for k in steps)
     return {
         "benchmark": "demo_model",

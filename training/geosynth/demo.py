@@ -5,13 +5,14 @@
                                                                            resources/demo-model/)
     python -m training.geosynth.demo --out runs/x --plan                  (print the steps, run nothing)
 
-The defaults are the published model's budget: about 19 minutes on 2 shared CPU cores, evaluation
+The defaults are the published model's budget: about 25 minutes on 2 shared CPU cores, evaluation
 included (bench/results/demo_model.json has the figures; docs/adr/0015-demo-model.md the reasons).
 
 Steps, each a folder under ``--out`` (a step whose output exists is skipped, and an interrupted
 training stage resumes from its newest checkpoint, so a rerun continues):
 
-1. ``data/``: ``--train-n`` GeoSynth scenes of ``--seed`` and their MG-Geo parts (meta, clue, dialog).
+1. ``data/``: ``--train-n`` GeoSynth scenes of ``--seed``, their MG-Geo parts (meta, clue, dialog) and
+   the hint-text part.
 2. ``base/``: a small LLaVA of the real architecture, random weights (``build_demo_base``): CLIP
    112 px / patch 14 (64 image tokens, hidden 192, 4 layers) -> 2-layer GELU projector -> Llama
    (hidden 256, 4 layers, 8 heads, 4 KV heads) with a byte-level BPE tokenizer trained on the data's
@@ -23,6 +24,11 @@ training stage resumes from its newest checkpoint, so a rerun continues):
    the recipes' lifecycle), standing in for the LLM's pretraining. GaGA starts from a pretrained CLIP
    and LLM; nothing can be downloaded here, so stage 0 carries most of the learning. Without it
    stage 1 would fit a projector between two random frozen networks.
+   ``hints/`` (stage 0c): projector and language model on ``--hint-parts`` (default the hint-text part,
+   which has no images, with the Meta part so the image stays in use) for ``--hint-steps`` steps at
+   ``--hint-lr``: read the town off a quoted sign, know whose landmark is described, and write the
+   answer JSON from that. A pretrained LLM brings this skill; without it the demo model answers from
+   the image and leaves the analyst's hint unread (docs/adr/0015-demo-model.md).
 4. ``stage1/``: ``training.recipes.pretrain_projector`` on the Meta part (GaGA's stage 1), at most
    ``--steps1`` steps; it refines stage 0's projector (lr ``STAGE1_LR``) rather than starting one.
 5. ``stage2/``: ``training.recipes.finetune_qlora`` on the Meta + Clue + Dialog parts (GaGA's stage 2;
@@ -47,6 +53,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.geosynth.mggeo import PARTS as MGGEO_PARTS
 from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError, atomic_write_json, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,7 +176,7 @@ STAGE0_DEFAULTS["model"]["train_vision_tower"] = False
 # instead of relearning it; stage 2's LoRA starts from zero and takes a higher rate than GaGA's 2e-5.
 STAGE1_LR = 2.0e-4
 STAGE2_LR = 5.0e-4
-PARTS = ("meta", "clue", "dialog")
+STAGE2_PARTS = ("meta", "clue", "dialog")  # GaGA's stage 2 trains on the three MG-Geo parts
 
 
 class DemoWarmupRecipe(Recipe):
@@ -216,6 +223,7 @@ class DemoWarmupRecipe(Recipe):
 # ------------------------------------------------------------------------------- vision warm-up
 
 VISION_DIR = "vision"
+HINTS_DIR = "hints"  # stage 0c: the language model learns to read the analyst's hints
 
 
 def pretrain_vision(base: Path, data: Path, out: Path, *, steps: int, batch_size: int, lr: float,
@@ -333,6 +341,7 @@ def _device_defaults() -> dict[str, Any]:
 def plan(args: argparse.Namespace) -> list[str]:
     """The steps as shell-equivalent lines (what ``--plan`` prints)."""
     out = args.out
+    warm = f"{HINTS_DIR}/model" if args.hint_steps else "stage0/model"
     return [
         f"geodesk-train geosynth --n {args.train_n} --seed {args.seed} --out {out}/data",
         f"python -c 'training.geosynth.demo.build_demo_base({out}/base, data parts)'",
@@ -340,13 +349,15 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"batch={args.vision_batch_size}, lr={args.vision_lr})",
         f"stage 0b: DemoWarmupRecipe(model.path={out}/{'vision/model' if args.vision_steps else 'base'}, "
         f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0})",
-        f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/stage0/model "
+        f"stage 0c: DemoWarmupRecipe(model.path={out}/stage0/model, data = {args.hint_parts}, "
+        f"max_steps={args.hint_steps}, lr={args.hint_lr})",
+        f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/{warm} "
         f"output_dir={out}/stage1 data.files=[{out}/data/mggeo/meta.json] train.max_steps={args.steps1} "
         f"train.lr={STAGE1_LR}",
-        f"geodesk-train finetune --config {CONFIGS}/finetune.yaml model.path={out}/stage0/model "
+        f"geodesk-train finetune --config {CONFIGS}/finetune.yaml model.path={out}/{warm} "
         f"model.stage1_run={out}/stage1 output_dir={out}/stage2 data.files=[meta, clue, dialog] "
         f"train.max_steps={args.steps2} train.lr={STAGE2_LR}",
-        f"geodesk-train export --config {CONFIGS}/export.yaml base_model={out}/stage0/model "
+        f"geodesk-train export --config {CONFIGS}/export.yaml base_model={out}/{warm} "
         f"stage1_run={out}/stage1 stage2_run={out}/stage2 output_dir={out}/package name={DEMO_NAME} "
         "dtype=bf16",
         f"geodesk-train geosynth --n {args.eval_n} --seed {args.eval_seed} --out {out}/eval/data --no-data",
@@ -420,10 +431,10 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
     world = load_world()
     data = out / "data"
-    if not (data / "mggeo" / "dialog.json").is_file():
+    if not all((data / "mggeo" / f"{p}.json").is_file() for p in MGGEO_PARTS):
         generate(data, n=args.train_n, seed=args.seed, world=world)
         build_mggeo(data, seed=args.seed, world=world)
-    parts = [data / "mggeo" / f"{p}.json" for p in PARTS]
+    parts = [data / "mggeo" / f"{p}.json" for p in STAGE2_PARTS]
     lap("data")
     base = out / "base"
     if not base.is_dir():
@@ -445,7 +456,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         return [f"train.max_steps={min(caps)}"] if caps else []
 
     files = "[" + ", ".join(str(p) for p in parts) + "]"
-    files0 = "[" + ", ".join(str(data / "mggeo" / f"{p}.json") for p in _parts(args.parts0)) + "]"
+    files0 = _part_files(data, args.parts0)
     stage0 = out / "stage0"
     if not (stage0 / "summary.json").is_file():
         tower = "false" if args.vision_steps else "true"  # a random tower must learn here
@@ -456,6 +467,17 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
                recipe=DemoWarmupRecipe)
     warm = stage0 / "model"
     lap("stage0")
+    if args.hint_steps:
+        hints = out / HINTS_DIR
+        if not (hints / "summary.json").is_file():
+            _stage(None, None, STAGE0_DEFAULTS, [*common, *steps(args.hint_steps),
+                                                   f"model.path={warm}", "model.train_vision_tower=false",
+                                                   f"output_dir={hints}",
+                                                   f"data.files={_part_files(data, args.hint_parts)}",
+                                                   "train.epochs=10", f"train.lr={args.hint_lr}"],
+                   recipe=DemoWarmupRecipe)
+        warm = hints / "model"
+    lap("hints")
     stage1 = out / "stage1"
     if not (stage1 / "summary.json").is_file():
         _stage(pretrain_projector, CONFIGS / "pretrain.yaml", pretrain_projector.DEFAULTS,
@@ -504,7 +526,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         "train_seed": args.seed, "eval_n": args.eval_n, "eval_seed": args.eval_seed,
         "chance_country": 1 / len({p.country.code for p in world.places}),
         "device": "cuda" if device["cuda"] else "cpu", "timings_s": timings,
-        "stages": {name: _stage_summary(out / name) for name in ("stage0", "stage1", "stage2")}
+        "stages": {name: _stage_summary(out / name) for name in ("stage0", HINTS_DIR, "stage1", "stage2")}
         | {"vision": _vision_summary(out / VISION_DIR)},
         "metrics": subset_results(run_dir, eval_data / "metadata.csv"),
     }
@@ -519,11 +541,17 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _part_files(data: Path, text: str) -> str:
+    """The ``data.files`` override for a comma-separated list of parts."""
+    return "[" + ", ".join(str(data / "mggeo" / f"{p}.json") for p in _parts(text)) + "]"
+
+
 def _parts(text: str) -> list[str]:
     chosen = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in chosen if p not in PARTS]
+    unknown = [p for p in chosen if p not in MGGEO_PARTS]
     if unknown or not chosen:
-        raise RecipeError(f"--parts0 takes a comma-separated list of {', '.join(PARTS)}; got {text!r}")
+        raise RecipeError(f"--parts0 and --hint-parts take a comma-separated list of "
+                          f"{', '.join(MGGEO_PARTS)}; got {text!r}")
     return chosen
 
 
@@ -580,6 +608,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs0", type=int, default=1, help="stage-0 epochs over its parts (1)")
     parser.add_argument("--steps0", type=int, default=500, help="stage-0b step cap (500; 0: none)")
     parser.add_argument("--lr0", type=float, default=1.0e-3, help="stage-0b peak learning rate (1e-3)")
+    parser.add_argument("--hint-parts", default="hints,meta",
+                        help="parts stage 0c trains on, comma-separated (hints,meta: the hint-text part, "
+                             "and the Meta part so that the image stays in use)")
+    parser.add_argument("--hint-steps", type=int, default=400, help="stage-0c step cap (400; 0: skip)")
+    parser.add_argument("--hint-lr", type=float, default=1.0e-3, help="stage-0c peak learning rate (1e-3)")
     parser.add_argument("--steps1", type=int, default=60, help="stage-1 step cap (60; 0: none)")
     parser.add_argument("--epochs2", type=int, default=1, help="stage-2 epochs (1)")
     parser.add_argument("--steps2", type=int, default=120, help="stage-2 step cap (120; 0: none)")

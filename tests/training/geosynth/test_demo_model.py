@@ -2,7 +2,8 @@
 
 Fast on purpose: the package is committed, so this runs in every test pass. It checks the package a
 new user gets from ``geodesk demo``: small enough to ship, labelled synthetic / not for casework,
-installable, and answering GeoSynth scenes it has never seen with a parseable location.
+installable, answering GeoSynth scenes it has never seen with a parseable location, and moving its
+answer to the town an analyst's +QA hint names when the scene hides its decisive cue.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from geodesk.domain import SessionMode
+from geodesk.domain import Hint, HintKind, SessionMode
 from geodesk.engine import prompts
 from geodesk.engine.backends.base import ChatMessage, GenerationSettings
 from geodesk.engine.package import read_manifest, verify_package
@@ -20,12 +21,13 @@ from geodesk.engine.registry import ModelRegistry
 from geodesk.geo import default_gazetteer
 from geodesk.services.demo import DEMO_MODEL_DIR, DEMO_MODEL_NAME
 from training.geosynth.fonts import FontBook
-from training.geosynth.generator import generate
+from training.geosynth.generator import generate, read_scenes
 from training.geosynth.world import World
 
 MAX_BYTES = 25 * 1024 * 1024
 SCENES = 4
 SCENE_SEED = 424242  # not the training seed (1) nor the benchmark's evaluation seed (1001)
+HINT_SCENES = 80  # about 15 of them hide a road sign that decides the town
 
 
 @pytest.fixture(scope="module")
@@ -48,27 +50,57 @@ def test_package_is_small_verified_and_labelled_synthetic(package: Path) -> None
     assert "not for casework" in data["note"] and manifest.provenance["not_for_casework"] is True
 
 
-def test_installed_package_answers_demo_scenes_validly(
-    package: Path, tmp_path: Path, world: World, fonts: FontBook
-) -> None:
+@pytest.fixture(scope="module")
+def backend(package: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from geodesk.engine.backends.hf import HFBackend, HFOptions
 
-    installed = ModelRegistry(tmp_path / "ws").install(package)
+    installed = ModelRegistry(tmp_path_factory.mktemp("ws")).install(package)
     assert installed.name == DEMO_MODEL_NAME and not installed.untrained
-    scenes = tmp_path / "scenes"
-    generate(scenes, n=SCENES, seed=SCENE_SEED, world=world, fonts=fonts)
-    backend = HFBackend(installed.path, HFOptions(device="cpu", dtype="fp32"))
-    gazetteer = default_gazetteer()
-    system = ChatMessage("system", prompts.system_prompt(SessionMode.DIRECT))
-    question = prompts.first_turn(SessionMode.DIRECT).text  # "<image>\n..." with one placeholder
-    answers = []
+    return HFBackend(installed.path, HFOptions(device="cpu", dtype="fp32"))
+
+
+def _ask(backend, image_path: Path, question: str) -> str:  # type: ignore[no-untyped-def]
     from PIL import Image
 
+    with Image.open(image_path) as img:
+        image = img.convert("RGB")
+    system = ChatMessage("system", prompts.system_prompt(SessionMode.DIRECT))
+    messages = [system, ChatMessage("user", question, (image,))]
+    return str(backend.generate(messages, GenerationSettings(max_new_tokens=120)).text)
+
+
+def test_a_qa_hint_moves_hidden_sign_scenes_to_the_named_town(  # type: ignore[no-untyped-def]
+    backend, tmp_path: Path, world: World, fonts: FontBook
+) -> None:
+    """GaGA Table III's +QA effect on the published model: when the road sign that names the town is
+    out of frame, the analyst's answer (what the sign reads) must move the answer to that town."""
+    scenes = tmp_path / "scenes"
+    generate(scenes, n=HINT_SCENES, seed=SCENE_SEED, world=world, fonts=fonts)
+    hidden = [r for r in read_scenes(scenes) if r["decisive_hidden"] and r["decisive"] == "sign"]
+    assert len(hidden) >= 8
+    gazetteer = default_gazetteer()
+    direct_hits = hint_hits = 0
+    for record in hidden:
+        image = scenes / record["image"]
+        hint = Hint(HintKind.QA, text=record["question"], answer=record["answer"])
+        questions = (prompts.first_turn(SessionMode.DIRECT, hints).text for hints in ([], [hint]))
+        direct, hinted = (parse_answer(_ask(backend, image, q), gazetteer) for q in questions)
+        direct_hits += direct.prediction.city == record["city"]
+        hint_hits += hinted.prediction.city == record["city"]
+    assert hint_hits >= len(hidden) / 2, (hint_hits, direct_hits, len(hidden))
+    assert hint_hits > direct_hits, (hint_hits, direct_hits, len(hidden))
+
+
+def test_installed_package_answers_demo_scenes_validly(  # type: ignore[no-untyped-def]
+    backend, tmp_path: Path, world: World, fonts: FontBook
+) -> None:
+    scenes = tmp_path / "scenes"
+    generate(scenes, n=SCENES, seed=SCENE_SEED, world=world, fonts=fonts)
+    gazetteer = default_gazetteer()
+    question = prompts.first_turn(SessionMode.DIRECT).text  # "<image>\n..." with one placeholder
+    answers = []
     for image_path in sorted((scenes / "images").glob("*.png")):
-        with Image.open(image_path) as img:
-            image = img.convert("RGB")
-        messages = [system, ChatMessage("user", question, (image,))]
-        text = backend.generate(messages, GenerationSettings(max_new_tokens=96)).text
+        text = _ask(backend, image_path, question)
         answers.append((image_path.name, text, parse_answer(text, gazetteer)))
     invalid = [(name, text, parsed.problems) for name, text, parsed in answers if not parsed.valid]
     assert not invalid, f"invalid answers: {invalid}"
