@@ -27,7 +27,7 @@ from training.geosynth.world import World
 MAX_BYTES = 25 * 1024 * 1024
 SCENES = 4
 SCENE_SEED = 424242  # not the training seed (1) nor the benchmark's evaluation seed (1001)
-HINT_SCENES = 80  # about 15 of them hide a road sign that decides the town
+HINT_SCENES = 160  # about 25 of them hide the road sign that decides the town
 
 
 @pytest.fixture(scope="module")
