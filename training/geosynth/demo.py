@@ -349,8 +349,8 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"batch={args.vision_batch_size}, lr={args.vision_lr})",
         f"stage 0b: DemoWarmupRecipe(model.path={out}/{'vision/model' if args.vision_steps else 'base'}, "
         f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0})",
-        f"stage 0c: DemoWarmupRecipe(model.path={out}/stage0/model, data = {args.hint_parts}, "
-        f"max_steps={args.hint_steps}, lr={args.hint_lr})",
+        *([f"stage 0c: DemoWarmupRecipe(model.path={out}/stage0/model, data = {args.hint_parts}, "
+           f"max_steps={args.hint_steps}, lr={args.hint_lr})"] if args.hint_steps else []),
         f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/{warm} "
         f"output_dir={out}/stage1 data.files=[{out}/data/mggeo/meta.json] train.max_steps={args.steps1} "
         f"train.lr={STAGE1_LR}",
