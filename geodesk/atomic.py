@@ -1,4 +1,5 @@
-"""Atomic file writes: a temp file beside the target, flushed to disk, then ``os.replace``.
+"""Atomic file writes: a temp file beside the target, flushed to disk, then ``os.replace``; and whole
+folders (model folders, adapters) built in a staging folder beside the target, then renamed into place.
 
 Readers never see half a file and a crash never replaces a good file with a broken one: either the
 old content or the new content is there. The temp file lives in the target's folder so the rename
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,3 +61,25 @@ def atomic_write_json(
     """``document`` as UTF-8 JSON (non-ASCII kept as is) with a final newline."""
     text = json.dumps(document, ensure_ascii=False, indent=indent, sort_keys=sort_keys, default=default)
     atomic_write_text(path, text + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; when the block ends without an error, whatever
+    ``path`` held is removed and the staging folder takes its name. On an error the staging folder is
+    removed and ``path`` keeps its old content. (Removing the old folder and renaming are two steps: a
+    crash between them leaves no ``path`` and a complete staging folder, never a half-written ``path``.)
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        staging.replace(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

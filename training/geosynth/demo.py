@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_directory
 from training.geosynth.mggeo import PARTS as MGGEO_PARTS
 from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError, atomic_write_json, load_config
 
@@ -102,7 +103,6 @@ def build_demo_base(out: Path, data_files: Sequence[Path], *, seed: int = 0) -> 
         EOT,
         IMAGE_TOKEN,
         SPECIAL_TOKENS,
-        normalise_json_files,
     )
 
     hf: Any = transformers
@@ -152,16 +152,21 @@ def build_demo_base(out: Path, data_files: Sequence[Path], *, seed: int = 0) -> 
         tokenizer=tokenizer, patch_size=s["patch_size"], vision_feature_select_strategy="default",
         image_token=IMAGE_TOKEN, num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE,
     )
-    staging = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging, safe_serialization=True)
-    processor.save_pretrained(staging)
-    normalise_json_files(staging)
-    write_manifest(staging, name=f"{DEMO_NAME}-base", version="0", protocol_version=None, untrained=True,
-                   provenance={"kind": "geosynth-demo-base", "seed": seed, "shapes": DEMO_SHAPES,
-                               "built_by": "training.geosynth.demo.build_demo_base"})
-    staging.replace(out)
+    with atomic_directory(out) as staging:
+        _save_llava_folder(model, processor, staging)
+        write_manifest(staging, name=f"{DEMO_NAME}-base", version="0", protocol_version=None, untrained=True,
+                       provenance={"kind": "geosynth-demo-base", "seed": seed, "shapes": DEMO_SHAPES,
+                                   "built_by": "training.geosynth.demo.build_demo_base"})
     return out
+
+
+def _save_llava_folder(model: Any, processor: Any, folder: Path) -> None:
+    """An HF llava folder (safetensors weights, processor, JSON normalised) that ``load_llava`` reads."""
+    from geodesk.engine.tiny import normalise_json_files
+
+    model.save_pretrained(str(folder), safe_serialization=True)
+    processor.save_pretrained(str(folder))
+    normalise_json_files(folder)
 
 
 # --------------------------------------------------------------------------------------- stage 0
@@ -207,16 +212,9 @@ class DemoWarmupRecipe(Recipe):
             self.model.model.vision_tower.eval()
 
     def save_outputs(self) -> dict[str, Any]:
-        from geodesk.engine.tiny import normalise_json_files
-
         final = self.out_dir / "model"
-        staging = self.out_dir / ".model.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        self.model.save_pretrained(str(staging), safe_serialization=True)
-        self.processor.save_pretrained(str(staging))
-        normalise_json_files(staging)
-        shutil.rmtree(final, ignore_errors=True)
-        staging.replace(final)
+        with atomic_directory(final) as staging:
+            _save_llava_folder(self.model, self.processor, staging)
         return {"model": str(final)}
 
 
@@ -245,7 +243,6 @@ def pretrain_vision(base: Path, data: Path, out: Path, *, steps: int, batch_size
     from PIL import Image
 
     from geodesk.engine.imaging import prepare_image
-    from geodesk.engine.tiny import normalise_json_files
     from training.recipes._common import warmup_cosine
     from training.recipes.pretrain_projector import load_llava
 
@@ -307,14 +304,9 @@ def pretrain_vision(base: Path, data: Path, out: Path, *, steps: int, batch_size
         schedule.step()
         losses.append(float(loss.detach()))
         hits.append(float((logits_country.argmax(-1).cpu() == y_country[pick]).float().mean()))
-    staging = out / ".model.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(str(staging), safe_serialization=True)
-    processor.save_pretrained(str(staging))
-    normalise_json_files(staging)
     final = out / "model"
-    shutil.rmtree(final, ignore_errors=True)
-    staging.replace(final)
+    with atomic_directory(final) as staging:
+        _save_llava_folder(model, processor, staging)
     tail = slice(-max(1, min(50, steps)), None)
     summary = {
         "recipe": "geosynth_vision_warmup", "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
@@ -532,11 +524,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     }
     atomic_write_json(out / "results.json", results)
     if args.publish:
-        staging = DEMO_MODEL_DIR.with_name(f".{DEMO_MODEL_DIR.name}.tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(package, staging)  # complete before the published folder changes
-        shutil.rmtree(DEMO_MODEL_DIR, ignore_errors=True)
-        staging.replace(DEMO_MODEL_DIR)
+        with atomic_directory(DEMO_MODEL_DIR) as staging:  # complete before the published folder changes
+            shutil.copytree(package, staging, dirs_exist_ok=True)
         results["published"] = str(DEMO_MODEL_DIR)
     return results
 

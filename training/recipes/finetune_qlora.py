@@ -25,11 +25,10 @@ Output: ``<output_dir>/adapter/`` (peft: ``adapter_config.json`` + ``adapter_mod
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_directory
 from training.recipes._common import BASE_DEFAULTS, Recipe, RecipeError
 from training.recipes.pretrain_projector import PROJECTOR_FILE, PROJECTOR_PREFIX, load_llava
 
@@ -123,15 +122,8 @@ def build_lora_model(recipe: Recipe, stage: str, *, stage1_run: str | None = Non
 def save_adapter(model: Any, out_dir: Path) -> Path:
     """Write the LoRA adapter (safetensors) to ``out_dir/adapter`` whole: staged, then renamed into place."""
     final = out_dir / ADAPTER_DIR
-    staging = Path(tempfile.mkdtemp(prefix=f".{ADAPTER_DIR}.", dir=out_dir))
-    try:
+    with atomic_directory(final) as staging:
         model.save_pretrained(str(staging), safe_serialization=True)
-        if final.exists():
-            shutil.rmtree(final)
-        staging.replace(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
 
 
