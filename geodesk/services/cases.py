@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -27,7 +28,7 @@ from geodesk.store import CaseStore, StoreError, Workspace
 from geodesk.store._codec import now_utc, to_text
 from geodesk.store._files import CHUNK, sha256_file, write_json_atomic
 from geodesk.store.case_store import CASE_JSON, DB_NAME, case_document
-from geodesk.store.workspace import new_case_id, read_case_json
+from geodesk.store.workspace import is_case_id, new_case_id, read_case_json
 
 ARCHIVE_FORMAT = "geodesk-case-archive"
 ARCHIVE_FORMAT_VERSION = 1
@@ -256,6 +257,20 @@ def _safe_member(name: str) -> PurePosixPath:
     return path
 
 
+# The only files an archive may put into a case folder: the database, case.json, originals at their
+# content address and thumbnails. Anything else a manifest lists is refused, whatever its hash.
+_EVIDENCE_MEMBER = re.compile(r"evidence/([0-9a-f]{2})/([0-9a-f]{64})(\.[a-z0-9]{1,10})?")
+_THUMB_MEMBER = re.compile(r"thumbs/[0-9a-f]{64}\.jpg")
+
+
+def _is_case_member(rel: str) -> bool:
+    """Whether ``rel`` (an already safe relative path) belongs to a case folder's layout."""
+    if rel in (DB_NAME, CASE_JSON) or _THUMB_MEMBER.fullmatch(rel):
+        return True
+    match = _EVIDENCE_MEMBER.fullmatch(rel)
+    return match is not None and match.group(2).startswith(match.group(1))
+
+
 def _read_manifest(zf: zipfile.ZipFile, zip_path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(zf.read(MANIFEST))
@@ -312,6 +327,11 @@ def open_archive(workspace: Workspace, zip_path: Path, as_copy: bool = False) ->
             members[rel] = info
         for rel in listed:
             _safe_member(rel)
+            if not _is_case_member(rel):
+                raise ArchiveError(
+                    f"the manifest lists {rel!r}, which is not part of a geodesk case folder (only case.db, "
+                    "case.json, evidence/ originals and thumbs/ thumbnails are); refusing to open it"
+                )
             if rel not in members:
                 raise ArchiveError(
                     f"{rel} is listed in the manifest but missing from the archive; it is damaged"
@@ -322,7 +342,10 @@ def open_archive(workspace: Workspace, zip_path: Path, as_copy: bool = False) ->
                 f"the archive holds files its manifest does not list ({', '.join(unlisted[:5])})"
             )
 
-        original_id = str(manifest["case"]["id"])
+        case_doc = manifest.get("case")
+        original_id = case_doc.get("id") if isinstance(case_doc, dict) else None
+        if not isinstance(original_id, str) or not original_id:
+            raise ArchiveError(f"the manifest of {zip_path.name} names no case id; the archive is damaged")
         existing = {c.id for c in workspace.list_cases()}
         if original_id in existing and not as_copy:
             raise ArchiveError(
@@ -383,12 +406,17 @@ def _adopt(
             raise ArchiveError(f"the archived case fails verification: {' '.join(problems[:5])}")
         case_id = original_id
         title = store.case.title
-        if as_copy:
+        # An id that is not geodesk's shape (a path, "../..", an absolute name) never becomes a folder
+        # name: the case gets a fresh id, as a copy would, and the entry below keeps the original.
+        renamed = as_copy or not is_case_id(original_id)
+        if renamed:
+            case_id = new_case_id()
             while case_id in existing or (workspace.cases_dir / case_id).exists():
                 case_id = new_case_id()
+        if as_copy:
             title = f"{title} (copy)"
         with store.transaction():
-            if as_copy:
+            if renamed:
                 store.db.execute("UPDATE case_info SET id = ?, title = ?", (case_id, title))
             store.audit.append(
                 "case.import",
@@ -401,13 +429,22 @@ def _adopt(
                 },
             )
         created_at = store.case.created_at
-    final = workspace.cases_dir / case_id
+    final = _inside_cases_dir(workspace, case_id)
     case = Case(id=case_id, title=title, path=str(final), created_at=created_at)
     write_json_atomic(staging / CASE_JSON, case_document(case))
     if final.exists():
         raise ArchiveError(f"{final} appeared while the archive was being opened; try again")
     staging.rename(final)
     return OpenedArchive(case, original_id, list(manifest.get("problems", [])))
+
+
+def _inside_cases_dir(workspace: Workspace, case_id: str) -> Path:
+    """The folder of ``case_id``, checked to be a direct child of the cases folder once resolved."""
+    cases_dir = workspace.cases_dir.resolve()
+    final = (cases_dir / case_id).resolve()
+    if not is_case_id(case_id) or final.parent != cases_dir:
+        raise ArchiveError(f"the case id {case_id!r} would leave the cases folder; refusing it")
+    return final
 
 
 def _remove_tree(path: Path) -> None:

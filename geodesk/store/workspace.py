@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import shutil
 import unicodedata
@@ -32,11 +33,19 @@ log = logging.getLogger(__name__)
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base 32: no i, l, o, u
 MAX_TITLE = 200
+# What new_case_id() makes. A case id becomes a folder name, so anything else (an archive's
+# "../../.ssh", an absolute path) must never reach the file system as one.
+CASE_ID_PATTERN = re.compile(rf"c[0-9]{{8}}-[{_ID_ALPHABET}]{{6}}")
 
 
 def new_case_id() -> str:
     suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
     return f"c{now_utc():%Y%m%d}-{suffix}"
+
+
+def is_case_id(text: object) -> bool:
+    """Whether ``text`` has the shape of a geodesk case id (and so is safe as a folder name)."""
+    return isinstance(text, str) and CASE_ID_PATTERN.fullmatch(text) is not None
 
 
 def check_title(title: str) -> str:
