@@ -25,6 +25,7 @@ from pathlib import Path
 
 from geodesk.domain import Case
 from geodesk.store._codec import from_text, now_utc
+from geodesk.store.anchor import ensure_key, restrict_folder
 from geodesk.store.case_store import CASE_JSON, CaseStore
 from geodesk.store.errors import StoreError
 from geodesk.store.settings import Settings, load_settings, save_settings
@@ -106,7 +107,7 @@ class Workspace:
     def create_case(self, title: str) -> Case:
         """Create a case folder with its migrated database; the folder appears complete or not at all."""
         title = check_title(title)
-        self.cases_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         for _ in range(20):
             case_id = new_case_id()
             final = self.cases_dir / case_id
@@ -173,4 +174,11 @@ class Workspace:
 
     def open_case(self, case_or_ref: Case | str) -> CaseStore:
         case = self.resolve_case(case_or_ref) if isinstance(case_or_ref, str) else case_or_ref
+        self.prepare()
         return CaseStore.open(Path(case.path))
+
+    def prepare(self) -> None:
+        """Make the cases folder owner-only and the audit key exist (docs/adr/0016), before a case is
+        created, opened or imported: from then on every write to its cases is anchored."""
+        restrict_folder(self.cases_dir)
+        ensure_key(self.path)

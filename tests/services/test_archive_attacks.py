@@ -14,9 +14,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
-from geodesk.services.cases import ArchiveError, export_case, open_archive
+from geodesk.services.cases import (
+    MAX_MANIFEST_BYTES,
+    ArchiveError,
+    export_case,
+    open_archive,
+    verify_case,
+    verify_report,
+)
 from geodesk.store import Workspace
+from geodesk.store._codec import canonical_json
+from geodesk.store.audit import entry_hash
+from geodesk.store.digests import record_digest
 from geodesk.store.workspace import is_case_id
 from tests.store.conftest import add_evidence
 
@@ -46,6 +57,7 @@ def reseal(
     case_doc: dict[str, str] | None = None,
     extra: dict[str, bytes] | None = None,
     manifest_edit: Callable[[dict], None] | None = None,
+    deflate: bool = False,
 ) -> None:
     """Rebuild ``src`` as an attacker would: change the database / case.json, add members, and
     recompute every hash in the manifest so that they all match again."""
@@ -58,18 +70,15 @@ def reseal(
         db = work / "case.db"
         db.write_bytes(members["case.db"])
         conn = sqlite3.connect(db)
+        guards = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name LIKE 'audit_log_append_only_%'"
+        ).fetchall()
         for trigger in ("audit_log_append_only_update", "audit_log_append_only_delete"):
             conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         db_sql(conn)
         conn.commit()
-        conn.execute(
-            "CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-        )
-        conn.execute(
-            "CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-        )
+        for (sql,) in guards:  # put the guards back exactly as geodesk wrote them
+            conn.execute(sql)
         conn.commit()
         conn.close()
         members["case.db"] = db.read_bytes()
@@ -80,7 +89,7 @@ def reseal(
     manifest["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
     if manifest_edit is not None:
         manifest_edit(manifest)
-    with zipfile.ZipFile(dst, "w") as zout:
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED) as zout:
         for name, data in members.items():
             zout.writestr(name, data)
         zout.writestr("manifest.json", json.dumps(manifest))
@@ -97,11 +106,11 @@ def _set_id(case_id: str) -> Callable[[sqlite3.Connection], None]:
 
 
 def _nothing_outside(ws: Workspace, tmp_path: Path) -> None:
-    """Nothing was written in the analyst's home folder except inside the workspace's cases folder."""
-    cases = ws.cases_dir.resolve()
+    """Nothing was written in the analyst's home folder outside the workspace's own folders."""
+    allowed = [ws.path / name for name in ("cases", "integrity")]
     for path in (tmp_path / "home").rglob("*"):
         if not path.is_dir():
-            assert cases in path.resolve().parents, f"stray file {path}"
+            assert any(a in path.resolve().parents for a in allowed), f"stray file {path}"
 
 
 @pytest.mark.parametrize(
@@ -163,3 +172,188 @@ def test_only_the_case_layout_is_extracted(sealed: Path, ws: Workspace, tmp_path
     with pytest.raises(ArchiveError, match="not part of a geodesk case folder"):
         open_archive(ws, bad)
     assert not ws.cases_dir.exists() or list(ws.cases_dir.iterdir()) == []
+
+
+def _no_leftovers(ws: Workspace) -> None:
+    """A refused open leaves nothing in the cases folder: no staging folder, no case."""
+    assert not ws.cases_dir.exists() or list(ws.cases_dir.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------ zip bombs
+
+
+def test_a_member_that_inflates_too_much_is_refused_before_extraction(
+    sealed: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.zip"
+    # 64 MiB of zeros deflate to about 64 KB: a thumbnail that would fill the disk.
+    reseal(sealed, bomb, extra={"thumbs/" + "ab" * 32 + ".jpg": bytes(64 << 20)}, deflate=True)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ArchiveError, match=r"would inflate .* times .*zip bomb"):
+        open_archive(ws, bomb)
+    _no_leftovers(ws)
+
+
+def test_an_oversized_manifest_is_not_read(sealed: Path, ws: Workspace, tmp_path: Path) -> None:
+    big = tmp_path / "big-manifest.zip"
+    padding = " " * (MAX_MANIFEST_BYTES + 1)
+    reseal(sealed, big, manifest_edit=lambda m: m.update(padding=padding), deflate=True)
+    assert big.stat().st_size < 1 << 20
+    with pytest.raises(ArchiveError, match=r"manifest\.json of big-manifest\.zip declares 32\.0 MiB"):
+        open_archive(ws, big)
+    _no_leftovers(ws)
+
+
+def test_an_archive_larger_than_the_free_disk_is_refused(
+    sealed: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geodesk.services.cases as cases
+
+    monkeypatch.setattr(cases.shutil, "disk_usage", lambda _: shutil_usage(total=1 << 30, free=100 << 20))
+    with pytest.raises(ArchiveError, match=r"has only 100\.0 MiB free .*Free some space"):
+        open_archive(ws, sealed)
+    _no_leftovers(ws)
+
+
+def shutil_usage(total: int, free: int) -> object:
+    import shutil
+
+    return shutil._ntuple_diskusage(total, total - free, free)  # type: ignore[attr-defined]
+
+
+def test_a_failed_open_leaves_nothing_and_a_killed_one_is_cleaned(
+    sealed: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad-hash.zip"
+    reseal(sealed, bad, manifest_edit=lambda m: m["files"].update({"case.json": "0" * 64}))
+    with pytest.raises(ArchiveError, match="does not match its manifest hash"):
+        open_archive(ws, bad)
+    _no_leftovers(ws)
+    # A process killed mid-open leaves its staging folder; the next open removes it (pid is gone).
+    leftover = ws.cases_dir / ".import-999999999-deadbeef"
+    (leftover / "evidence").mkdir(parents=True)
+    (leftover / "case.db").write_bytes(b"half")
+    opened = open_archive(ws, sealed)
+    assert not leftover.exists()
+    assert [p.name for p in ws.cases_dir.iterdir()] == [opened.case.id]
+
+
+# ---------------------------------------------------------------------------------- imported databases
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # The reported attack: new evidence silently loses its GPS.
+        "CREATE TRIGGER strip_gps AFTER INSERT ON evidence BEGIN "
+        "UPDATE evidence SET gps_lat = NULL, gps_lon = NULL WHERE sha256 = new.sha256; END",
+        "CREATE VIEW everything AS SELECT * FROM evidence",
+        "CREATE TABLE notes (x TEXT)",
+        "CREATE INDEX evidence_names ON evidence(original_name)",
+    ],
+)
+def test_an_imported_database_with_a_foreign_schema_is_refused(
+    sealed: Path, ws: Workspace, tmp_path: Path, sql: str
+) -> None:
+    bad = tmp_path / "schema.zip"
+    reseal(sealed, bad, db_sql=lambda conn: conn.execute(sql))
+    with pytest.raises(ArchiveError, match="holds a schema geodesk did not create"):
+        open_archive(ws, bad)
+    _no_leftovers(ws)
+
+
+def test_a_changed_geodesk_trigger_is_refused(sealed: Path, ws: Workspace, tmp_path: Path) -> None:
+    def weaken(conn: sqlite3.Connection) -> None:
+        conn.execute("DROP TRIGGER findings_keep_history_update")
+        conn.execute(
+            "CREATE TRIGGER findings_keep_history_update BEFORE UPDATE ON findings BEGIN SELECT 1; END"
+        )
+
+    bad = tmp_path / "weak.zip"
+    reseal(sealed, bad, db_sql=weaken)
+    with pytest.raises(
+        ArchiveError, match="trigger 'findings_keep_history_update' is not the one geodesk creates"
+    ):
+        open_archive(ws, bad)
+
+
+def test_imported_titles_lose_their_control_characters(sealed: Path, ws: Workspace, tmp_path: Path) -> None:
+    hostile = "\x1b]0;owned\x07Harbour\x1b[2J\nsecond line"
+    bad = tmp_path / "title.zip"
+    reseal(
+        sealed,
+        bad,
+        db_sql=lambda conn: conn.execute("UPDATE case_info SET title = ?", (hostile,)),
+        case_doc=_case_doc(sealed, title=hostile),
+    )
+    opened = open_archive(ws, bad)
+    assert opened.case.title == "\ufffd]0;owned\ufffdHarbour\ufffd[2J\ufffdsecond line"
+    assert opened.original_title == hostile
+    assert [c.title for c in ws.list_cases()] == [opened.case.title]
+    with ws.open_case(opened.case.id) as store:
+        assert store.case.title == opened.case.title
+        assert store.audit.entries()[-1].details["original_title"] == hostile
+        assert verify_case(store) == []
+
+
+# ------------------------------------------------------------------------------------ rewritten chains
+
+
+def _rewrite_chain(conn: sqlite3.Connection) -> None:
+    """Edit the first evidence's recorded name and recompute the whole chain, as a forger would."""
+    conn.execute("UPDATE evidence SET original_name = 'innocent.jpg'")
+    rows = conn.execute("SELECT seq, at, action, subject, details FROM audit_log ORDER BY seq").fetchall()
+    prev = "0" * 64
+    conn.execute("UPDATE audit_log SET hash = 'tmp' || seq")
+    for seq, at, action, subject, details_text in rows:
+        details = json.loads(details_text)
+        if action == "evidence.add":
+            details["original_name"] = "innocent.jpg"
+            sha = subject.split(":", 1)[1]
+            details["record_sha256"] = record_digest(Database(conn), "evidence", sha)
+        digest = entry_hash(seq, at, action, subject, details, prev)
+        conn.execute(
+            "UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (canonical_json(details), prev, digest, seq),
+        )
+        prev = digest
+
+
+def _forge(sealed: Path, tmp_path: Path) -> Path:
+    """An archive whose chain was rewritten consistently and whose manifest head was updated."""
+    step = tmp_path / "step.zip"
+    reseal(sealed, step, db_sql=_rewrite_chain)
+    with zipfile.ZipFile(step) as zf:
+        (tmp_path / "peek.db").write_bytes(zf.read("case.db"))
+    conn = sqlite3.connect(tmp_path / "peek.db")
+    seq, digest = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.close()
+    forged = tmp_path / "forged.zip"
+    reseal(step, forged, manifest_edit=lambda m: m["audit_head"].update(seq=seq, hash=digest))
+    return forged
+
+
+def test_a_rewritten_chain_is_refused_by_the_workspace_that_sealed_it(tmp_path: Path) -> None:
+    home = Workspace(tmp_path / "home-ws")
+    case = home.create_case("Harbour")
+    with home.open_case(case) as store:
+        add_evidence(store, b"\xff\xd8 photo " * 300, "evil.jpg")
+        export_case(store, tmp_path / "sealed.zip")
+    forged = _forge(tmp_path / "sealed.zip", tmp_path)
+    with pytest.raises(ArchiveError, match="its seal does not check"):
+        open_archive(home, forged, as_copy=True)
+
+
+def test_a_rewritten_chain_from_another_workspace_is_flagged_as_unprovable(
+    sealed: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    forged = _forge(sealed, tmp_path)
+    opened = open_archive(ws, forged)
+    # Nothing inside the archive can tell: geodesk says so instead of calling it proven.
+    assert opened.seal == "other workspace"
+    with ws.open_case(opened.case.id) as store:
+        report = verify_report(store)
+    assert report.problems == []
+    assert any(
+        "sealed by another workspace" in limit and "not who wrote them" in limit for limit in report.limits
+    )
