@@ -303,3 +303,14 @@ def test_case_files_are_owner_only_whatever_the_umask(ws: Workspace) -> None:
     assert mode(ws.path / "integrity") == 0o700
     assert mode(ws.path / "integrity" / "audit.key") == 0o600
     assert mode(ws.path / "integrity" / "anchors.db") == 0o600
+
+
+def test_an_existing_world_readable_case_is_tightened_on_open(ws: Workspace) -> None:
+    case = ws.create_case("Older")
+    folder = Path(case.path)
+    folder.chmod(0o755)
+    (folder / "case.db").chmod(0o644)
+    with ws.open_case(case):
+        pass
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "case.db").stat().st_mode) == 0o600
