@@ -26,13 +26,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from geodesk import __version__
-from geodesk.domain import Case
+from geodesk.domain import AuditEntry, Case
 from geodesk.services.verify import VerifyReport, verify_case, verify_report
 from geodesk.store import CaseStore, StoreError, Workspace
 from geodesk.store._codec import now_utc, to_text
 from geodesk.store._files import CHUNK, sha256_file, write_json_atomic
 from geodesk.store._staging import own_file, remove_stale, remove_tree, staging_name
-from geodesk.store.anchor import restrict_folder
+from geodesk.store.anchor import CaseAnchor, restrict_folder
 from geodesk.store.case_store import (
     CASE_JSON,
     DB_NAME,
@@ -514,81 +514,101 @@ def _adopt(
     zip_path: Path,
 ) -> OpenedArchive:
     """Check the unpacked case in ``staging``, give it its id, anchor it, and move it into ``cases/``."""
-    with CaseStore.open(staging) as store:
-        if store.case.id != original_id:
-            raise ArchiveError(
-                f"the manifest names case {original_id!r} but the archived database is case {store.case.id!r}"
-            )
-        head = store.audit.head()
-        sealed = manifest.get("audit_head") or {}
-        if head is None or head.hash != sealed.get("hash") or head.seq != sealed.get("seq"):
-            raise ArchiveError(
-                "the archived audit log does not end at the head sealed in the manifest: "
-                "the archive was altered"
-            )
-        seal = "unsigned"
-        if store.anchor is not None and sealed.get("key_id") is not None:
-            if sealed.get("key_id") == store.anchor.key.key_id:
-                if not store.anchor.key.checks(["seal", original_id, head.seq, head.hash], sealed.get("mac")):
-                    raise ArchiveError(
-                        "the archive claims to be sealed by this workspace, but its seal does not check: "
-                        "the archive was altered after it was sealed"
-                    )
-                seal = "checked"
-            else:
-                seal = "other workspace"
-        # No anchor check here: this workspace's anchor (if any) is for a case of that id it holds or
-        # held, not for this copy; the sealed head above plays its part.
-        report = verify_report(store, anchored=False)
-        problems = [p for p in report.problems if p not in manifest.get("problems", [])]
-        if problems:
-            raise ArchiveError(f"the archived case fails verification: {' '.join(problems[:5])}")
-        case_id = original_id
-        archived_title = store.case.title
-        title = clean_imported_title(archived_title)
-        # An id that is not geodesk's shape (a path, "../..", an absolute name) never becomes a folder
-        # name: the case gets a fresh id, as a copy would, and the entry below keeps the original.
-        renamed = as_copy or not is_case_id(original_id)
-        if renamed:
-            case_id = new_case_id()
-            while case_id in existing or (workspace.cases_dir / case_id).exists():
+    anchor: CaseAnchor | None = None
+    case_id = original_id
+    try:
+        with CaseStore.open(staging) as store:
+            head, sealed, seal = _check_sealed_head(store, manifest, original_id)
+            # No anchor check here: this workspace's anchor (if any) is for a case of that id it
+            # holds or held, not for this copy; the sealed head above plays its part.
+            report = verify_report(store, anchored=False)
+            problems = [p for p in report.problems if p not in manifest.get("problems", [])]
+            if problems:
+                raise ArchiveError(f"the archived case fails verification: {' '.join(problems[:5])}")
+            archived_title = store.case.title
+            title = clean_imported_title(archived_title)
+            # An id that is not geodesk's shape (a path, "../..", an absolute name) never becomes a
+            # folder name: the case gets a fresh id, as a copy would; the entry below keeps the original.
+            if as_copy or not is_case_id(original_id):
                 case_id = new_case_id()
-        if as_copy:
-            title = f"{title[: MAX_TITLE - 7]} (copy)"
-        if store.anchor is not None:
-            # The case enters this workspace here: anchor it at the checked sealed head.
-            store.anchor.start_from_archive(
-                case_id,
-                (head.seq, head.hash),
-                {
+                while case_id in existing or (workspace.cases_dir / case_id).exists():
+                    case_id = new_case_id()
+            if as_copy:
+                title = f"{title[: MAX_TITLE - 7]} (copy)"
+            archive_sha256 = sha256_file(zip_path)
+            anchor = store.anchor
+            if anchor is not None:
+                # The case enters this workspace here: anchor it at the checked sealed head.
+                anchor.start_from_archive(
+                    case_id,
+                    (head.seq, head.hash),
+                    {
+                        "archive": zip_path.name,
+                        "archive_sha256": archive_sha256,
+                        "sealed_by": sealed.get("key_id"),
+                        "seal": seal,
+                    },
+                )
+            with store.transaction():
+                if case_id != original_id or title != archived_title:
+                    store.db.execute("UPDATE case_info SET id = ?, title = ?", (case_id, title))
+                details: dict[str, Any] = {
                     "archive": zip_path.name,
-                    "archive_sha256": sha256_file(zip_path),
-                    "sealed_by": sealed.get("key_id"),
+                    "archive_sha256": archive_sha256,
+                    "original_id": original_id,
+                    "sealed_head": sealed.get("hash"),
                     "seal": seal,
-                },
-            )
-        with store.transaction():
-            if case_id != original_id or title != archived_title:
-                store.db.execute("UPDATE case_info SET id = ?, title = ?", (case_id, title))
-            details: dict[str, Any] = {
-                "archive": zip_path.name,
-                "archive_sha256": sha256_file(zip_path),
-                "original_id": original_id,
-                "sealed_head": sealed.get("hash"),
-                "seal": seal,
-            }
-            if clean_imported_title(archived_title) != archived_title:
-                details["original_title"] = archived_title
-            store.audit.append("case.import", f"case:{case_id}", details)
-        created_at = store.case.created_at
-    final = _inside_cases_dir(workspace, case_id)
-    case = Case(id=case_id, title=title, path=str(final), created_at=created_at)
-    write_json_atomic(staging / CASE_JSON, case_document(case))
-    if final.exists():
-        raise ArchiveError(f"{final} appeared while the archive was being opened; try again")
-    staging.rename(final)
+                }
+                if clean_imported_title(archived_title) != archived_title:
+                    details["original_title"] = archived_title
+                store.audit.append("case.import", f"case:{case_id}", details)
+            created_at = store.case.created_at
+        # Renamed only once the database is closed: SQLite finds its WAL and SHM files by path.
+        final = _inside_cases_dir(workspace, case_id)
+        case = Case(id=case_id, title=title, path=str(final), created_at=created_at)
+        write_json_atomic(staging / CASE_JSON, case_document(case))
+        if final.exists():
+            raise ArchiveError(f"{final} appeared while the archive was being opened; try again")
+        staging.rename(final)
+    except BaseException:
+        if anchor is not None:
+            anchor.forget(case_id)  # nothing of a failed open stays, its anchor included
+            anchor.close()
+        raise
     cleaned = archived_title if clean_imported_title(archived_title) != archived_title else None
     return OpenedArchive(case, original_id, list(manifest.get("problems", [])), seal, cleaned)
+
+
+def _check_sealed_head(
+    store: CaseStore, manifest: dict[str, Any], original_id: str
+) -> tuple[AuditEntry, dict[str, Any], str]:
+    """The archived chain must end at the sealed head; its seal is checked when this workspace made it.
+
+    Returns the head, the manifest's sealed-head record and how far the seal could be checked.
+    """
+    if store.case.id != original_id:
+        raise ArchiveError(
+            f"the manifest names case {original_id!r} but the archived database is case {store.case.id!r}"
+        )
+    head = store.audit.head()
+    sealed = manifest.get("audit_head")
+    sealed = sealed if isinstance(sealed, dict) else {}
+    if head is None or head.hash != sealed.get("hash") or head.seq != sealed.get("seq"):
+        raise ArchiveError(
+            "the archived audit log does not end at the head sealed in the manifest: the archive was altered"
+        )
+    seal = "unsigned"
+    if store.anchor is not None and sealed.get("key_id") is not None:
+        if sealed.get("key_id") != store.anchor.key.key_id:
+            seal = "other workspace"
+        elif store.anchor.key.checks(["seal", original_id, head.seq, head.hash], sealed.get("mac")):
+            seal = "checked"
+        else:
+            raise ArchiveError(
+                "the archive claims to be sealed by this workspace, but its seal does not check: "
+                "the archive was altered after it was sealed"
+            )
+    return head, sealed, seal
 
 
 def _inside_cases_dir(workspace: Workspace, case_id: str) -> Path:

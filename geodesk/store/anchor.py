@@ -258,6 +258,10 @@ class CaseAnchor:
         except StoreError as exc:
             return AnchorState(None, None, 1, [{"noticed_at": to_text(now_utc()), "damaged": str(exc)}], None)
 
+    def forget(self, case_id: str) -> None:
+        """Drop the anchor of a case that never entered the workspace (an archive open that failed)."""
+        self._db().execute("DELETE FROM anchors WHERE case_id = ?", (case_id,))
+
     def start_from_archive(self, case_id: str, head: Head, origin: dict[str, Any]) -> None:
         """Anchor a case that enters this workspace from an archive at its (checked) sealed head."""
         self.write(case_id, AnchorState(head, None, head[0] + 1, [], origin))

@@ -6,12 +6,16 @@ Every write of evidence, a session, a turn (with its hints and prediction), a cl
 matches the newest audit entry of its subject (or has none). Paths an export may redact
 (``evidence.source_path``, ``sessions.model_path``) are left out of the digest; the evidence entry
 carries the source path's own digest instead.
+
+The digest covers a fixed, versioned list of columns (:data:`DIGEST_COLUMNS`), never ``SELECT *``: a
+later migration that adds a column (with a default) must not turn every earlier digest into a
+mismatch. To cover a new column, add a new version to the list; entries name the version they used
+(``record_digest_version``, 1 when absent) and verify recomputes with that version's columns.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +23,97 @@ from sqlite_utils import Database
 
 from geodesk.store._codec import canonical_json
 
-# Columns left out of a record digest because `case export --redact-paths` may clear them.
-REDACTABLE = {"evidence": ("source_path",), "sessions": ("model_path",)}
+DIGEST_VERSION = 1
+_REGION = ("region_x0", "region_y0", "region_x1", "region_y1")
+# Per digest version, per table, the columns a record digest covers (the schema of migration 1).
+# evidence.source_path and sessions.model_path are left out: `case export --redact-paths` clears them.
+DIGEST_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {
+        "evidence": (
+            "sha256",
+            "original_name",
+            "size_bytes",
+            "format",
+            "width",
+            "height",
+            "gps_lat",
+            "gps_lon",
+            "gps_alt",
+            "taken_at",
+            "camera",
+            "orientation",
+            "place",
+            "metadata",
+            "imported_at",
+        ),
+        "sessions": (
+            "id",
+            "evidence_sha256",
+            "mode",
+            "model_name",
+            "model_version",
+            "model_sha256",
+            "backend",
+            "decoding",
+            "protocol_version",
+            "replay_of",
+            "created_at",
+        ),
+        "turns": (
+            "id",
+            "session_id",
+            "idx",
+            "prompt",
+            "raw_answer",
+            "status",
+            "error",
+            "protocol_version",
+            "prompt_tokens",
+            "answer_tokens",
+            "time_to_first_token_s",
+            "total_time_s",
+            "created_at",
+        ),
+        "predictions": (
+            "turn_id",
+            "country",
+            "country_code",
+            "region",
+            "city",
+            "lat",
+            "lon",
+            "valid",
+            "problems",
+            "clues",
+            "reasoning",
+            "candidates",
+        ),
+        "hints": ("id", "turn_id", "position", "kind", "text", "answer", *_REGION, "clue_ids"),
+        "clues": (
+            "id",
+            "evidence_sha256",
+            "category",
+            "text",
+            "source",
+            "status",
+            *_REGION,
+            "turn_id",
+            "created_at",
+            "updated_at",
+        ),
+        "findings": (
+            "id",
+            "evidence_sha256",
+            "version",
+            "lat",
+            "lon",
+            "radius_km",
+            "status",
+            "reasoning",
+            "created_at",
+        ),
+    }
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,33 +138,38 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _row(db: Database, table: str, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    # table and where come from this module only; values are parameters.
-    return list(db.query(f"SELECT * FROM {table} WHERE {where}", params))
+def _rows(
+    db: Database, table: str, version: int, where: str, params: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    # Table, columns and where come from this module only; values are parameters.
+    columns = ", ".join(DIGEST_COLUMNS[version][table])
+    return list(db.query(f"SELECT {columns} FROM {table} WHERE {where}", params))
 
 
-def record_content(db: Database, table: str, key: Any) -> dict[str, Any] | None:
+def record_content(
+    db: Database, table: str, key: Any, version: int = DIGEST_VERSION
+) -> dict[str, Any] | None:
     """The stored content of one record as the digest sees it; None when the record does not exist."""
     kind = _BY_TABLE[table]
-    rows = _row(db, table, f"{kind.key} = ?", (key,))
+    rows = _rows(db, table, version, f"{kind.key} = ?", (key,))
     if not rows:
         return None
-    content: dict[str, Any] = {k: v for k, v in rows[0].items() if k not in REDACTABLE.get(table, ())}
+    content = rows[0]
     if table == "turns":
-        predictions = _row(db, "predictions", "turn_id = ?", (key,))
+        predictions = _rows(db, "predictions", version, "turn_id = ?", (key,))
         content["prediction"] = predictions[0] if predictions else None
-        content["hints"] = sorted(_row(db, "hints", "turn_id = ?", (key,)), key=lambda h: h["position"])
+        hints = _rows(db, "hints", version, "turn_id = ? ORDER BY position", (key,))
+        content["hints"] = hints
     return content
 
 
-def record_digest(db: Database, table: str, key: Any) -> str:
-    content = record_content(db, table, key)
+def record_digest(db: Database, table: str, key: Any, version: int = DIGEST_VERSION) -> str:
+    content = record_content(db, table, key, version)
     if content is None:
         raise LookupError(f"there is no {_BY_TABLE[table].label} {key} in this case")
     return text_sha256(canonical_json(content, f"{table} record"))
 
 
-def all_records(db: Database, kind: RecordKind) -> Iterator[tuple[Any, str]]:
-    """``(key, digest)`` of every record of ``kind``."""
-    for (key,) in db.execute(f"SELECT {kind.key} FROM {kind.table} ORDER BY {kind.key}").fetchall():
-        yield key, record_digest(db, kind.table, key)
+def record_keys(db: Database, kind: RecordKind) -> list[Any]:
+    """The keys of every record of ``kind``."""
+    return [k for (k,) in db.execute(f"SELECT {kind.key} FROM {kind.table} ORDER BY {kind.key}").fetchall()]

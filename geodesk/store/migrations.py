@@ -280,6 +280,8 @@ def schema_version(db: Database) -> int:
 
 
 SchemaObject = tuple[str, str, str | None]  # (type, name, sql) as sqlite_master holds them
+# Made by ANALYZE / PRAGMA optimize (say, from a SQLite shell): statistics for the query planner, no code.
+_STATISTICS_TABLES = ("sqlite_stat1", "sqlite_stat4")
 
 
 @functools.cache
@@ -317,7 +319,7 @@ def schema_differences(conn: sqlite3.Connection) -> list[str]:
     problems = []
     actual = _schema_objects(conn)
     for kind, name, sql in sorted(actual, key=lambda o: (o[0], o[1])):
-        if (kind, name, sql) in expected:
+        if (kind, name, sql) in expected or (kind == "table" and name in _STATISTICS_TABLES):
             continue
         if (kind, name) in expected_by_name:
             problems.append(f"the database's {kind} {name!r} is not the one geodesk creates: it was changed.")

@@ -357,3 +357,20 @@ def test_a_rewritten_chain_from_another_workspace_is_flagged_as_unprovable(
     assert any(
         "sealed by another workspace" in limit and "not who wrote them" in limit for limit in report.limits
     )
+
+
+def test_an_open_failing_at_the_last_step_leaves_no_anchor(
+    sealed: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geodesk.services.cases as cases
+
+    def refuse(_ws: Workspace, case_id: str) -> Path:
+        raise ArchiveError(f"refused {case_id} for the test")
+
+    monkeypatch.setattr(cases, "_inside_cases_dir", refuse)
+    with pytest.raises(ArchiveError, match="for the test"):
+        open_archive(ws, sealed)
+    _no_leftovers(ws)
+    conn = sqlite3.connect(ws.path / "integrity" / "anchors.db")
+    assert conn.execute("SELECT count(*) FROM anchors").fetchone()[0] == 0
+    conn.close()
