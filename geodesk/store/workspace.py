@@ -174,7 +174,10 @@ class Workspace:
 
     def open_case(self, case_or_ref: Case | str) -> CaseStore:
         case = self.resolve_case(case_or_ref) if isinstance(case_or_ref, str) else case_or_ref
-        self.prepare()
+        try:
+            self.prepare()
+        except OSError as exc:  # a read-only workspace still opens its cases, unanchored
+            log.warning("cannot prepare the workspace %s for audit anchors: %s", self.path, exc)
         return CaseStore.open(Path(case.path))
 
     def prepare(self) -> None:
