@@ -157,7 +157,9 @@ def export_case(
                 mac=store.anchor.key.mac(["seal", store.case.id, head_seq, head_hash]),
             )
         hashes: dict[str, str] = {}
-        with zipfile.ZipFile(tmp, "x", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        # Owner-only like the case it holds (0600 under any umask); the analyst decides who gets it.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             hashes[DB_NAME] = _add_file(zf, snapshot, DB_NAME, compress=True)
             hashes[CASE_JSON] = _add_file(zf, store.path / CASE_JSON, CASE_JSON, compress=True)
             for folder in _ARCHIVED_FOLDERS:
@@ -553,6 +555,8 @@ def _adopt(
                 if case_id != original_id or title != archived_title:
                     store.db.execute("UPDATE case_info SET id = ?, title = ?", (case_id, title))
                 details: dict[str, Any] = {
+                    "id": case_id,
+                    "title": title,
                     "archive": zip_path.name,
                     "archive_sha256": archive_sha256,
                     "original_id": original_id,

@@ -67,6 +67,7 @@ def verify_report(store: CaseStore, anchored: bool = True) -> VerifyReport:
             "their content cannot be checked against it"
         )
 
+    problems.extend(_identity_problems(store, entries))
     problems.extend(schema_differences(store.db.conn))
     problems.extend(_case_json_problems(store))
     for (line,) in store.db.execute("PRAGMA quick_check").fetchall():
@@ -176,6 +177,26 @@ def _record_problems(
                     "database: it was deleted outside geodesk."
                 )
     return problems, checked, unchecked
+
+
+def _identity_problems(store: CaseStore, entries: list[tuple[Any, ...]]) -> list[str]:
+    """The case record's id and title against the newest entry that set them (create or import)."""
+    identity: tuple[object, object] | None = None
+    for _seq, _hash, subject, details_text in entries:
+        if not str(subject).startswith("case:"):
+            continue
+        try:
+            details = json.loads(details_text)
+        except ValueError:
+            continue
+        if isinstance(details, dict) and "id" in details and "title" in details:
+            identity = (details["id"], details["title"])
+    if identity is None or identity == (store.case.id, store.case.title):
+        return []
+    return [
+        f"the case record says id {store.case.id!r}, title {store.case.title!r}, but the audit log last set "
+        f"them to {identity[0]!r}, {identity[1]!r}: the case record was changed outside geodesk."
+    ]
 
 
 def _rel(store: CaseStore, path: Path) -> str:

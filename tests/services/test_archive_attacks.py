@@ -80,6 +80,8 @@ def reseal(
         for (sql,) in guards:  # put the guards back exactly as geodesk wrote them
             conn.execute(sql)
         conn.commit()
+        seq, head = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        manifest["audit_head"].update(seq=seq, hash=head)  # the forger reseals the new head
         conn.close()
         members["case.db"] = db.read_bytes()
     if case_doc is not None:
@@ -101,8 +103,36 @@ def _case_doc(src: Path, **changes: str) -> dict[str, str]:
     return {**doc, **changes}
 
 
+def _rehash(conn: sqlite3.Connection, edit: Callable[[str, str, dict], None] | None = None) -> None:
+    """Recompute the whole chain after ``edit(action, subject, details)`` changed entries in place."""
+    rows = conn.execute("SELECT seq, at, action, subject, details FROM audit_log ORDER BY seq").fetchall()
+    prev = "0" * 64
+    conn.execute("UPDATE audit_log SET hash = 'tmp' || seq")  # hash is UNIQUE: park them first
+    for seq, at, action, subject, details_text in rows:
+        details = json.loads(details_text)
+        if edit is not None:
+            edit(action, subject, details)
+        digest = entry_hash(seq, at, action, subject, details, prev)
+        conn.execute(
+            "UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (canonical_json(details), prev, digest, seq),
+        )
+        prev = digest
+
+
 def _set_id(case_id: str) -> Callable[[sqlite3.Connection], None]:
-    return lambda conn: conn.execute("UPDATE case_info SET id = ?", (case_id,))
+    """A forger's id change: the case record and the case.create entry, with the chain recomputed."""
+
+    def forge(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE case_info SET id = ?", (case_id,))
+
+        def edit(action: str, _subject: str, details: dict) -> None:
+            if action == "case.create":
+                details["id"] = case_id
+
+        _rehash(conn, edit)
+
+    return forge
 
 
 def _nothing_outside(ws: Workspace, tmp_path: Path) -> None:
@@ -280,12 +310,12 @@ def test_a_changed_geodesk_trigger_is_refused(sealed: Path, ws: Workspace, tmp_p
 def test_imported_titles_lose_their_control_characters(sealed: Path, ws: Workspace, tmp_path: Path) -> None:
     hostile = "\x1b]0;owned\x07Harbour\x1b[2J\nsecond line"
     bad = tmp_path / "title.zip"
-    reseal(
-        sealed,
-        bad,
-        db_sql=lambda conn: conn.execute("UPDATE case_info SET title = ?", (hostile,)),
-        case_doc=_case_doc(sealed, title=hostile),
-    )
+
+    def retitle(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE case_info SET title = ?", (hostile,))
+        _rehash(conn, lambda action, _s, d: d.update(title=hostile) if action == "case.create" else None)
+
+    reseal(sealed, bad, db_sql=retitle, case_doc=_case_doc(sealed, title=hostile))
     opened = open_archive(ws, bad)
     assert opened.case.title == "\ufffd]0;owned\ufffdHarbour\ufffd[2J\ufffdsecond line"
     assert opened.original_title == hostile
@@ -302,34 +332,20 @@ def test_imported_titles_lose_their_control_characters(sealed: Path, ws: Workspa
 def _rewrite_chain(conn: sqlite3.Connection) -> None:
     """Edit the first evidence's recorded name and recompute the whole chain, as a forger would."""
     conn.execute("UPDATE evidence SET original_name = 'innocent.jpg'")
-    rows = conn.execute("SELECT seq, at, action, subject, details FROM audit_log ORDER BY seq").fetchall()
-    prev = "0" * 64
-    conn.execute("UPDATE audit_log SET hash = 'tmp' || seq")
-    for seq, at, action, subject, details_text in rows:
-        details = json.loads(details_text)
+
+    def edit(action: str, subject: str, details: dict) -> None:
         if action == "evidence.add":
             details["original_name"] = "innocent.jpg"
             sha = subject.split(":", 1)[1]
             details["record_sha256"] = record_digest(Database(conn), "evidence", sha)
-        digest = entry_hash(seq, at, action, subject, details, prev)
-        conn.execute(
-            "UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-            (canonical_json(details), prev, digest, seq),
-        )
-        prev = digest
+
+    _rehash(conn, edit)
 
 
 def _forge(sealed: Path, tmp_path: Path) -> Path:
     """An archive whose chain was rewritten consistently and whose manifest head was updated."""
-    step = tmp_path / "step.zip"
-    reseal(sealed, step, db_sql=_rewrite_chain)
-    with zipfile.ZipFile(step) as zf:
-        (tmp_path / "peek.db").write_bytes(zf.read("case.db"))
-    conn = sqlite3.connect(tmp_path / "peek.db")
-    seq, digest = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    conn.close()
     forged = tmp_path / "forged.zip"
-    reseal(step, forged, manifest_edit=lambda m: m["audit_head"].update(seq=seq, hash=digest))
+    reseal(sealed, forged, db_sql=_rewrite_chain)
     return forged
 
 

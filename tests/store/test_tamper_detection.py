@@ -27,6 +27,7 @@ from geodesk.domain import (
     SessionMode,
     Turn,
 )
+from geodesk.services.cases import export_case
 from geodesk.services.verify import verify_case, verify_report
 from geodesk.store import CaseStore, Workspace
 from geodesk.store._codec import canonical_json
@@ -298,6 +299,13 @@ def test_case_files_are_owner_only_whatever_the_umask(ws: Workspace) -> None:
     assert mode(ws.path / "integrity") == 0o700
     assert mode(ws.path / "integrity" / "audit.key") == 0o600
     assert mode(ws.path / "integrity" / "anchors.db") == 0o600
+    old = os.umask(0o002)
+    try:
+        with ws.open_case(case) as store:
+            archive = export_case(store, ws.path / "out.zip").archive
+    finally:
+        os.umask(old)
+    assert mode(archive) == 0o600
 
 
 def test_an_existing_world_readable_case_is_tightened_on_open(ws: Workspace) -> None:
@@ -309,3 +317,14 @@ def test_an_existing_world_readable_case_is_tightened_on_open(ws: Workspace) -> 
         pass
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / "case.db").stat().st_mode) == 0o600
+
+
+def test_a_retitled_case_record_is_reported(store: CaseStore) -> None:
+    _fill(store)
+    store.db.conn.execute("UPDATE case_info SET title = 'Nothing to see'")
+    store.db.conn.commit()
+    doc = json.loads((store.path / "case.json").read_text())
+    (store.path / "case.json").write_text(json.dumps({**doc, "title": "Nothing to see"}))
+    with CaseStore.open(store.path) as reopened:
+        problems = verify_case(reopened)
+    assert any("the case record was changed outside geodesk" in p for p in problems), problems
