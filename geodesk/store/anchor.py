@@ -221,8 +221,9 @@ class CaseAnchor:
         """
         state = self.read_or_none(case_id)
         if state is None:
-            # First anchored write: vouch from here on; what came before is only consistent.
-            state = AnchorState(None, None, (start[0] + 1) if start else 1, [], None)
+            # First anchored write: vouch from here on; what came before is only consistent. The
+            # starting head is accepted too, in case this transaction never commits.
+            state = AnchorState(start, None, (start[0] + 1) if start else 1, [], None)
         elif start not in (state.head, state.pending):
             state.breaks.append(
                 {

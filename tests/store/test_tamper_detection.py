@@ -328,3 +328,25 @@ def test_a_retitled_case_record_is_reported(store: CaseStore) -> None:
     with CaseStore.open(store.path) as reopened:
         problems = verify_case(reopened)
     assert any("the case record was changed outside geodesk" in p for p in problems), problems
+
+
+def test_a_case_without_anchor_is_anchored_from_its_next_write(store: CaseStore, ws: Workspace) -> None:
+    _fill(store)
+    conn = sqlite3.connect(ws.path / "integrity" / "anchors.db")
+    conn.execute("DELETE FROM anchors")  # as for a case made before anchors
+    conn.commit()
+    conn.close()
+    report = verify_report(store)
+    assert report.problems == []
+    assert any("holds no anchor for case" in limit for limit in report.limits)
+    before = store.audit.head()
+    assert before is not None
+
+    # The first anchored write dies before its COMMIT: its pending head is recorded, never committed.
+    assert store.anchor is not None
+    store.anchor.before_commit(store.case.id, (before.seq, before.hash), (before.seq + 1, "f" * 64))
+    report = verify_report(store)
+    assert report.problems == [], report.problems
+    assert any(f"from entry {before.seq + 1} on" in p for p in report.proves)
+    add_evidence(store, b"committed", "kept.jpg")
+    assert verify_case(store) == []
