@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_json
+
 OWNED = "owned.json"
 _WINDOWS_STALE_S = 24 * 3600  # Windows has no harmless liveness probe (os.kill(pid, 0) kills): age it out
 
@@ -52,7 +54,7 @@ def own_file(staging: Path, path: Path) -> None:
     """Record that ``staging``'s owner is writing ``path`` (removed with the folder if it goes stale)."""
     owned = staging / OWNED
     listed = json.loads(owned.read_text(encoding="utf-8")) if owned.exists() else []
-    owned.write_text(json.dumps([*listed, str(path)]), encoding="utf-8")
+    atomic_write_json(owned, [*listed, str(path)])
 
 
 def remove_stale(folder: Path, prefix: str, owned_suffix: str = "", file_suffix: str = "") -> list[Path]:
