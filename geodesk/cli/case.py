@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="seal a case that fails verification, recording its problems in the manifest",
     )
+    export.add_argument("--force", action="store_true", help="replace OUT.zip if it already exists")
+    export.add_argument(
+        "--redact-paths",
+        action="store_true",
+        help="leave the analyst's local paths (evidence source paths, model folders) out of the archive",
+    )
     add_json_argument(export)
     export.set_defaults(handler=_export)
 
@@ -113,21 +119,24 @@ def _show(args: argparse.Namespace) -> int:
 
 @_handler
 def _verify(args: argparse.Namespace) -> int:
-    from geodesk.services.cases import verify_case
+    from geodesk.services.cases import verify_report
 
     with _workspace(args).open_case(args.case) as store:
-        problems = verify_case(store)
+        report = verify_report(store)
         case_id = store.case.id
-        counts = store.counts()
-    ok = not problems
+    ok = not report.problems
     if ok:
-        human = (
-            f"case {case_id} is intact: {counts['evidence']} original(s) match their SHA-256 and "
-            f"{counts['audit_entries']} audit entries form an unbroken chain"
-        )
+        lines = [f"case {case_id} is intact:"]
     else:
-        human = f"case {case_id} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
-    emit(args, {"ok": ok, "problems": problems}, human)
+        lines = [f"case {case_id} has {len(report.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in report.problems]
+        if report.proves:
+            lines.append("what still holds:")
+    lines += [f"  + {p}" for p in report.proves]
+    lines.append("what verify cannot prove here:")
+    lines += [f"  ? {p}" for p in report.limits]
+    document = {"ok": ok, "problems": report.problems, "proves": report.proves, "limits": report.limits}
+    emit(args, document, "\n".join(lines))
     return 0 if ok else 1
 
 
@@ -136,17 +145,34 @@ def _export(args: argparse.Namespace) -> int:
     from geodesk.services.cases import export_case
 
     with _workspace(args).open_case(args.case) as store:
-        result = export_case(store, args.out, allow_problems=args.allow_problems)
+        result = export_case(
+            store,
+            args.out,
+            allow_problems=args.allow_problems,
+            force=args.force,
+            redact_paths=args.redact_paths,
+        )
     document = {
         "archive": str(result.archive),
         "sha256": result.sha256,
         "files": result.files,
         "audit_head": result.audit_head,
         "problems": result.problems,
+        "redacted": result.redacted,
     }
     human = f"sealed {result.files} file(s) into {result.archive}\n  sha256 {result.sha256}"
     if result.problems:
         human += f"\n  with {len(result.problems)} recorded problem(s)"
+    if result.redacted:
+        human += (
+            f"\n  redacted {result.redacted['evidence_source_paths']} source path(s) and "
+            f"{result.redacted['session_model_paths']} model path(s)"
+        )
+        if result.redacted["paths_left_in_audit_entries"]:
+            human += (
+                f"\n  warning: {result.redacted['paths_left_in_audit_entries']} audit entries written by an "
+                "older geodesk still name source paths; the hash chain covers them, so they stay"
+            )
     emit(args, document, human)
     return 0
 
@@ -157,7 +183,25 @@ def _open_archive(args: argparse.Namespace) -> int:
 
     opened = open_archive(_workspace(args), args.zip, as_copy=args.as_copy)
     case = opened.case
-    document = {"id": case.id, "title": case.title, "path": case.path, "original_id": opened.original_id}
-    human = f"opened case {case.id} “{case.title}” from {args.zip}\n  {case.path}"
+    document = {
+        "id": case.id,
+        "title": case.title,
+        "path": case.path,
+        "original_id": opened.original_id,
+        "seal": opened.seal,
+        "original_title": opened.original_title,
+    }
+    seal = {
+        "checked": "sealed by this workspace (seal checked)",
+        "other workspace": "sealed by another workspace: its hashes and chain were checked, not who wrote it",
+        "unsigned": (
+            "sealed without a workspace signature: its hashes and chain were checked, not who wrote it"
+        ),
+    }[opened.seal]
+    human = f"opened case {case.id} “{case.title}” from {args.zip.name}\n  {case.path}\n  {seal}"
+    if opened.original_id != case.id:
+        human += f"\n  the archive's case id {opened.original_id!r} was replaced"
+    if opened.original_title is not None:
+        human += "\n  control characters in the archived title were replaced with \ufffd"
     emit(args, document, human)
     return 0

@@ -29,6 +29,8 @@ from sqlite_utils import Database
 from geodesk.domain import Case
 from geodesk.store._codec import from_text, now_utc, to_text
 from geodesk.store._files import write_json_atomic
+from geodesk.store._staging import remove_stale
+from geodesk.store.anchor import CaseAnchor, Head, anchor_for, restrict_folder
 from geodesk.store.audit import AuditLog
 from geodesk.store.errors import NotACaseError, StoreError
 from geodesk.store.migrations import apply_migrations, schema_version
@@ -43,8 +45,26 @@ from geodesk.store.repositories import (
 
 DB_NAME = "case.db"
 CASE_JSON = "case.json"
+EXPORT_STAGING_PREFIX = ".export-"  # an export's snapshot folder inside the case folder
+PARTIAL_ARCHIVE_SUFFIX = ".geodesk-partial"  # an archive being written, beside its final name
 _EXT = re.compile(r"\.?[a-z0-9]{1,10}")
 _BUSY_TIMEOUT_S = 10.0  # another process (GUI + CLI) may hold the write lock for a moment
+
+
+def _restrict_case_files(case_dir: Path) -> None:
+    """Owner-only permissions on a case folder and its database files (0700 / 0600, whatever the umask).
+
+    SQLite gives the -wal and -shm files the permissions of the database file. A case on read-only
+    media or owned by someone else keeps what it has: that is reported by nothing and harms nothing.
+    """
+    try:
+        case_dir.chmod(0o700)
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
+            path = case_dir / name
+            if path.exists():
+                path.chmod(0o600)
+    except OSError:
+        pass
 
 
 def case_document(case: Case) -> dict[str, str]:
@@ -54,10 +74,12 @@ def case_document(case: Case) -> dict[str, str]:
 class CaseStore:
     """The repositories of one case over one SQLite connection."""
 
-    def __init__(self, db: Database, path: Path) -> None:
+    def __init__(self, db: Database, path: Path, anchor: CaseAnchor | None = None) -> None:
         # Use CaseStore.open / CaseStore.create; this only wires the parts together.
         self.db = db
         self.path = path
+        # The workspace's audit anchor (docs/adr/0016), when the case sits in a workspace with a key.
+        self.anchor = anchor
         self._savepoints = itertools.count(1)
         self.audit = AuditLog(db, self.transaction)
         self.evidence = EvidenceRepository(db, self.transaction, self.audit)
@@ -79,6 +101,9 @@ class CaseStore:
     @staticmethod
     def _connect(db_path: Path) -> Database:
         conn = sqlite3.connect(str(db_path), timeout=_BUSY_TIMEOUT_S)
+        # A case database may come from someone else's archive: never let its schema (a trigger, a
+        # view, a default) call functions that are not harmless (SQLite's trusted_schema).
+        conn.execute("PRAGMA trusted_schema = OFF")
         db = Database(conn, execute_plugins=False)
         # Both pragmas must be set outside a transaction; foreign keys are per connection.
         db.execute("PRAGMA foreign_keys = ON")
@@ -96,10 +121,14 @@ class CaseStore:
         db_path = case_dir / DB_NAME
         if not db_path.is_file():
             raise NotACaseError(f"{case_dir} is not a geodesk case folder: it has no {DB_NAME}")
+        _restrict_case_files(case_dir)
+        # An export killed mid-way leaves its snapshot folder here (and its partial archive beside the
+        # archive it was writing): remove them once their process is gone.
+        remove_stale(case_dir, EXPORT_STAGING_PREFIX, owned_suffix=PARTIAL_ARCHIVE_SUFFIX)
         db = cls._connect(db_path)
         try:
             apply_migrations(db, label=f"case {case_dir.name}")
-            return cls(db, case_dir)
+            return cls(db, case_dir, anchor_for(case_dir))
         except BaseException:
             db.close()
             raise
@@ -112,9 +141,12 @@ class CaseStore:
         case_dir = Path(case_dir)
         if case_dir.exists() and any(case_dir.iterdir()):
             raise StoreError(f"cannot create a case in {case_dir}: the folder is not empty")
+        restrict_folder(case_dir)  # owner-only whatever the umask: a case holds seized material
         for sub in ("evidence", "thumbs", "exports"):
             (case_dir / sub).mkdir(parents=True, exist_ok=True)
         db = cls._connect(case_dir / DB_NAME)
+        _restrict_case_files(case_dir)
+        anchor = anchor_for(case_dir)
         try:
             apply_migrations(db, label=f"case {case_id}")
             created = to_text(created_at or now_utc())
@@ -125,14 +157,18 @@ class CaseStore:
                     "INSERT INTO case_info (singleton, id, title, created_at) VALUES (1, ?, ?, ?)",
                     (case_id, title, created),
                 )
-                AuditLog(db, contextlib.nullcontext).append(
+                first = AuditLog(db, contextlib.nullcontext).append(
                     "case.create", f"case:{case_id}", {"id": case_id, "title": title, "created_at": created}
                 )
+                if anchor is not None:
+                    anchor.before_commit(case_id, None, (first.seq, first.hash))
                 db.conn.execute("COMMIT")
             except BaseException:
                 db.rollback()
                 raise
-            store = cls(db, case_dir)
+            if anchor is not None:
+                anchor.after_commit(case_id, (first.seq, first.hash))
+            store = cls(db, case_dir, anchor)
             write_json_atomic(case_dir / CASE_JSON, case_document(store.case))
             return store
         except BaseException:
@@ -141,6 +177,8 @@ class CaseStore:
 
     def close(self) -> None:
         self.db.close()
+        if self.anchor is not None:
+            self.anchor.close()
 
     def __enter__(self) -> CaseStore:
         return self
@@ -176,18 +214,35 @@ class CaseStore:
             conn.execute(f"RELEASE {name}")
             return
         conn.execute("BEGIN IMMEDIATE")
+        start = self._audit_head() if self.anchor is not None else None
         try:
             yield
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        anchored: tuple[str, Head] | None = None
         try:
+            if self.anchor is not None:
+                new = self._audit_head()
+                if new is not None and new != start:
+                    # Recorded while this connection holds the write lock: no other writer can race.
+                    (case_id,) = conn.execute("SELECT id FROM case_info").fetchone()
+                    anchored = (str(case_id), new)
+                    self.anchor.before_commit(anchored[0], start, new)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if anchored is not None and self.anchor is not None:
+                self.anchor.after_rollback(*anchored)
             raise
+        if anchored is not None and self.anchor is not None:
+            self.anchor.after_commit(*anchored)
+
+    def _audit_head(self) -> Head | None:
+        row = self.db.conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     # ------------------------------------------------------------------------------------ folders
 

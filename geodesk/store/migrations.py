@@ -13,6 +13,7 @@ table), so new hint kinds or statuses need no migration at all.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -276,3 +277,57 @@ def apply_migrations(
 def schema_version(db: Database) -> int:
     """The highest migration number recorded in ``db`` (0 for a fresh database)."""
     return max(applied_migrations(db), default=0)
+
+
+SchemaObject = tuple[str, str, str | None]  # (type, name, sql) as sqlite_master holds them
+# Made by ANALYZE / PRAGMA optimize (say, from a SQLite shell): statistics for the query planner, no code.
+_STATISTICS_TABLES = ("sqlite_stat1", "sqlite_stat4")
+
+
+@functools.cache
+def expected_schema(version: int) -> frozenset[SchemaObject]:
+    """Every schema object geodesk's own migrations 1..``version`` create (built once in memory)."""
+    db = Database(sqlite3.connect(":memory:"))
+    try:
+        apply_migrations(db, MIGRATIONS[:version])
+        return frozenset(_schema_objects(db.conn))
+    finally:
+        db.close()
+
+
+def _schema_objects(conn: sqlite3.Connection) -> list[SchemaObject]:
+    rows = conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    return [(str(t), str(n), None if s is None else str(s)) for t, n, s in rows]
+
+
+def schema_differences(conn: sqlite3.Connection) -> list[str]:
+    """Each schema object of ``conn`` that geodesk's migrations did not create, or that differs from
+    what they create, as a sentence; empty when the schema is exactly geodesk's own.
+
+    A case database from someone else's archive may carry a trigger that quietly edits later rows
+    (strips GPS from new evidence), a view or a table that shadows one; none of it is geodesk's.
+    """
+    try:
+        version = max((int(n) for (n,) in conn.execute("SELECT number FROM migrations")), default=0)
+    except sqlite3.Error:
+        version = 0
+    known = {m.number for m in MIGRATIONS}
+    if version not in known:
+        return [f"the database records schema version {version}, which geodesk {__version__} does not know."]
+    expected = expected_schema(version)
+    expected_by_name = {(t, n): s for t, n, s in expected}
+    problems = []
+    actual = _schema_objects(conn)
+    for kind, name, sql in sorted(actual, key=lambda o: (o[0], o[1])):
+        if (kind, name, sql) in expected or (kind == "table" and name in _STATISTICS_TABLES):
+            continue
+        if (kind, name) in expected_by_name:
+            problems.append(f"the database's {kind} {name!r} is not the one geodesk creates: it was changed.")
+        else:
+            problems.append(f"the database holds a {kind} {name!r} that geodesk did not create.")
+    present = {(t, n) for t, n, _ in actual}
+    for kind, name in sorted(set(expected_by_name) - present):
+        if name in AUDIT_GUARD_TRIGGERS:
+            continue  # AuditLog.verify() reports a dropped guard in its own words
+        problems.append(f"the database lacks geodesk's {kind} {name!r}: it was removed.")
+    return problems

@@ -9,7 +9,6 @@ with a sentence; values SQLite would mangle (NaN becomes NULL) are refused with 
 from __future__ import annotations
 
 import builtins
-import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from geodesk.domain import (
 )
 from geodesk.store._codec import canonical_json, finite, from_text, load_json, now_utc, to_text
 from geodesk.store.audit import AuditLog
+from geodesk.store.digests import record_digest, text_sha256
 from geodesk.store.errors import AlreadyExistsError
 
 Transaction = Callable[[], AbstractContextManager[None]]
@@ -132,14 +132,22 @@ class EvidenceRepository(_Repository):
                     f"evidence {e.sha256[:12]}… ({e.original_name}) is already in this case"
                 )
             self._db.execute(f"INSERT INTO evidence ({self._COLUMNS}) VALUES ({', '.join('?' * 16)})", values)
+            # The metadata an investigator relies on is in the chain itself, and the record digest
+            # covers every column (the source path by its own digest, so an export may redact it).
             self._audit.append(
                 "evidence.add",
                 f"evidence:{e.sha256}",
                 {
                     "original_name": e.original_name,
-                    "source_path": e.source_path,
+                    "source_path_sha256": None if e.source_path is None else text_sha256(e.source_path),
                     "size_bytes": int(e.size_bytes),
                     "format": e.format,
+                    "width": int(e.width),
+                    "height": int(e.height),
+                    "gps": None if gps is None else {"lat": values[7], "lon": values[8], "alt": values[9]},
+                    "camera": e.camera,
+                    "taken_at": e.taken_at,
+                    "record_sha256": record_digest(self._db, "evidence", e.sha256),
                 },
             )
 
@@ -240,6 +248,7 @@ class ClueRepository(_Repository):
                     "source": source.value,
                     "status": status.value,
                     "turn_id": clue.turn_id,
+                    "record_sha256": record_digest(self._db, "clues", clue_id),
                 },
             )
         return replace(clue, id=clue_id, source=source, status=status, created_at=created, updated_at=updated)
@@ -257,6 +266,7 @@ class ClueRepository(_Repository):
             details: dict[str, Any] = {"old_status": old.status.value, "status": new_status.value}
             if new_text != old.text:
                 details.update(old_text=old.text, text=new_text)
+            details["record_sha256"] = record_digest(self._db, "clues", id)
             self._audit.append("clue.status", f"clue:{id}", details)
         return replace(old, status=new_status, text=new_text, updated_at=updated)
 
@@ -343,6 +353,7 @@ class SessionRepository(_Repository):
                     "decoding": load_json(decoding, {}),
                     "protocol_version": session.protocol_version,
                     "replay_of": session.replay_of,
+                    "record_sha256": record_digest(self._db, "sessions", session_id),
                 },
             )
         return replace(
@@ -382,8 +393,7 @@ class SessionRepository(_Repository):
 # ------------------------------------------------------------------------------------------------ turns
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+_sha = text_sha256
 
 
 def _hint_key(h: Hint) -> tuple[Any, ...]:
@@ -441,7 +451,9 @@ class TurnRepository(_Repository):
                 f"?, ?, ?)",
                 (turn_id, *prediction_values),
             )
-            self._audit.append("turn.add", f"turn:{turn_id}", self._audit_details(turn, status, hints))
+            details = self._audit_details(turn, status, hints)
+            details["record_sha256"] = record_digest(self._db, "turns", turn_id)
+            self._audit.append("turn.add", f"turn:{turn_id}", details)
         return replace(turn, id=turn_id, status=status, hints=tuple(stored_hints), created_at=created)
 
     def update(self, turn: Turn) -> Turn:
@@ -472,9 +484,9 @@ class TurnRepository(_Repository):
                 "valid = ?, problems = ?, clues = ?, reasoning = ?, candidates = ? WHERE turn_id = ?",
                 (*prediction_values, turn.id),
             )
-            self._audit.append(
-                "turn.update", f"turn:{turn.id}", self._audit_details(turn, status, list(old.hints))
-            )
+            details = self._audit_details(turn, status, list(old.hints))
+            details["record_sha256"] = record_digest(self._db, "turns", turn.id)
+            self._audit.append("turn.update", f"turn:{turn.id}", details)
         return replace(turn, status=status, hints=old.hints, created_at=old.created_at)
 
     def get(self, id: int) -> Turn:
@@ -660,6 +672,7 @@ class FindingRepository(_Repository):
                     "radius_km": finding.radius_km,
                     "status": status.value,
                     "reasoning": finding.reasoning,
+                    "record_sha256": record_digest(self._db, "findings", finding_id),
                 },
             )
         return replace(finding, id=finding_id, version=version, status=status, created_at=created)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import shutil
 import unicodedata
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from geodesk.domain import Case
 from geodesk.store._codec import from_text, now_utc
+from geodesk.store.anchor import ensure_key, restrict_folder
 from geodesk.store.case_store import CASE_JSON, CaseStore
 from geodesk.store.errors import StoreError
 from geodesk.store.settings import Settings, load_settings, save_settings
@@ -32,11 +34,19 @@ log = logging.getLogger(__name__)
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base 32: no i, l, o, u
 MAX_TITLE = 200
+# What new_case_id() makes. A case id becomes a folder name, so anything else (an archive's
+# "../../.ssh", an absolute path) must never reach the file system as one.
+CASE_ID_PATTERN = re.compile(rf"c[0-9]{{8}}-[{_ID_ALPHABET}]{{6}}")
 
 
 def new_case_id() -> str:
     suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
     return f"c{now_utc():%Y%m%d}-{suffix}"
+
+
+def is_case_id(text: object) -> bool:
+    """Whether ``text`` has the shape of a geodesk case id (and so is safe as a folder name)."""
+    return isinstance(text, str) and CASE_ID_PATTERN.fullmatch(text) is not None
 
 
 def check_title(title: str) -> str:
@@ -97,7 +107,7 @@ class Workspace:
     def create_case(self, title: str) -> Case:
         """Create a case folder with its migrated database; the folder appears complete or not at all."""
         title = check_title(title)
-        self.cases_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         for _ in range(20):
             case_id = new_case_id()
             final = self.cases_dir / case_id
@@ -164,4 +174,14 @@ class Workspace:
 
     def open_case(self, case_or_ref: Case | str) -> CaseStore:
         case = self.resolve_case(case_or_ref) if isinstance(case_or_ref, str) else case_or_ref
+        try:
+            self.prepare()
+        except OSError as exc:  # a read-only workspace still opens its cases, unanchored
+            log.warning("cannot prepare the workspace %s for audit anchors: %s", self.path, exc)
         return CaseStore.open(Path(case.path))
+
+    def prepare(self) -> None:
+        """Make the cases folder owner-only and the audit key exist (docs/adr/0016), before a case is
+        created, opened or imported: from then on every write to its cases is anchored."""
+        restrict_folder(self.cases_dir)
+        ensure_key(self.path)

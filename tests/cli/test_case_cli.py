@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,11 @@ def test_verify_exit_codes(workspace: Path, capsys: pytest.CaptureFixture[str]) 
     with Workspace(workspace).open_case(created["id"]) as store:  # type: ignore[index]
         evidence = add_evidence(store, b"original")
         path = store.evidence_file(evidence.sha256)
-    assert run_json(capsys, "case", "verify", "Verify") == (0, {"ok": True, "problems": []})
+    code, report = run_json(capsys, "case", "verify", "Verify")
+    assert (code, report["ok"], report["problems"]) == (0, True, [])  # type: ignore[index]
+    assert any("audit chain up to entry" in p for p in report["proves"])  # type: ignore[index]
     code, out, _ = run(capsys, "case", "verify", "Verify")
-    assert code == 0 and "is intact" in out
+    assert code == 0 and "is intact" in out and "what verify cannot prove here:" in out
 
     path.chmod(0o644)
     path.write_bytes(b"doctored")
@@ -91,7 +94,42 @@ def test_export_and_open_archive(workspace: Path, tmp_path: Path, capsys: pytest
     assert code == 0
     assert opened["original_id"] == created["id"] and opened["id"] != created["id"]  # type: ignore[index]
     assert opened["title"] == "Sealed (copy)"  # type: ignore[index]
-    assert run_json(capsys, "case", "verify", opened["id"]) == (0, {"ok": True, "problems": []})  # type: ignore[index]
+    assert opened["seal"] == "checked"  # type: ignore[index]
+    code, report = run_json(capsys, "case", "verify", opened["id"])  # type: ignore[index]
+    assert (code, report["problems"]) == (0, [])  # type: ignore[index]
+
+
+def test_export_refuses_to_overwrite_without_force(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_json(capsys, "case", "new", "Twice")
+    out = tmp_path / "twice.zip"
+    out.write_bytes(b"an archive the analyst wants to keep")
+    code, _, err = run(capsys, "case", "export", "Twice", str(out))
+    assert code == 1 and "already exists" in err and "--force" in err
+    assert out.read_bytes() == b"an archive the analyst wants to keep"
+    code, exported = run_json(capsys, "case", "export", "Twice", str(out), "--force")
+    assert code == 0 and exported["sha256"] != ""  # type: ignore[index]
+    assert out.read_bytes()[:2] == b"PK"
+
+
+def test_export_redact_paths(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, created = run_json(capsys, "case", "new", "Redacted")
+    with Workspace(workspace).open_case(created["id"]) as store:  # type: ignore[index]
+        add_evidence(store, b"evidence from a card", "IMG_0001.jpg")
+    out = tmp_path / "redacted.zip"
+    code, exported = run_json(capsys, "case", "export", "Redacted", str(out), "--redact-paths")
+    assert code == 0
+    assert exported["redacted"] == {  # type: ignore[index]
+        "evidence_source_paths": 1,
+        "session_model_paths": 0,
+        "paths_left_in_audit_entries": 0,
+    }
+    with zipfile.ZipFile(out) as zf:
+        for name in zf.namelist():
+            data = zf.read(name)
+            assert b"/media/card" not in data, name
+            assert str(workspace).encode() not in data, name
 
 
 def test_errors_are_sentences_on_stderr(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,7 +179,8 @@ def test_installed_entry_point(workspace: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert (verify.returncode, json.loads(verify.stdout)) == (0, {"ok": True, "problems": []})
+    report = json.loads(verify.stdout)
+    assert (verify.returncode, report["ok"], report["problems"]) == (0, True, [])
     missing = subprocess.run(
         [str(entry), "case", "show", "nope"], env=env, capture_output=True, text=True, timeout=120
     )

@@ -129,11 +129,18 @@ def test_export_seals_and_open_archive_restores(store: CaseStore, ws: Workspace,
         f"thumbs/{a}.jpg",
     }
     assert manifest["files"][f"evidence/{a[:2]}/{a}.jpg"] == a
+    # The live case records the export after the archive is complete, naming it by its hash and
+    # the head sealed inside it (the archive's chain ends with its own case.seal entry).
     head = store.audit.head()
     assert head is not None and head.action == "case.export"
-    assert manifest["audit_head"] == {"seq": head.seq, "hash": head.hash}
-    assert result.audit_head == head.hash
+    assert head.details["archive_sha256"] == result.sha256
+    sealed = manifest["audit_head"]
+    assert head.details["sealed_head"] == {"seq": sealed["seq"], "hash": sealed["hash"]}
+    assert sealed["seq"] == head.seq and sealed["hash"] != head.hash
+    assert sealed["key_id"] == store.anchor.key.key_id and len(sealed["mac"]) == 64
+    assert result.audit_head == sealed["hash"]
     assert not list(tmp_path.glob(".harbour.zip.*"))  # the temp file was moved into place
+    assert not list(store.path.glob(".export-*"))  # and the snapshot folder removed
 
     with pytest.raises(ArchiveError, match="already in the workspace; open the archive with --as-copy"):
         open_archive(ws, out)
@@ -147,8 +154,10 @@ def test_export_seals_and_open_archive_restores(store: CaseStore, ws: Workspace,
         assert copy.findings.current(a) == store.findings.current(a)
         assert copy.evidence.list() == store.evidence.list()
         assert copy.evidence_file(a).read_bytes() == store.evidence_file(a).read_bytes()
-        assert copy.audit.entries()[: head.seq] == store.audit.entries()[: head.seq]
-        assert copy.audit.entries()[-1].action == "case.import"
+        entries = copy.audit.entries()
+        assert entries[: head.seq - 1] == store.audit.entries()[: head.seq - 1]
+        assert [e.action for e in entries[head.seq - 1 :]] == ["case.seal", "case.import"]
+        assert entries[-1].details["seal"] == "checked"  # sealed by this very workspace
     assert not (Path(opened.case.path) / "exports" / "old-report.html").exists()
 
 
