@@ -257,6 +257,14 @@ class Turn:
     error: str | None = None
     created_at: datetime | None = None
 
+    @property
+    def number(self) -> int:
+        """The turn as people count it, from 1 like sessions: what every screen, the CLI and JSON show.
+
+        ``index`` (from 0) is the storage order only; no view shows it.
+        """
+        return self.index + 1
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

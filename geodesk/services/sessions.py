@@ -75,8 +75,7 @@ class TurnOutcome:
     def as_document(self) -> dict[str, Any]:
         return {
             "session": self.session.id,
-            "turn": self.turn.index,
-            "turn_id": self.turn.id,
+            "turn": self.turn.number,
             "status": self.turn.status.value,
             "prediction": prediction_document(self.turn.prediction),
             "raw": self.turn.raw_answer,
@@ -182,6 +181,32 @@ def session_document(store: CaseStore, session_id: int) -> dict[str, Any]:
     }
 
 
+def session_list_document(store: CaseStore, evidence_ref: str | None = None) -> dict[str, Any]:
+    """The sessions of a case (or of one evidence item), each with its newest turn's answer."""
+    evidence = None if evidence_ref is None else _evidence(store, evidence_ref)
+    names = {e.sha256: e.original_name for e in store.evidence.list()}
+    latest = store.turns.latest()
+    rows = []
+    for session in store.sessions.list(None if evidence is None else evidence.sha256):
+        last = latest.get(session.id) if session.id is not None else None
+        rows.append({
+            "session": session.id,
+            "evidence": session.evidence_sha256,
+            "original_name": names.get(session.evidence_sha256),
+            "mode": session.mode.value,
+            "model": model_document(session),
+            "replay_of": session.replay_of,
+            "turns": 0 if last is None else last.number,
+            "last_turn": None if last is None else {
+                "turn": last.number, "status": last.status.value,
+                "prediction": prediction_document(last.prediction),
+            },
+            "created_at": session.created_at.isoformat() if session.created_at else None,
+        })
+    return {"case": store.case.id, "title": store.case.title,
+            "evidence": None if evidence is None else evidence.sha256, "sessions": rows}
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayStep:
     index: int
@@ -192,7 +217,7 @@ class ReplayStep:
     def as_document(self) -> dict[str, Any]:
         moved = _km_between(self.original, self.replayed)
         return {
-            "turn": self.index,
+            "turn": self.index + 1,  # counted from 1, as Turn.number
             "status": self.status.value,
             "original": prediction_document(self.original),
             "replayed": prediction_document(self.replayed),
@@ -601,8 +626,7 @@ def hint_document(h: Hint) -> dict[str, Any]:
 
 def turn_document(t: Turn) -> dict[str, Any]:
     return {
-        "turn": t.index,
-        "turn_id": t.id,
+        "turn": t.number,
         "status": t.status.value,
         "hints": [hint_document(h) for h in t.hints],
         "prompt": t.prompt,

@@ -483,6 +483,15 @@ class TurnRepository(_Repository):
             raise LookupError(f"there is no turn {id} in this case")
         return self._from_row(row, self._hints_of([id]).get(id, ()))
 
+    def latest(self) -> dict[int, Turn]:
+        """Each session's newest turn, keyed by session id, in one query (turn indices count up)."""
+        rows = list(self._db.query(
+            f"SELECT {_TURN_SELECT} WHERE t.idx = "
+            "(SELECT MAX(idx) FROM turns WHERE session_id = t.session_id)"
+        ))
+        hints = self._hints_of([r["id"] for r in rows])
+        return {r["session_id"]: self._from_row(r, hints.get(r["id"], ())) for r in rows}
+
     def list(self, session_id: int) -> list[Turn]:
         rows = list(
             self._db.query(f"SELECT {_TURN_SELECT} WHERE t.session_id = ? ORDER BY t.idx", (session_id,))
