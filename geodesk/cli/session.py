@@ -154,8 +154,11 @@ def _report(args: argparse.Namespace, outcome: TurnOutcome) -> int:
         lines.append(
             f"  candidate {c.share:.0%}: {c.lat:.3f}, {c.lon:.3f} ±{c.spread_km:.0f} km {c.country or ''}"
         )
+    if outcome.truth_km is not None:
+        lines.append(f"  {outcome.truth_km:.1f} km from the scene's true place")
     if outcome.turn.error:
         lines.append(f"  error: {outcome.turn.error}")
+    lines += [f"  warning: {w}" for w in outcome.warnings]
     emit(args, document, "\n".join(lines))
     return 0 if outcome.turn.error is None else 1
 
@@ -247,7 +250,9 @@ def _show(args: argparse.Namespace) -> int:
     for t in document["turns"]:
         p = t["prediction"]
         hints = "; ".join(f"{h['kind']}: {h['text']}" for h in t["hints"]) or "first turn"
-        lines.append(f"  turn {t['turn']} [{t['status']}] {hints} -> {_where(p)}")
+        truth = "" if t["truth_km"] is None else f", {t['truth_km']:.1f} km from the true place"
+        lines.append(f"  turn {t['turn']} [{t['status']}] {hints} -> {_where(p)}{truth}")
+    lines += [f"  warning: {w}" for w in document["warnings"]]
     emit(args, document, "\n".join(lines))
     return 0
 
