@@ -7,9 +7,14 @@ STAMP := $(VENV)/.installed
 TEST_ENV := QT_QPA_PLATFORM=offscreen QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu" \
             HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install run test lint typecheck contracts pytest bench screenshots clean
+.PHONY: install system-packages run shell doctor test lint typecheck contracts pytest bench screenshots clean
 
 install: $(STAMP)
+
+# The Debian/Ubuntu libraries Qt and WebEngine need, and the fonts (installers/debian/packages.txt).
+# As root (or with password-less sudo) they are installed; otherwise this stops with the command to run.
+system-packages:
+	@bash installers/debian/ensure-packages.sh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +22,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev,training]"
 	touch $(STAMP)
 
-run: install
+# geodesk itself turns Qt WebEngine's sandbox off when it runs as root, and says so.
+run: system-packages install
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/geodesk
+
+# A shell with .venv first on PATH, so `geodesk` and `geodesk-train` are the checkout's commands.
+shell: install
+	@echo "geodesk: .venv is active in this shell (exit to leave)"
+	@VIRTUAL_ENV="$(CURDIR)/$(VENV)" PATH="$(CURDIR)/$(BIN):$$PATH" $${SHELL:-/bin/bash} -i
+
+doctor: install
+	$(BIN)/geodesk doctor
 
 lint: install
 	$(BIN)/ruff check geodesk training tests bench
@@ -32,7 +46,7 @@ contracts: install
 pytest: install
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests selected"; exit 0; fi; exit $$rc
 
-test: lint typecheck contracts pytest
+test: system-packages lint typecheck contracts pytest
 
 bench: install
 	$(TEST_ENV) $(BIN)/python -m bench.run_all

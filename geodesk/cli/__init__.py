@@ -16,7 +16,7 @@ from geodesk import __version__
 from geodesk.cli._common import add_workspace_argument, fail, register_commands, run_handler
 
 # Module names under geodesk.cli; each defines ``register(subparsers)``.
-COMMAND_GROUPS = ("case", "evidence", "geo", "model", "session", "serve", "batch", "demo")
+COMMAND_GROUPS = ("case", "evidence", "geo", "model", "session", "serve", "batch", "demo", "doctor", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,10 +40,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open_app(args: argparse.Namespace) -> int:
+    import os
+
+    from geodesk.cli._launch import FLAGS_VARIABLE, webengine_flags
+
+    flags, note = webengine_flags(os.geteuid(), os.environ)
+    if flags is not None:
+        os.environ[FLAGS_VARIABLE] = flags
+    if note is not None:
+        sys.stderr.write(f"geodesk: {note}\n")
     try:
         from geodesk.qt.app import run_app
     except ImportError as exc:  # Qt libraries missing on a server install
-        return fail(f"the desktop app cannot start: {exc}. Install the system Qt libraries (see README).", 1)
+        return fail(f"the desktop app cannot start: {exc}. Run `geodesk doctor` to see which system "
+                    "libraries are missing (`make system-packages` installs them).", 1)
     return run_app(workspace=args.workspace)
 
 

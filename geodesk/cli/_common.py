@@ -88,6 +88,10 @@ def register_commands(subparsers: Any, package: str, names: Sequence[str]) -> No
 
 def run_handler(args: argparse.Namespace, interrupted: str) -> int:
     """Run the parsed command's handler; CLI errors and Ctrl-C become a sentence and an exit code."""
+    if not progress_enabled(args):
+        # transformers and huggingface_hub read this when first imported (their "Loading weights"
+        # bars): with --json, or when stderr is no terminal, nothing but the document is printed.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return int(args.handler(args) or 0)
     except CliError as exc:

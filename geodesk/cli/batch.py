@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from geodesk.cli._common import CliError, emit, progress_enabled
+from geodesk.cli._common import CliError, emit
 from geodesk.cli.session import _model_arguments, _open_backend, _open_case, _turn_options
 from geodesk.domain.model import SessionMode
 
@@ -43,30 +43,33 @@ def _batch(args: argparse.Namespace) -> int:
     case_dir = store.path
     store.close()
     backend = _open_backend(args)
-    bar: Any = None
-    if progress_enabled(args):
-        from tqdm import tqdm
+    text_mode = not args.json
 
-        bar = tqdm(total=0, unit="image", file=sys.stderr)
-
-    def progress(done: int, total: int, sha: str) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.update(1)
-            bar.set_postfix_str(sha[:10])
+    def item(row: dict[str, Any]) -> None:
+        # Text mode prints each item as it finishes: the lines are the progress.
+        if text_mode:
+            sys.stdout.write(_item_line(row) + "\n")
+            sys.stdout.flush()
 
     try:
-        report = run_batch(
-            case_dir, backend, SessionMode(args.mode), _turn_options(args), workers=workers, progress=progress
-        )
+        report = run_batch(case_dir, backend, SessionMode(args.mode), _turn_options(args), workers=workers,
+                           on_item=item)
     finally:
         backend.close()
-        if bar is not None:
-            bar.close()
     document = report.as_document()
-    human = (
-        f"{len(report.located)} located, {len(report.skipped)} already done, {len(report.failed)} failed "
-        f"of {report.total}" + "".join(f"\n  {f['evidence'][:12]}: {f['error']}" for f in report.failed)
-    )
+    human = (f"{len(report.located)} located, {len(report.skipped)} already done, {len(report.failed)} "
+             f"failed of {report.total}")
     emit(args, document, human)
     return 2 if report.failed else 0
+
+
+def _item_line(row: dict[str, Any]) -> str:
+    name = row.get("original_name") or ""
+    head = f"{row['evidence'][:12]} {name}".rstrip()
+    if "error" in row:
+        return f"{head}: failed: {row['error']}"
+    place = ", ".join(x for x in (row["city"], row["region"], row["country"]) if x) or "no place named"
+    where = "no coordinates" if row["lat"] is None else f"{row['lat']:.4f}, {row['lon']:.4f}"
+    exif = "" if row["exif_km"] is None else f", {row['exif_km']:.1f} km from its EXIF point"
+    valid = "" if row["valid"] else " (not a valid answer)"
+    return f"{head}: session {row['session']}: {place} ({where}){exif}{valid}"

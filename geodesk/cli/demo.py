@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
@@ -29,6 +30,17 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_demo)
 
 
+def _workspace_flag(args: argparse.Namespace) -> str:
+    """` --workspace DIR` when the demo's workspace is not the one a bare `geodesk` opens."""
+    if getattr(args, "workspace", None) is None:
+        return ""  # $GEODESK_WORKSPACE or the default: a bare `geodesk` finds the same one
+    return f" --workspace {shlex.quote(str(workspace_path(args)))}"
+
+
+def _open_command(args: argparse.Namespace) -> str:
+    return "geodesk" + _workspace_flag(args)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from geodesk.services.demo import DemoError, run_demo
 
@@ -43,8 +55,11 @@ def _demo(args: argparse.Namespace) -> int:
         f"(seed {result.seed}, {result.imported} added now)",
         f"model {result.model.ref}: {result.model.label}",
         *(f"note: {note}" for note in result.notes),
-        "Open it with `geodesk` (the desktop app). These scenes and this model are a demonstration only; "
-        "real casework needs GaGA-class weights installed by an administrator (`geodesk model install`).",
+        f"Open it with `{_open_command(args)}` (the desktop app), or try the loop on the command line: "
+        f"`geodesk{_workspace_flag(args)} session list {result.case_id}`.",
+        "These scenes and this model are a demonstration only: the model knows nothing about real "
+        "photographs; real casework needs GaGA-class weights installed by an administrator "
+        "(`geodesk model install`).",
     ]
     emit(args, document, "\n".join(lines))
     return 0

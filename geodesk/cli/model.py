@@ -160,7 +160,8 @@ def _registry_call(fn: Any, *fn_args: Any, **fn_kwargs: Any) -> Any:
 
 
 def _model_line(model: Any) -> str:
-    flags = [f for f, on in (("active", model.active), ("untrained", model.untrained)) if on]
+    flags = [f for f, on in (("active", model.active), ("UNTRAINED", model.untrained),
+                             ("SYNTHETIC: GeoSynth scenes only, not for casework", model.synthetic)) if on]
     extra = f"  [{', '.join(flags)}]" if flags else ""
     return (
         f"{model.ref:<32} {model.size_bytes / 1e9:7.2f} GB  sha256 {model.identity_sha256[:12]}  "

@@ -42,8 +42,14 @@ def register(subparsers: Any) -> None:
     _model_arguments(hint)
     hint.set_defaults(handler=_hint)
 
-    session = subparsers.add_parser("session", help="show or replay a session")
+    session = subparsers.add_parser("session", help="list, show or replay sessions")
     sub = session.add_subparsers(dest="session_command", metavar="SUBCOMMAND", required=True)
+    listing = sub.add_parser("list", help="a case's sessions (or one evidence item's) and their answers")
+    listing.add_argument("case", metavar="CASE", help="case id or unique title prefix")
+    listing.add_argument("evidence", metavar="EVIDENCE", nargs="?", default=None,
+                         help="only this evidence item's sessions (SHA-256 or a unique prefix)")
+    add_json_argument(listing)
+    listing.set_defaults(handler=_list)
     show = sub.add_parser("show", help="all turns of a session with hints and predictions")
     show.add_argument("session", metavar="SESSION", type=int)
     show.add_argument("--case", required=False)
@@ -129,7 +135,7 @@ def _case_of_session(args: argparse.Namespace) -> CaseStore:
     for store in holders:
         store.close()
     if not holders:
-        raise CliError(f"no case has a session {args.session}; check the number with `geodesk case show`")
+        raise CliError(f"no case has a session {args.session}; list them with `geodesk session list CASE`")
     titles = ", ".join(repr(s.case.title) for s in holders)
     raise CliError(f"several cases have a session {args.session} ({titles}); name one with --case")
 
@@ -140,7 +146,7 @@ def _report(args: argparse.Namespace, outcome: TurnOutcome) -> int:
     where = ", ".join(x for x in (p.city, p.region, p.country) if x) or "no place named"
     coords = f"{p.lat:.4f}, {p.lon:.4f}" if p.lat is not None and p.lon is not None else "no coordinates"
     lines = [
-        f"session {outcome.session.id} turn {outcome.turn.index} [{outcome.turn.status.value}] on "
+        f"session {outcome.session.id} turn {outcome.turn.number} [{outcome.turn.status.value}] on "
         f"{outcome.session.model.name}@{outcome.session.model.version}",
         f"  {where} ({coords}){'' if p.valid else '  — not a valid answer'}",
     ]
@@ -148,8 +154,11 @@ def _report(args: argparse.Namespace, outcome: TurnOutcome) -> int:
         lines.append(
             f"  candidate {c.share:.0%}: {c.lat:.3f}, {c.lon:.3f} ±{c.spread_km:.0f} km {c.country or ''}"
         )
+    if outcome.truth_km is not None:
+        lines.append(f"  {outcome.truth_km:.1f} km from the scene's true place")
     if outcome.turn.error:
         lines.append(f"  error: {outcome.turn.error}")
+    lines += [f"  warning: {w}" for w in outcome.warnings]
     emit(args, document, "\n".join(lines))
     return 0 if outcome.turn.error is None else 1
 
@@ -196,6 +205,35 @@ def _hint(args: argparse.Namespace) -> int:
         return _report(args, outcome)
 
 
+def _where(p: dict[str, Any]) -> str:
+    place = ", ".join(x for x in (p["city"], p["region"], p["country"]) if x) or "no place named"
+    if p["lat"] is None or p["lon"] is None:
+        return f"{place} (no coordinates)"
+    return f"{place} ({p['lat']:.4f}, {p['lon']:.4f})"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from geodesk.services.sessions import SessionError, session_list_document
+
+    store = _open_case(args, args.case)
+    with store:
+        try:
+            document = session_list_document(store, args.evidence)
+        except SessionError as exc:
+            raise CliError(str(exc)) from None
+    rows = document["sessions"]
+    lines = [f"{len(rows)} session(s) in case {document['title']!r}"
+             + (f" for evidence {document['evidence'][:12]}" if document["evidence"] else "")]
+    for row in rows:
+        last = row["last_turn"]
+        answer = "no turn yet" if last is None else f"turn {last['turn']} [{last['status']}] " + _where(
+            last["prediction"])
+        lines.append(f"  session {row['session']}  {row['evidence'][:12]} {row['original_name'] or ''}  "
+                     f"{row['mode']} on {row['model']['name']}@{row['model']['version']}: {answer}")
+    emit(args, document, "\n".join(lines))
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     from geodesk.services.sessions import SessionError, session_document
 
@@ -212,8 +250,9 @@ def _show(args: argparse.Namespace) -> int:
     for t in document["turns"]:
         p = t["prediction"]
         hints = "; ".join(f"{h['kind']}: {h['text']}" for h in t["hints"]) or "first turn"
-        where = ", ".join(x for x in (p["city"], p["region"], p["country"]) if x) or "-"
-        lines.append(f"  turn {t['turn']} [{t['status']}] {hints} -> {where} ({p['lat']}, {p['lon']})")
+        truth = "" if t["truth_km"] is None else f", {t['truth_km']:.1f} km from the true place"
+        lines.append(f"  turn {t['turn']} [{t['status']}] {hints} -> {_where(p)}{truth}")
+    lines += [f"  warning: {w}" for w in document["warnings"]]
     emit(args, document, "\n".join(lines))
     return 0
 

@@ -1,6 +1,7 @@
 """Plain data and rules for cases, evidence, clues, hints, sessions, turns, predictions and findings."""
 
 from geodesk.domain.model import (
+    MODEL_CAVEATS,
     AuditEntry,
     Candidate,
     Case,
@@ -11,6 +12,7 @@ from geodesk.domain.model import (
     Finding,
     FindingStatus,
     GpsPoint,
+    GroundTruth,
     Hint,
     HintKind,
     ModelIdentity,
@@ -24,6 +26,7 @@ from geodesk.domain.model import (
 )
 
 __all__ = [
+    "MODEL_CAVEATS",
     "AuditEntry",
     "Candidate",
     "Case",
@@ -34,6 +37,7 @@ __all__ = [
     "Finding",
     "FindingStatus",
     "GpsPoint",
+    "GroundTruth",
     "Hint",
     "HintKind",
     "ModelIdentity",

@@ -224,6 +224,29 @@ class ModelIdentity:
     version: str
     sha256: str
     path: str | None = None
+    # What the package says it is not fit for: "untrained" (random weights) or "synthetic" (trained on
+    # GeoSynth scenes only); None for a model trained on real photos, or one whose package is unknown.
+    caveat: str | None = None
+
+
+MODEL_CAVEATS = ("untrained", "synthetic")
+
+
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """The known true location of an evidence item (a GeoSynth demo scene's), for measuring answers."""
+
+    evidence_sha256: str
+    source: str
+    lat: float
+    lon: float
+    country: str | None = None
+    country_code: str | None = None
+    region: str | None = None
+    city: str | None = None
+
+    def __post_init__(self) -> None:
+        GpsPoint(self.lat, self.lon)  # validates the coordinates
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +279,14 @@ class Turn:
     total_time_s: float | None = None
     error: str | None = None
     created_at: datetime | None = None
+
+    @property
+    def number(self) -> int:
+        """The turn as people count it, from 1 like sessions: what every screen, the CLI and JSON show.
+
+        ``index`` (from 0) is the storage order only; no view shows it.
+        """
+        return self.index + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,9 +56,20 @@ class PackageManifest:
     def identity_sha256(self) -> str:
         return identity_from_hashes(self.files)
 
+    @property
+    def synthetic(self) -> bool:
+        """Trained on synthetic scenes only (the provenance says so): not for real photographs."""
+        data = self.provenance.get("training_data")
+        return isinstance(data, Mapping) and data.get("synthetic") is True
+
+    @property
+    def caveat(self) -> str | None:
+        """What every screen must say about this model's answers: untrained, synthetic, or nothing."""
+        return model_caveat(untrained=self.untrained, synthetic=self.synthetic)
+
     def identity(self, path: str | Path | None = None) -> ModelIdentity:
         where = None if path is None else str(path)
-        return ModelIdentity(self.name, self.version, self.identity_sha256, where)
+        return ModelIdentity(self.name, self.version, self.identity_sha256, where, self.caveat)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -172,6 +183,13 @@ def list_package_files(folder: Path) -> list[str]:
 def hash_files(folder: str | Path) -> dict[str, str]:
     root = Path(folder)
     return {rel: sha256_file(root / rel) for rel in list_package_files(root)}
+
+
+def model_caveat(*, untrained: bool, synthetic: bool) -> str | None:
+    """One rule for the label: an untrained model's answers mean nothing, whatever it was fed."""
+    if untrained:
+        return "untrained"
+    return "synthetic" if synthetic else None
 
 
 def identity_from_hashes(files: Mapping[str, str]) -> str:

@@ -51,6 +51,7 @@ from geodesk.engine.package import (
     VerifyReport,
     build_manifest,
     list_package_files,
+    model_caveat,
     package_identity,
     read_manifest,
     save_manifest,
@@ -109,14 +110,19 @@ class InstalledModel:
     installed: bool = True  # False: a folder outside the registry (development use through --model DIR)
     installed_at: str = ""
     source_kind: str = ""
+    synthetic: bool = False  # trained on synthetic GeoSynth scenes only (the package's provenance)
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def caveat(self) -> str | None:
+        return model_caveat(untrained=self.untrained, synthetic=self.synthetic)
+
     def identity(self) -> ModelIdentity:
         """What a session records about the model it ran on."""
-        return ModelIdentity(self.name, self.version, self.identity_sha256, str(self.path))
+        return ModelIdentity(self.name, self.version, self.identity_sha256, str(self.path), self.caveat)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +134,8 @@ class InstalledModel:
             "sha256": self.identity_sha256,
             "architecture": self.architecture,
             "untrained": self.untrained,
+            "synthetic": self.synthetic,
+            "caveat": self.caveat,
             "size_bytes": self.size_bytes,
             "protocol_version": self.protocol_version,
             "installed": self.installed,
@@ -308,6 +316,7 @@ class ModelRegistry:
             installed=True,
             installed_at=str(record.get("installed_at", "")),
             source_kind=str(record.get("source_kind", "")),
+            synthetic=_recorded_synthetic(record, self.root / name / version),
         )
 
     def list(self) -> list[InstalledModel]:
@@ -396,11 +405,12 @@ class ModelRegistry:
                     manifest.untrained,
                     manifest.protocol_version,
                 )
+                synthetic = manifest.synthetic
                 identity = manifest.identity(root)
             else:
                 config = json.loads((root / "config.json").read_text(encoding="utf-8"))
                 architecture = str((config.get("architectures") or [config.get("model_type", "")])[0])
-                untrained, protocol = False, None
+                untrained, protocol, synthetic = False, None, False
                 identity = package_identity(root)
         except (PackageError, json.JSONDecodeError) as exc:
             raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
@@ -417,6 +427,7 @@ class ModelRegistry:
             protocol_version=protocol,
             installed=False,
             source_kind="folder",
+            synthetic=synthetic,
         )
 
     # --- install -------------------------------------------------------------------------------
@@ -489,6 +500,7 @@ class ModelRegistry:
                 "identity_sha256": manifest.identity_sha256,
                 "architecture": manifest.architecture,
                 "untrained": manifest.untrained,
+                "synthetic": manifest.synthetic,
                 "protocol_version": manifest.protocol_version,
                 "size_bytes": size,
                 "installed_at": _now(),
@@ -866,3 +878,13 @@ def _problems(report: VerifyReport) -> str:
     if report.unlisted:
         parts.append("not in the manifest: " + ", ".join(report.unlisted))
     return "; ".join(parts)
+
+
+def _recorded_synthetic(record: Mapping[str, Any], folder: Path) -> bool:
+    """The record's synthetic label; installs recorded before the label existed read their manifest."""
+    if "synthetic" in record:
+        return bool(record["synthetic"])
+    try:
+        return read_manifest(folder).synthetic
+    except (PackageError, OSError):
+        return False

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geodesk.domain.model import SessionMode, TurnStatus
+from geodesk.domain.model import GpsPoint, SessionMode, TurnStatus
 from geodesk.engine.backends.base import Backend
+from geodesk.geo.distance import haversine_km
 from geodesk.services.sessions import SessionError, TurnOptions, TurnOutcome, locate
 from geodesk.store.case_store import CaseStore
 
 BatchProgress = Callable[[int, int, str], None]  # (done, total, evidence sha256)
+BatchItem = Callable[[dict[str, Any]], None]  # one located or failed row, as it finishes
 
 
 @dataclass(slots=True)
@@ -29,7 +31,7 @@ class BatchReport:
     total: int = 0
     skipped: list[str] = field(default_factory=list)  # already located on this model and mode
     located: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
     cancelled: bool = False
 
     def as_document(self) -> dict[str, Any]:
@@ -67,8 +69,13 @@ def run_batch(
     workers: int = 1,
     progress: BatchProgress | None = None,
     cancel: threading.Event | None = None,
+    on_item: BatchItem | None = None,
 ) -> BatchReport:
-    """Locate every pending evidence item of the case at ``case_dir`` with ``backend``."""
+    """Locate every pending evidence item of the case at ``case_dir`` with ``backend``.
+
+    ``on_item`` receives each item's row (located or failed) as soon as it finishes, with
+    ``exif_km``, the distance from the prediction to the image's own GPS point when it has one.
+    """
     if workers < 1:
         raise ValueError("a batch needs at least one worker")
     options = options or TurnOptions()
@@ -77,6 +84,8 @@ def run_batch(
     report = BatchReport()
     with CaseStore.open(case_dir) as store:
         todo, skipped = pending_evidence(store, backend.identity.sha256, mode)
+        exif_points = {e.sha256: e.gps for e in store.evidence.list() if e.gps is not None}
+        names = {e.sha256: e.original_name for e in store.evidence.list()}
     report.total = len(todo) + len(skipped)
     report.skipped = skipped
 
@@ -103,7 +112,10 @@ def run_batch(
             for future in finished:
                 sha = running.pop(future)
                 done_count += 1
-                _collect(report, sha, future)
+                row = _collect(report, sha, future, exif_points.get(sha))
+                row["original_name"] = names.get(sha)
+                if on_item is not None:
+                    on_item(row)
                 if progress is not None:
                     progress(done_count, len(todo), sha)
             refill()
@@ -111,30 +123,39 @@ def run_batch(
     return report
 
 
-def _collect(report: BatchReport, sha: str, future: Future[TurnOutcome]) -> None:
+def _collect(report: BatchReport, sha: str, future: Future[TurnOutcome],
+             exif: GpsPoint | None) -> dict[str, Any]:
+    """Record one finished item in the report and return its row."""
     try:
         outcome = future.result()
     except SessionError as exc:
-        report.failed.append({"evidence": sha, "error": str(exc)})
-        return
+        return _failed(report, sha, str(exc))
     except Exception as exc:  # one broken item never stops the batch; the error names it
-        report.failed.append({"evidence": sha, "error": f"{type(exc).__name__}: {exc}"})
-        return
+        return _failed(report, sha, f"{type(exc).__name__}: {exc}")
     turn = outcome.turn
     if turn.status is TurnStatus.FAILED:
-        report.failed.append({"evidence": sha, "error": turn.error or "the model call failed"})
-        return
+        return _failed(report, sha, turn.error or "the model call failed")
     p = turn.prediction
-    report.located.append(
-        {
-            "evidence": sha,
-            "session": outcome.session.id,
-            "status": turn.status.value,
-            "valid": p.valid,
-            "country": p.country,
-            "region": p.region,
-            "city": p.city,
-            "lat": p.lat,
-            "lon": p.lon,
-        }
-    )
+    exif_km = None
+    if exif is not None and p.lat is not None and p.lon is not None:
+        exif_km = round(haversine_km(p.lat, p.lon, exif.lat, exif.lon), 3)
+    row: dict[str, Any] = {
+        "evidence": sha,
+        "session": outcome.session.id,
+        "status": turn.status.value,
+        "valid": p.valid,
+        "country": p.country,
+        "region": p.region,
+        "city": p.city,
+        "lat": p.lat,
+        "lon": p.lon,
+        "exif_km": exif_km,
+    }
+    report.located.append(row)
+    return row
+
+
+def _failed(report: BatchReport, sha: str, error: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"evidence": sha, "error": error}
+    report.failed.append(row)
+    return row

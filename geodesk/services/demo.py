@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.atomic import atomic_write_json
-from geodesk.domain import Case
+from geodesk.domain import Case, GroundTruth
 from geodesk.engine.package import MANIFEST_NAME, PackageError, read_manifest
 from geodesk.engine.registry import InstalledModel, ModelRegistry, RegistryError
 from geodesk.store import StoreError, Workspace
+from geodesk.store.case_store import CaseStore
 
 DEMO_TITLE = "GeoSynth demo - synthetic scenes, not casework"
 DEMO_MODEL_NAME = "geosynth-demo"
@@ -123,6 +124,30 @@ def generate_with_training_cli(out: Path, n: int, seed: int) -> list[Path]:
     for warning in warnings:
         sys.stderr.write(f"geodesk: GeoSynth: {warning}\n")
     return images
+
+
+def _record_truth(store: CaseStore, out: Path) -> int:
+    """Keep each imported scene's true place (from the generator's scenes.jsonl); return how many."""
+    from geodesk.services.sessions import GEOSYNTH_TRUTH
+
+    path = out / "scenes.jsonl"
+    if not path.is_file():
+        return 0
+    known = store.truth.all()
+    present = {e.sha256 for e in store.evidence.list()}
+    added = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        scene = json.loads(line)
+        sha = scene.get("sha256")
+        if sha not in present or sha in known:
+            continue
+        store.truth.add(GroundTruth(
+            evidence_sha256=sha, source=GEOSYNTH_TRUTH, lat=float(scene["latitude"]),
+            lon=float(scene["longitude"]), country=scene.get("country"),
+            country_code=scene.get("country_code"), region=scene.get("region"), city=scene.get("city"),
+        ))
+        added += 1
+    return added
 
 
 # ---------------------------------------------------------------------------------------- state
@@ -239,13 +264,17 @@ def run_demo(
     imported = 0
     with ws.open_case(case) as store:
         have = store.evidence.count()
-        if have < n:
+        untruthed = have - len(store.truth.all())
+        if have < n or untruthed > 0:
             # Scenes are prefix-stable: scene i of a seed never changes, so topping up re-imports the
-            # first ones as duplicates (skipped by hash) and adds the rest.
+            # first ones as duplicates (skipped by hash) and adds the rest; regenerating also recovers
+            # the truth of scenes imported before the case kept it.
             with tempfile.TemporaryDirectory(prefix=".demo-scenes-", dir=ws.path) as scratch:
-                images = generator(Path(scratch) / "geosynth", n, scene_seed)
+                out = Path(scratch) / "geosynth"
+                images = generator(out, max(n, have), scene_seed)
                 report = import_into(store, [str(p) for p in images], options=ImportOptions(workers=0),
                                      locate=None)
+                _record_truth(store, out)
             imported = len(report.imported)
             if report.errors:
                 raise DemoError(f"{len(report.errors)} demo image(s) could not be imported: "

@@ -25,6 +25,7 @@ from geodesk.domain.model import (
     ClueSource,
     ClueStatus,
     Evidence,
+    GroundTruth,
     Hint,
     HintKind,
     Prediction,
@@ -57,6 +58,10 @@ SAMPLE_TEMPERATURE = 0.8
 SAMPLE_TOP_P = 0.95
 
 
+# The truth source of GeoSynth demo scenes (`geodesk demo` records one per scene).
+GEOSYNTH_TRUTH = "geosynth"
+
+
 class SessionError(Exception):
     """A use-case failure a person can act on (unknown session, empty hint, evidence file missing...)."""
 
@@ -71,12 +76,20 @@ class TurnOutcome:
     result: GenerationResult | None
     samples: tuple[Prediction, ...] = ()
     clues: tuple[Clue, ...] = ()
+    truth: GroundTruth | None = None  # the evidence's known location (GeoSynth demo scenes)
+
+    @property
+    def warnings(self) -> list[str]:
+        return turn_warnings(self.session, self.truth)
+
+    @property
+    def truth_km(self) -> float | None:
+        return truth_km(self.turn.prediction, self.truth)
 
     def as_document(self) -> dict[str, Any]:
         return {
             "session": self.session.id,
-            "turn": self.turn.index,
-            "turn_id": self.turn.id,
+            "turn": self.turn.number,
             "status": self.turn.status.value,
             "prediction": prediction_document(self.turn.prediction),
             "raw": self.turn.raw_answer,
@@ -91,6 +104,8 @@ class TurnOutcome:
             "protocol_version": self.turn.protocol_version,
             "clues": [{"id": c.id, "category": c.category, "text": c.text} for c in self.clues],
             "error": self.turn.error,
+            "warnings": self.warnings,
+            "truth_km": self.truth_km,
         }
 
 
@@ -168,9 +183,12 @@ def session_document(store: CaseStore, session_id: int) -> dict[str, Any]:
     """A session with all its turns, hints and predictions, as the CLI prints it."""
     session = _session(store, session_id)
     turns = store.turns.list(session_id)
+    truth = store.truth.get(session.evidence_sha256)
     return {
         "session": session.id,
         "evidence": session.evidence_sha256,
+        "warnings": turn_warnings(session, truth),
+        "truth": truth_document(truth),
         "mode": session.mode.value,
         "backend": session.backend,
         "decoding": session.decoding,
@@ -178,8 +196,34 @@ def session_document(store: CaseStore, session_id: int) -> dict[str, Any]:
         "model": model_document(session),
         "replay_of": session.replay_of,
         "created_at": session.created_at.isoformat() if session.created_at else None,
-        "turns": [turn_document(t) for t in turns],
+        "turns": [{**turn_document(t), "truth_km": truth_km(t.prediction, truth)} for t in turns],
     }
+
+
+def session_list_document(store: CaseStore, evidence_ref: str | None = None) -> dict[str, Any]:
+    """The sessions of a case (or of one evidence item), each with its newest turn's answer."""
+    evidence = None if evidence_ref is None else _evidence(store, evidence_ref)
+    names = {e.sha256: e.original_name for e in store.evidence.list()}
+    latest = store.turns.latest()
+    rows = []
+    for session in store.sessions.list(None if evidence is None else evidence.sha256):
+        last = latest.get(session.id) if session.id is not None else None
+        rows.append({
+            "session": session.id,
+            "evidence": session.evidence_sha256,
+            "original_name": names.get(session.evidence_sha256),
+            "mode": session.mode.value,
+            "model": model_document(session),
+            "replay_of": session.replay_of,
+            "turns": 0 if last is None else last.number,
+            "last_turn": None if last is None else {
+                "turn": last.number, "status": last.status.value,
+                "prediction": prediction_document(last.prediction),
+            },
+            "created_at": session.created_at.isoformat() if session.created_at else None,
+        })
+    return {"case": store.case.id, "title": store.case.title,
+            "evidence": None if evidence is None else evidence.sha256, "sessions": rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +236,7 @@ class ReplayStep:
     def as_document(self) -> dict[str, Any]:
         moved = _km_between(self.original, self.replayed)
         return {
-            "turn": self.index,
+            "turn": self.index + 1,  # counted from 1, as Turn.number
             "status": self.status.value,
             "original": prediction_document(self.original),
             "replayed": prediction_document(self.replayed),
@@ -351,7 +395,8 @@ def _execute(
         )
     except BackendError as exc:
         failed = store.turns.update(replace(turn, status=TurnStatus.FAILED, error=str(exc)))
-        return TurnOutcome(session, failed, parse_answer("", normalizer, session.mode), None)
+        return TurnOutcome(session, failed, parse_answer("", normalizer, session.mode), None,
+                           truth=store.truth.get(evidence.sha256))
     except BaseException as exc:  # KeyboardInterrupt, unexpected bugs: record, then let it propagate
         store.turns.update(replace(turn, status=TurnStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
         raise
@@ -398,7 +443,8 @@ def _execute(
                         )
                     )
                 )
-    return TurnOutcome(session, done, parsed, result, samples, tuple(created))
+    return TurnOutcome(session, done, parsed, result, samples, tuple(created),
+                       truth=store.truth.get(evidence.sha256))
 
 
 def _draw_samples(
@@ -585,8 +631,42 @@ def model_document(session: Session) -> dict[str, Any]:
         "name": session.model.name,
         "version": session.model.version,
         "sha256": session.model.sha256,
+        "caveat": session.model.caveat,
         "backend": session.backend,
     }
+
+
+# What every answer of a model with a caveat carries, wherever it is shown (CLI, app, map, reports).
+UNTRAINED_WARNING = "answer from an UNTRAINED model (random weights): it means nothing"
+SYNTHETIC_WARNING = ("answer from the demo model, trained on synthetic GeoSynth scenes only: "
+                     "a demonstration, not for casework")
+SYNTHETIC_ON_REAL_WARNING = ("this image is not a GeoSynth scene and the demo model knows nothing but "
+                             "GeoSynth scenes: this answer says nothing about where the photo was taken")
+
+
+def turn_warnings(session: Session, truth: GroundTruth | None) -> list[str]:
+    """The caveats every turn of ``session`` must show, given what is known of its evidence."""
+    caveat = session.model.caveat
+    if caveat == "untrained":
+        return [UNTRAINED_WARNING]
+    if caveat == "synthetic":
+        on_scene = truth is not None and truth.source == GEOSYNTH_TRUTH
+        return [SYNTHETIC_WARNING] if on_scene else [SYNTHETIC_WARNING, SYNTHETIC_ON_REAL_WARNING]
+    return []
+
+
+def truth_km(p: Prediction, truth: GroundTruth | None) -> float | None:
+    """How far an answer is from the evidence's known location, when it has one."""
+    if truth is None or p.lat is None or p.lon is None:
+        return None
+    return round(haversine_km(p.lat, p.lon, truth.lat, truth.lon), 3)
+
+
+def truth_document(truth: GroundTruth | None) -> dict[str, Any] | None:
+    if truth is None:
+        return None
+    return {"source": truth.source, "lat": truth.lat, "lon": truth.lon, "country": truth.country,
+            "country_code": truth.country_code, "region": truth.region, "city": truth.city}
 
 
 def hint_document(h: Hint) -> dict[str, Any]:
@@ -601,8 +681,7 @@ def hint_document(h: Hint) -> dict[str, Any]:
 
 def turn_document(t: Turn) -> dict[str, Any]:
     return {
-        "turn": t.index,
-        "turn_id": t.id,
+        "turn": t.number,
         "status": t.status.value,
         "hints": [hint_document(h) for h in t.hints],
         "prompt": t.prompt,

@@ -39,6 +39,7 @@ from geodesk.store.repositories import (
     EvidenceRepository,
     FindingRepository,
     SessionRepository,
+    TruthRepository,
     TurnRepository,
     check_sha256,
 )
@@ -87,6 +88,7 @@ class CaseStore:
         self.sessions = SessionRepository(db, self.transaction, self.audit)
         self.turns = TurnRepository(db, self.transaction, self.audit)
         self.findings = FindingRepository(db, self.transaction, self.audit)
+        self.truth = TruthRepository(db, self.transaction, self.audit)
         row = db.execute("SELECT id, title, created_at FROM case_info").fetchone()
         if row is None:
             raise NotACaseError(

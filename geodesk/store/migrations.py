@@ -178,7 +178,29 @@ CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial domain schema", _INITIAL_SCHEMA),)
+# What a session's model is known not to be fit for (the registry's untrained / synthetic labels), and
+# the known true location of evidence that has one (a GeoSynth demo scene's truth), so every screen can
+# label such answers and measure them against the truth.
+_MODEL_CAVEAT_AND_TRUTH = """
+ALTER TABLE sessions ADD COLUMN model_caveat TEXT CHECK (model_caveat IN ('untrained', 'synthetic'));
+
+CREATE TABLE evidence_truth (
+    evidence_sha256 TEXT PRIMARY KEY REFERENCES evidence(sha256),
+    source TEXT NOT NULL,                  -- where the truth comes from, e.g. 'geosynth'
+    lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),
+    lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
+    country TEXT,
+    country_code TEXT,
+    region TEXT,
+    city TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial domain schema", _INITIAL_SCHEMA),
+    Migration(2, "session model caveat and evidence truth", _MODEL_CAVEAT_AND_TRUTH),
+)
 
 # The triggers that make the audit log append-only; verify() reports any that went missing.
 AUDIT_GUARD_TRIGGERS = ("audit_log_append_only_update", "audit_log_append_only_delete")

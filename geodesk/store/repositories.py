@@ -27,6 +27,7 @@ from geodesk.domain import (
     Finding,
     FindingStatus,
     GpsPoint,
+    GroundTruth,
     Hint,
     HintKind,
     ModelIdentity,
@@ -309,6 +310,42 @@ def _turn_must_exist(db: Database, turn_id: int) -> None:
         raise LookupError(f"there is no turn {turn_id} in this case")
 
 
+# ---------------------------------------------------------------------------------------- ground truth
+
+
+class TruthRepository(_Repository):
+    """Known true locations of evidence items (one each, fixed once recorded)."""
+
+    def add(self, truth: GroundTruth) -> None:
+        with self._transaction():
+            self._evidence_must_exist(truth.evidence_sha256)
+            if self.get(truth.evidence_sha256) is not None:
+                raise ValueError(f"evidence {truth.evidence_sha256[:12]}… already has a recorded truth")
+            self._db.execute(
+                "INSERT INTO evidence_truth (evidence_sha256, source, lat, lon, country, country_code, "
+                "region, city, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (truth.evidence_sha256, truth.source, truth.lat, truth.lon, truth.country,
+                 truth.country_code, truth.region, truth.city, to_text(now_utc())),
+            )
+            self._audit.append("truth.add", f"evidence:{truth.evidence_sha256}", {
+                "source": truth.source, "lat": truth.lat, "lon": truth.lon, "country": truth.country,
+                "country_code": truth.country_code, "region": truth.region, "city": truth.city,
+            })
+
+    def get(self, evidence_sha256: str) -> GroundTruth | None:
+        row = self._one("SELECT * FROM evidence_truth WHERE evidence_sha256 = ?", (evidence_sha256,))
+        return None if row is None else self._from_row(row)
+
+    def all(self) -> dict[str, GroundTruth]:
+        rows = self._db.query("SELECT * FROM evidence_truth")
+        return {r["evidence_sha256"]: self._from_row(r) for r in rows}
+
+    @staticmethod
+    def _from_row(r: dict[str, Any]) -> GroundTruth:
+        return GroundTruth(r["evidence_sha256"], r["source"], r["lat"], r["lon"], r["country"],
+                           r["country_code"], r["region"], r["city"])
+
+
 # --------------------------------------------------------------------------------------------- sessions
 
 
@@ -324,9 +361,9 @@ class SessionRepository(_Repository):
             m = session.model
             cursor = self._db.execute(
                 "INSERT INTO sessions (evidence_sha256, mode, model_name, model_version, "
-                "model_sha256, model_path, "
+                "model_sha256, model_path, model_caveat, "
                 "backend, decoding, protocol_version, replay_of, created_at) VALUES (?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.evidence_sha256,
                     mode.value,
@@ -334,6 +371,7 @@ class SessionRepository(_Repository):
                     m.version,
                     m.sha256,
                     m.path,
+                    m.caveat,
                     session.backend,
                     decoding,
                     session.protocol_version,
@@ -348,7 +386,8 @@ class SessionRepository(_Repository):
                 {
                     "evidence": session.evidence_sha256,
                     "mode": mode.value,
-                    "model": {"name": m.name, "version": m.version, "sha256": m.sha256},
+                    "model": {"name": m.name, "version": m.version, "sha256": m.sha256,
+                              **({"caveat": m.caveat} if m.caveat else {})},
                     "backend": session.backend,
                     "decoding": load_json(decoding, {}),
                     "protocol_version": session.protocol_version,
@@ -381,7 +420,8 @@ class SessionRepository(_Repository):
             id=r["id"],
             evidence_sha256=r["evidence_sha256"],
             mode=SessionMode(r["mode"]),
-            model=ModelIdentity(r["model_name"], r["model_version"], r["model_sha256"], r["model_path"]),
+            model=ModelIdentity(r["model_name"], r["model_version"], r["model_sha256"], r["model_path"],
+                                r["model_caveat"]),
             backend=r["backend"],
             decoding=load_json(r["decoding"], {}),
             protocol_version=r["protocol_version"],
@@ -494,6 +534,15 @@ class TurnRepository(_Repository):
         if row is None:
             raise LookupError(f"there is no turn {id} in this case")
         return self._from_row(row, self._hints_of([id]).get(id, ()))
+
+    def latest(self) -> dict[int, Turn]:
+        """Each session's newest turn, keyed by session id, in one query (turn indices count up)."""
+        rows = list(self._db.query(
+            f"SELECT {_TURN_SELECT} WHERE t.idx = "
+            "(SELECT MAX(idx) FROM turns WHERE session_id = t.session_id)"
+        ))
+        hints = self._hints_of([r["id"] for r in rows])
+        return {r["session_id"]: self._from_row(r, hints.get(r["id"], ())) for r in rows}
 
     def list(self, session_id: int) -> list[Turn]:
         rows = list(

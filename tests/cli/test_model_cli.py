@@ -47,7 +47,7 @@ def test_install_list_activate_rollback_remove(
     code, listed, _ = run_json(capsys, "model", "list")
     assert [m["ref"] for m in listed["models"]] == ["geo@1", "geo@2"] and listed["active"] == "geo@1"
     code, out, _ = run(capsys, "model", "list")
-    assert "geo@1" in out and "[active, untrained]" in out and "active model: geo@1" in out
+    assert "geo@1" in out and "[active, UNTRAINED]" in out and "active model: geo@1" in out
 
     code, activated, _ = run_json(capsys, "model", "activate", "geo@2")
     assert code == 0 and activated["active"] is True and activated["version"] == "2"

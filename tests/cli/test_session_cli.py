@@ -38,7 +38,8 @@ def test_locate_hint_show_replay(
     code, located, _ = _run(capsys, "locate", case_id, sha[:10], "--mode", "direct", *model)
     assert code == 0
     assert set(located) >= {"session", "turn", "prediction", "raw", "timing", "model"}
-    assert located["turn"] == 0
+    assert located["turn"] == 1  # turns count from 1, like sessions
+    assert "turn_id" not in located
     assert located["model"]["sha256"]
     assert set(located["prediction"]) >= {"country", "region", "city", "lat", "lon", "valid"}
 
@@ -46,18 +47,18 @@ def test_locate_hint_show_replay(
     code, hinted, _ = _run(
         capsys, "hint", session, "--kind", "qa", "--text", "Which script?", "--answer", "Cyrillic", *model
     )
-    assert code == 0 and hinted["turn"] == 1
+    assert code == 0 and hinted["turn"] == 2
 
     code, shown, _ = _run(capsys, "session", "show", session, "--json")
     assert code == 0
-    assert [t["turn"] for t in shown["turns"]] == [0, 1]
+    assert [t["turn"] for t in shown["turns"]] == [1, 2]
     assert shown["turns"][1]["hints"] == [
         {"kind": "qa", "text": "Which script?", "answer": "Cyrillic", "region": None, "clue_ids": []}
     ]
 
     code, replayed, _ = _run(capsys, "session", "replay", session, *model)
     assert code == 0
-    assert [t["turn"] for t in replayed["turns"]] == [0, 1]
+    assert [t["turn"] for t in replayed["turns"]] == [1, 2]
     assert replayed["replay"] != located["session"]
 
 
@@ -105,4 +106,42 @@ def test_locate_through_the_installed_entry_point(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["turn"] == 0
+    assert json.loads(done.stdout)["turn"] == 1
+    # --json prints the document only: no "Loading weights" bar from transformers either.
+    assert "Loading weights" not in done.stderr and "%|" not in done.stderr
+
+
+def test_session_list_names_each_session_with_its_newest_answer(
+    case_with_image: tuple[str, str], tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case_id, sha = case_with_image
+    model = ["--model", str(tiny_model_dir), "--max-new-tokens", "8", "--json"]
+    code, empty, _ = _run(capsys, "session", "list", case_id, "--json")
+    assert code == 0 and empty["sessions"] == []
+    _, first, _ = _run(capsys, "locate", case_id, sha, *model)
+    _, second, _ = _run(capsys, "locate", case_id, sha, *model)
+    _run(capsys, "hint", str(second["session"]), "--kind", "question", "--text", "Which side?", *model)
+    code, listed, _ = _run(capsys, "session", "list", case_id, sha[:8], "--json")
+    assert code == 0
+    assert listed["evidence"] == sha
+    assert [(s["session"], s["turns"]) for s in listed["sessions"]] == [(first["session"], 1),
+                                                                         (second["session"], 2)]
+    assert listed["sessions"][1]["last_turn"]["turn"] == 2
+    assert listed["sessions"][0]["original_name"] == "alley.jpg"
+    code = main(["session", "list", case_id])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert f"session {second['session']}" in text and "turn 2 [" in text and "None" not in text
+    assert main(["session", "list", case_id, "ffffffffff"]) == 1
+    assert "ffffffffff" in capsys.readouterr().err
+
+
+def test_session_show_text_never_prints_none_for_missing_coordinates(
+    case_with_image: tuple[str, str], tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case_id, sha = case_with_image
+    _, located, _ = _run(capsys, "locate", case_id, sha, "--model", str(tiny_model_dir), "--max-new-tokens",
+                         "4", "--json")
+    assert main(["session", "show", str(located["session"])]) == 0
+    out = capsys.readouterr().out
+    assert "(None, None)" not in out and "turn 1 [" in out

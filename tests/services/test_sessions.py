@@ -83,7 +83,7 @@ def test_locate_then_hint_stores_both_turns_with_the_hint(
     assert second.result is not None and second.result.prompt_tokens > first.result.prompt_tokens  # type: ignore[union-attr]
 
     document = session_document(store, first.session.id or 0)
-    assert [t["turn"] for t in document["turns"]] == [0, 1]
+    assert [t["turn"] for t in document["turns"]] == [1, 2]  # counted from 1
     assert document["turns"][1]["hints"][0]["kind"] == "qa"
     actions = [e.action for e in store.audit.entries()]
     assert actions.count("turn.add") == 2

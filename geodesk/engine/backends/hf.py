@@ -307,7 +307,8 @@ class HFBackend:
             # A base + adapter pair is its own model: its identity covers both file lists.
             combined = {**files, **{f"adapter/{k}": v for k, v in hash_files(adapter).items()}}
             identity = ModelIdentity(
-                identity.name, f"{identity.version}+{adapter.name}", identity_from_hashes(combined), str(root)
+                identity.name, f"{identity.version}+{adapter.name}", identity_from_hashes(combined),
+                str(root), identity.caveat,
             )
         return identity, images
 
