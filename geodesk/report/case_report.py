@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from geodesk.store.case_store import CaseStore
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "resources" / "report"
 # Longest side of the evidence image drawn in the report, and of the summary thumbnail.
-IMAGE_SIDE = 900
+IMAGE_SIDE = 800
 THUMB_SIDE = 160
 # Pixels decoded at most for a report image: hostile files are refused, not expanded in memory.
 MAX_DECODE_PIXELS = 80_000_000
@@ -67,10 +68,13 @@ def _data_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def render_image(path: Path, side: int, boxes: list[tuple[tuple[int, int, int, int], str]]) -> str:
-    """The image scaled to ``side`` with boxes drawn, as a JPEG data URI.
+def render_image(path: Path, side: int, boxes: list[tuple[tuple[int, int, int, int], str]],
+                 thumb_side: int | None = None) -> tuple[str, str | None]:
+    """The image scaled to ``side`` with boxes drawn, as a JPEG data URI, and its thumbnail when asked.
 
-    Boxes are in original-pixel coordinates with the EXIF orientation applied (as regions are stored).
+    One decode serves both: JPEGs decode at a reduced scale (``draft``), the thumbnail is cut from the
+    scaled image, and the EXIF orientation is applied only when the file has one. Boxes are in
+    original-pixel coordinates with the orientation applied (as regions are stored).
     """
     from PIL import Image, ImageDraw, ImageOps
 
@@ -78,21 +82,48 @@ def render_image(path: Path, side: int, boxes: list[tuple[tuple[int, int, int, i
         if image.width * image.height > MAX_DECODE_PIXELS:
             raise ValueError(f"{image.width}×{image.height} pixels is more than a report draws")
         width, height = image.size
-        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90°: the oriented frame swaps
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation in (5, 6, 7, 8):  # rotated by 90°: the oriented frame swaps
             width, height = height, width
-        image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale
-        oriented = ImageOps.exif_transpose(image)
-        rgb = oriented.convert("RGB")
-    rgb.thumbnail((side, side))
+        image.draft("RGB", (side, side))
+        rgb = (ImageOps.exif_transpose(image) if orientation != 1 else image).convert("RGB")
+    rgb.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    thumb = None
+    if thumb_side is not None:
+        small = rgb.copy()
+        small.thumbnail((thumb_side, thumb_side), Image.Resampling.BILINEAR)
+        thumb = _jpeg_uri(small)
     sx, sy = rgb.width / width, rgb.height / height
     draw = ImageDraw.Draw(rgb)
     for (x0, y0, x1, y1), label in boxes:
         rect = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
         draw.rectangle(rect, outline=(255, 212, 59), width=3)
         draw.text((rect[0] + 3, rect[1] + 2), label[:40], fill=(255, 212, 59))
+    return _jpeg_uri(rgb), thumb
+
+
+def _jpeg_uri(image: Any) -> str:
     buffer = io.BytesIO()
-    rgb.save(buffer, "JPEG", quality=82)
+    image.save(buffer, "JPEG", quality=80)
     return _data_uri(buffer.getvalue())
+
+
+def _render_all(jobs: list[tuple[Path, list[tuple[tuple[int, int, int, int], str]]]]
+                ) -> list[tuple[str | None, str | None, str | None]]:
+    """(image, thumbnail, error) per job, decoded in parallel (Pillow releases the GIL while decoding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job: tuple[Path, list[tuple[tuple[int, int, int, int], str]]]) -> tuple[str | None, str | None,
+                                                                                    str | None]:
+        try:
+            image, thumb = render_image(job[0], IMAGE_SIDE, job[1], THUMB_SIDE)
+        except (OSError, ValueError) as exc:
+            return None, None, f"the image could not be drawn: {exc}"
+        return image, thumb, None
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geodesk-report") as pool:
+        return list(pool.map(one, jobs))
 
 
 def _prediction_row(p: Prediction) -> dict[str, Any]:
@@ -165,6 +196,7 @@ def collect_report(store: CaseStore, options: ReportOptions, verify_problems: li
         if s.evidence_sha256 in shas:
             sessions_of.setdefault(s.evidence_sha256, []).append(s)
     caveats: set[str] = set()
+    jobs: list[tuple[Path, list[tuple[tuple[int, int, int, int], str]]]] = []
     sections = []
     summary = []
     subjects: set[str] = {f"evidence:{sha}" for sha in shas}
@@ -210,20 +242,12 @@ def collect_report(store: CaseStore, options: ReportOptions, verify_problems: li
         detail = detail_view(points, focus)
         if detail is not None:
             maps.append(map_figure(detail, points, title=f"Detail: {e.original_name}", width_px=480))
-        image_error = None
+        boxes = [((c.region.x0, c.region.y0, c.region.x1, c.region.y1), c.category)
+                 for c in clues if c.region is not None and c.status is not ClueStatus.REJECTED]
         try:
-            boxes = [((c.region.x0, c.region.y0, c.region.x1, c.region.y1), c.category)
-                     for c in clues if c.region is not None and c.status is not ClueStatus.REJECTED]
-            image = render_image(store.evidence_file(e.sha256), IMAGE_SIDE, boxes)
-        except (OSError, ValueError, LookupError) as exc:
-            image, image_error = None, f"the image could not be drawn: {exc}"
-        thumb = None
-        try:
-            thumb_path = store.thumb_path(e.sha256)
-            source = thumb_path if thumb_path.is_file() else store.evidence_file(e.sha256)
-            thumb = render_image(source, THUMB_SIDE, [])
-        except (OSError, ValueError, LookupError):
-            thumb = None
+            jobs.append((store.evidence_file(e.sha256), boxes))
+        except LookupError as exc:
+            jobs.append((Path(f"missing: {exc}"), boxes))
         finding_row = None if finding is None else _finding_row(finding)
         last_row = None if last_prediction is None else _prediction_row(last_prediction)
         between = None
@@ -233,7 +257,7 @@ def collect_report(store: CaseStore, options: ReportOptions, verify_problems: li
         if e.place is not None:
             place = ", ".join(n for n in (e.place.city, e.place.region, e.place.country) if n)
         row = {
-            "sha256": e.sha256, "name": e.original_name, "thumb": thumb,
+            "sha256": e.sha256, "name": e.original_name, "thumb": None,
             "taken_at": e.taken_at, "camera": e.camera,
             "exif": None if e.gps is None else {"lat": e.gps.lat, "lon": e.gps.lon, "place": place},
             "finding": finding_row, "last_prediction": last_row, "finding_to_prediction_km": between,
@@ -246,9 +270,12 @@ def collect_report(store: CaseStore, options: ReportOptions, verify_problems: li
                                                  "lat": truth.lat, "lon": truth.lon},
         }
         summary.append(row)
-        sections.append({**row, "image": image, "image_error": image_error,
+        sections.append({**row, "image": None, "image_error": None,
                          "clues": [_clue_row(c) for c in clues], "sessions": blocks,
                          "finding_history": [_finding_row(f) for f in history], "maps": maps})
+    for row, section, (image, thumb, error) in zip(summary, sections, _render_all(jobs), strict=True):
+        row["thumb"] = section["thumb"] = thumb
+        section["image"], section["image_error"] = image, error
     audit = [
         {"seq": a.seq, "at": a.at, "action": a.action, "subject": a.subject, "hash": a.hash,
          "details": _redact(a.details) if options.redact_paths else a.details}
