@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from geodesk.store._codec import canonical_json
 
-DIGEST_VERSION = 1
+DIGEST_VERSION = 2
 _REGION = ("region_x0", "region_y0", "region_x1", "region_y1")
 # Per digest version, per table, the columns a record digest covers (the schema of migration 1).
 # evidence.source_path and sessions.model_path are left out: `case export --redact-paths` clears them.
@@ -114,6 +114,13 @@ DIGEST_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
         ),
     }
 }
+# Version 2 (migration 2): the session's model caveat, and each evidence item's recorded ground truth.
+DIGEST_COLUMNS[2] = {
+    **DIGEST_COLUMNS[1],
+    "sessions": (*DIGEST_COLUMNS[1]["sessions"], "model_caveat"),
+    "evidence_truth": ("evidence_sha256", "source", "lat", "lon", "country", "country_code", "region", "city",
+                       "created_at"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,7 @@ KINDS = (
     RecordKind("turns", "id", "turn", "turn"),
     RecordKind("clues", "id", "clue", "clue"),
     RecordKind("findings", "id", "finding", "finding"),
+    RecordKind("evidence_truth", "evidence_sha256", "truth", "ground truth of evidence"),
 )
 _BY_TABLE = {k.table: k for k in KINDS}
 

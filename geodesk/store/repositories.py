@@ -41,7 +41,7 @@ from geodesk.domain import (
 )
 from geodesk.store._codec import canonical_json, finite, from_text, load_json, now_utc, to_text
 from geodesk.store.audit import AuditLog
-from geodesk.store.digests import record_digest, text_sha256
+from geodesk.store.digests import DIGEST_VERSION, record_digest, text_sha256
 from geodesk.store.errors import AlreadyExistsError
 
 Transaction = Callable[[], AbstractContextManager[None]]
@@ -149,6 +149,7 @@ class EvidenceRepository(_Repository):
                     "camera": e.camera,
                     "taken_at": e.taken_at,
                     "record_sha256": record_digest(self._db, "evidence", e.sha256),
+                    "record_digest_version": DIGEST_VERSION,
                 },
             )
 
@@ -250,6 +251,7 @@ class ClueRepository(_Repository):
                     "status": status.value,
                     "turn_id": clue.turn_id,
                     "record_sha256": record_digest(self._db, "clues", clue_id),
+                    "record_digest_version": DIGEST_VERSION,
                 },
             )
         return replace(clue, id=clue_id, source=source, status=status, created_at=created, updated_at=updated)
@@ -268,6 +270,7 @@ class ClueRepository(_Repository):
             if new_text != old.text:
                 details.update(old_text=old.text, text=new_text)
             details["record_sha256"] = record_digest(self._db, "clues", id)
+            details["record_digest_version"] = DIGEST_VERSION
             self._audit.append("clue.status", f"clue:{id}", details)
         return replace(old, status=new_status, text=new_text, updated_at=updated)
 
@@ -327,9 +330,12 @@ class TruthRepository(_Repository):
                 (truth.evidence_sha256, truth.source, truth.lat, truth.lon, truth.country,
                  truth.country_code, truth.region, truth.city, to_text(now_utc())),
             )
-            self._audit.append("truth.add", f"evidence:{truth.evidence_sha256}", {
-                "source": truth.source, "lat": truth.lat, "lon": truth.lon, "country": truth.country,
-                "country_code": truth.country_code, "region": truth.region, "city": truth.city,
+            self._audit.append("truth.add", f"truth:{truth.evidence_sha256}", {
+                "evidence": truth.evidence_sha256, "source": truth.source, "lat": truth.lat, "lon": truth.lon,
+                "country": truth.country, "country_code": truth.country_code, "region": truth.region,
+                "city": truth.city,
+                "record_sha256": record_digest(self._db, "evidence_truth", truth.evidence_sha256),
+                "record_digest_version": DIGEST_VERSION,
             })
 
     def get(self, evidence_sha256: str) -> GroundTruth | None:
@@ -393,6 +399,7 @@ class SessionRepository(_Repository):
                     "protocol_version": session.protocol_version,
                     "replay_of": session.replay_of,
                     "record_sha256": record_digest(self._db, "sessions", session_id),
+                    "record_digest_version": DIGEST_VERSION,
                 },
             )
         return replace(
@@ -493,6 +500,7 @@ class TurnRepository(_Repository):
             )
             details = self._audit_details(turn, status, hints)
             details["record_sha256"] = record_digest(self._db, "turns", turn_id)
+            details["record_digest_version"] = DIGEST_VERSION
             self._audit.append("turn.add", f"turn:{turn_id}", details)
         return replace(turn, id=turn_id, status=status, hints=tuple(stored_hints), created_at=created)
 
@@ -526,6 +534,7 @@ class TurnRepository(_Repository):
             )
             details = self._audit_details(turn, status, list(old.hints))
             details["record_sha256"] = record_digest(self._db, "turns", turn.id)
+            details["record_digest_version"] = DIGEST_VERSION
             self._audit.append("turn.update", f"turn:{turn.id}", details)
         return replace(turn, status=status, hints=old.hints, created_at=old.created_at)
 
@@ -722,6 +731,7 @@ class FindingRepository(_Repository):
                     "status": status.value,
                     "reasoning": finding.reasoning,
                     "record_sha256": record_digest(self._db, "findings", finding_id),
+                    "record_digest_version": DIGEST_VERSION,
                 },
             )
         return replace(finding, id=finding_id, version=version, status=status, created_at=created)

@@ -350,3 +350,23 @@ def test_a_case_without_anchor_is_anchored_from_its_next_write(store: CaseStore,
     assert any(f"from entry {before.seq + 1} on" in p for p in report.proves)
     add_evidence(store, b"committed", "kept.jpg")
     assert verify_case(store) == []
+
+
+def test_a_removed_model_caveat_or_an_edited_truth_is_reported(store: CaseStore) -> None:
+    from geodesk.domain import GroundTruth
+
+    evidence = add_evidence(store, b"\xff\xd8 scene " * 300, "scene.png")
+    session = store.sessions.add(Session(
+        None, evidence.sha256, SessionMode.DIRECT,
+        ModelIdentity("geosynth-demo", "1", "0" * 64, None, "synthetic"), "hf", {}, "1"))
+    store.truth.add(GroundTruth(evidence.sha256, "geosynth", 59.91, 10.75, "Norway", "NO", None, "Oslo"))
+    assert verify_case(store) == []
+    # Hiding that a session ran on the synthetic demo model would make its answers look like casework.
+    _sql(store, f"UPDATE sessions SET model_caveat = NULL WHERE id = {session.id}")
+    assert any(p.startswith(f"session {session.id}") and "changed outside geodesk" in p
+               for p in verify_case(store))
+    _sql(store, f"UPDATE sessions SET model_caveat = 'synthetic' WHERE id = {session.id}",
+         f"UPDATE evidence_truth SET lat = 1.0 WHERE evidence_sha256 = '{evidence.sha256}'")
+    problems = verify_case(store)
+    assert any("ground truth of evidence" in p and "changed outside geodesk" in p for p in problems), problems
+    assert not any(p.startswith(f"session {session.id}") for p in problems)
