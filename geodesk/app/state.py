@@ -112,17 +112,35 @@ class AppState:
         getattr(self.events, field_name).connect(lambda value, *_old: slot(value))
 
     def watch_any(self, field_names: tuple[str, ...], slot: Callable[[], object]) -> None:
-        """Call ``slot()`` when any of the fields changes (once per changed field in a batch)."""
+        """Call ``slot()`` when any of the fields changes; within a batch, once at its end however
+        many of them changed (a view that shows several fields redraws once per selection change)."""
+
+        def changed(*_values: object) -> None:
+            if _BATCH_DEPTH.get(id(self), 0):
+                _PENDING.setdefault(id(self), {})[id(slot)] = slot
+            else:
+                slot()
+
         for name in field_names:
-            getattr(self.events, name).connect(lambda *_values: slot())
+            getattr(self.events, name).connect(changed)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Change several fields as one: each changed field's signal fires once, after all are set."""
-        with contextlib.ExitStack() as stack:
-            for signal in self.events.signals.values():
-                stack.enter_context(signal.paused(reducer=_last_value))
-            yield
+        """Change several fields as one: each changed field's signal fires once, after all are set,
+        then each :meth:`watch_any` view runs once."""
+        key = id(self)
+        _BATCH_DEPTH[key] = _BATCH_DEPTH.get(key, 0) + 1
+        try:
+            with contextlib.ExitStack() as stack:
+                for signal in self.events.signals.values():
+                    stack.enter_context(signal.paused(reducer=_last_value))
+                yield
+        finally:
+            _BATCH_DEPTH[key] -= 1
+        if _BATCH_DEPTH[key] == 0:
+            pending = _PENDING.pop(key, {})
+            for slot in pending.values():
+                slot()
 
     # -- derived facts the actions and the views use
     @property
@@ -157,6 +175,12 @@ class AppState:
         self.pending_region = None
         self.selected_turn = None
         self.selected_clue = None
+
+
+# Batches in progress and the watch_any views waiting for their end, per AppState (by id: the
+# evented dataclass has no room for private fields that are not state).
+_BATCH_DEPTH: dict[int, int] = {}
+_PENDING: dict[int, dict[int, Callable[[], object]]] = {}
 
 
 def _last_value(_old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:

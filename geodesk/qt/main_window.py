@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         fit_to_screen(self, DEFAULT_SIZE)
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._sized = restore_layout and self.restore_layout()  # default proportions after the first show
-        self.state.events.connect(lambda *_: self._update_actions())
+        self.state.watch_any(tuple(self.state.events.signals), self._update_actions)
         self.state.message.connect(self._show_message)
         self.state.watch("status", self.status_label.setText)
         self.state.watch("progress", self._show_progress)
@@ -194,13 +194,17 @@ class MainWindow(QMainWindow):
         return acts
 
     def _update_actions(self) -> None:
+        """Enable and explain every action from the state; Qt is told only what changed."""
         for name, spec in self.specs.items():
             on = bool(spec.enabled_when(self.state))
             act = self.acts[name]
-            act.setEnabled(on)
+            if act.isEnabled() != on:
+                act.setEnabled(on)
             tip = spec.tip or spec.text.replace("&", "").rstrip("…")
-            act.setToolTip(tip if on or not spec.disabled_tip else spec.disabled_tip)
-            act.setStatusTip(act.toolTip())
+            tip = tip if on or not spec.disabled_tip else spec.disabled_tip
+            if act.toolTip() != tip:
+                act.setToolTip(tip)
+                act.setStatusTip(tip)
 
     def _build_menus(self) -> None:
         bar, a = self.menuBar(), self.acts

@@ -89,13 +89,21 @@ class AppContext:
                 self._jobs.pop(kind, None)
                 self.state.busy = self.state.busy - {kind}
 
-        def then(callback: Callable[..., None] | None) -> Callable[..., None]:
-            def run(*args: Any) -> None:
-                end()
-                if callback is not None:
-                    callback(*args)
+        # Fixed-arity handlers (no *args): Qt's queued signals call them with exactly their arguments.
+        def result(value: Any) -> None:
+            end()
+            if on_result is not None:
+                on_result(value)
 
-            return run
+        def failed(message: str) -> None:
+            end()
+            if on_failed is not None:
+                on_failed(message)
+
+        def cancelled() -> None:
+            end()
+            if on_cancelled is not None:
+                on_cancelled()
 
         def finished() -> None:
             end()
@@ -105,11 +113,11 @@ class AppContext:
         job = self.runner.start(
             fn,
             name,
-            on_result=then(on_result),
-            on_failed=then(on_failed),
+            on_result=result,
+            on_failed=failed,
             on_progress=on_progress,
             on_token=on_token,
-            on_cancelled=then(on_cancelled),
+            on_cancelled=cancelled,
             on_finished=finished,
         )
         if not ended[0]:  # a synchronous runner has already finished it

@@ -45,14 +45,16 @@ class MapDock(Dock):
         self.setWidget(self.view)
         self.view.finding_clicked.connect(app.findings.propose_point)  # proposes; Save records
         self.view.failed.connect(lambda m: app.ctx.say("Map", m))
-        self.watch("evidence", lambda _e: self._show(fit=True))
-        self.watch_all(("turns", "finding"), self._show)
+        self._shown_for: str | None = None  # the evidence hash the map was last fitted to
+        self.watch_all(("evidence", "turns", "finding"), self._show)
         self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", self.view.select_turn)
         self.watch("tile_folder", self.view.build)
 
-    def _show(self, fit: bool = False) -> None:
+    def _show(self) -> None:
         s = self.state
+        sha = None if s.evidence is None else s.evidence.sha256
+        fit, self._shown_for = sha != self._shown_for, sha  # a newly selected item: fit its markers
         if s.evidence is None:
             self.view.set_state(map_state([]), fit=True)  # nothing's data: an empty map, the world view
             return
