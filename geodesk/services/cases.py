@@ -8,7 +8,6 @@ audit chain head. ``open_archive`` checks all of that before a case enters the w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -22,10 +21,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from geodesk import __version__
+from geodesk.digest import copy_hashing, sha256_file
 from geodesk.domain import Case
 from geodesk.store import CaseStore, StoreError, Workspace
 from geodesk.store._codec import now_utc, to_text
-from geodesk.store._files import CHUNK, sha256_file, write_json_atomic
+from geodesk.store._files import write_json_atomic
 from geodesk.store.case_store import CASE_JSON, DB_NAME, case_document
 from geodesk.store.workspace import new_case_id, read_case_json
 
@@ -224,14 +224,10 @@ def _audit_head(db_path: Path) -> tuple[int, str]:
 
 def _add_file(zf: zipfile.ZipFile, path: Path, arcname: str, compress: bool) -> str:
     """Stream ``path`` into the zip as ``arcname`` and return its SHA-256 (one read of the file)."""
-    digest = hashlib.sha256()
     info = zipfile.ZipInfo.from_file(path, arcname, strict_timestamps=False)
     info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with path.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
-    return digest.hexdigest()
+        return copy_hashing(src, dst)[0]
 
 
 # ---------------------------------------------------------------------------------------- open archive
@@ -336,12 +332,9 @@ def open_archive(workspace: Workspace, zip_path: Path, as_copy: bool = False) ->
             for rel, expected in listed.items():
                 target = staging.joinpath(*PurePosixPath(rel).parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                digest = hashlib.sha256()
                 with zf.open(members[rel]) as src, target.open("xb") as dst:
-                    while chunk := src.read(CHUNK):
-                        digest.update(chunk)
-                        dst.write(chunk)
-                if digest.hexdigest() != expected:
+                    sha = copy_hashing(src, dst)[0]
+                if sha != expected:
                     raise ArchiveError(
                         f"{rel} in {zip_path.name} does not match its manifest hash: it was altered"
                     )
