@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from geodesk.engine.errors import ModelNotFoundError as ModelNotFoundError  # the one class, re-exported
+
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend
     from geodesk.engine.registry import InstalledModel
@@ -38,10 +40,6 @@ NO_MODEL_HELP = (
     "`geodesk model install SRC`; for a trial run, `geodesk model create-tiny DIR` writes an untrained "
     "tiny model and `--model DIR` uses it"
 )
-
-
-class ModelNotFoundError(Exception):
-    """The model reference names nothing usable; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +93,6 @@ def open_backend(workspace: Path, request: BackendRequest) -> Backend:
 
 LEGACY_MODEL_PATH_KEY = "desktop_model_path"
 APP_BACKENDS = ("hf", "remote")
-# Workspace settings spell dtype / quantization one way, the hf backend another.
-DTYPE_TO_BACKEND = {"auto": "auto", "bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
-QUANT_TO_BACKEND = {"none": "none", "4bit": "nf4", "8bit": "int8"}
 NO_MODEL = (
     "No model is active. Install one in Models → Model manager (a geodesk package, a llava-hf folder "
     "or an XTuner export) and activate it, or create the untrained tiny model there for a trial run."
@@ -204,9 +199,9 @@ def backend_request(settings: Settings, choice: ModelChoice) -> BackendRequest:
     return BackendRequest(
         model=choice.ref,
         backend="hf",
-        dtype=DTYPE_TO_BACKEND.get(settings.dtype, "auto"),
+        dtype=settings.dtype,  # settings, CLI and backends share one vocabulary (domain.precision)
         device=settings.device or "auto",
-        quantization=QUANT_TO_BACKEND.get(settings.quantization, "none"),
+        quantization=settings.quantization,
     )
 
 

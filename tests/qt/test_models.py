@@ -156,11 +156,11 @@ def test_settings_are_saved_and_used_for_the_backend(window: MainWindow) -> None
     assert again.endpoints.toPlainText().splitlines() == list(saved.remote_endpoints)
     assert not again.device.isEnabled() and again.api_key.text() == "s3cret"
     again.backend.setCurrentText("hf")
-    again.dtype.setCurrentText("float32")
+    again.dtype.setCurrentText("fp32")
     again.quantization.setCurrentText("none")
     assert again.save()
     saved = window.app.ctx.workspace.load_settings()
-    assert (saved.backend, saved.dtype) == ("hf", "float32")
+    assert (saved.backend, saved.dtype) == ("hf", "fp32")
     assert saved.remote_endpoints == ("http://127.0.0.1:8001", "http://127.0.0.1:8002/v1")  # kept for later
 
 

@@ -38,8 +38,8 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.setObjectName("settingsDialog")
         self.app = app
+        from geodesk.domain.precision import DTYPES, QUANTIZATIONS
         from geodesk.services.models import remote_endpoints
-        from geodesk.store.settings import DTYPES, QUANTIZATIONS
 
         settings = app.ctx.settings()
         backend = settings.backend if settings.backend in APP_BACKENDS else "hf"
