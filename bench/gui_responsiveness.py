@@ -209,7 +209,7 @@ def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
 
 
 def build_big_case(workspace: Path, images_dir: Path, n_images: int) -> str:
-    """A case with n images (small JPEGs, imported by the import service), two sessions per image with
+    """A case with n images (small PNGs, imported by the import service), two sessions per image with
     three turns each (1,000 sessions and 3,000 turns at 500 images), two model clues and a finding
     per image, written with the case store as sessions write them. Returns the case id."""
     from PIL import Image
@@ -235,44 +235,52 @@ def build_big_case(workspace: Path, images_dir: Path, n_images: int) -> str:
     images_dir.mkdir()
     paths = []
     for i in range(n_images):
-        path = images_dir / f"case_{i:04d}.jpg"
-        Image.new("RGB", (320, 240), ((i * 7) % 256, (i * 13) % 256, (i * 29) % 256)).save(path, quality=80)
+        path = images_dir / f"case_{i:04d}.png"  # lossless: the marker pixel keeps every image distinct
+        image = Image.new("RGB", (320, 240), ((i * 7) % 256, (i * 13) % 256, (i * 29) % 256))
+        image.putpixel((0, 0), (i % 256, i // 256, 0))  # distinct bytes for every image: no duplicates
+        image.save(path)
         paths.append(path)
     ws = Workspace(workspace)
     case = ws.create_case("Large case")
     identity = ModelIdentity("bench", "1", "b" * 64)
     with ws.open_case(case.id) as store:
         import_into(store, paths, options=ImportOptions(workers=0))
+        assert store.evidence.count() == n_images, "every generated image must be distinct"
         for n, evidence in enumerate(store.evidence.list()):
             sha = evidence.sha256
-            for s in range(2):
-                session = store.sessions.add(Session(None, sha, SessionMode.DIRECT, identity, "hf", {}, "b"))
-                assert session.id is not None
-                for t in range(3):
-                    lat, lon = -50 + (n * 0.7 + t) % 100, -150 + (n * 1.3 + s * 5 + t * 2) % 300
-                    hints = () if t == 0 else (Hint(HintKind.QUESTION, f"question {t}"),)
-                    store.turns.add(
-                        Turn(
-                            None,
-                            session.id,
-                            t,
-                            f"prompt {t}",
-                            f"answer {t}",
-                            Prediction(
-                                country="Norway",
-                                city=f"City {n}",
-                                lat=lat,
-                                lon=lon,
-                                valid=True,
-                                reasoning="because " * 20,
-                            ),
-                            hints=hints,
-                            status=TurnStatus.DONE,
-                        )
+            with store.transaction():  # one commit per image while building (the app commits per turn)
+                for s in range(2):
+                    session = store.sessions.add(
+                        Session(None, sha, SessionMode.DIRECT, identity, "hf", {}, "b")
                     )
-            store.clues.add(Clue(None, sha, "road", f"road markings {n}", ClueSource.MODEL))
-            store.clues.add(Clue(None, sha, "signage", f"a sign {n}", ClueSource.MODEL))
-            store.findings.save(Finding(None, sha, 10.0, 20.0, 25.0, FindingStatus.UNVERIFIED, "first look"))
+                    assert session.id is not None
+                    for t in range(3):
+                        lat, lon = -50 + (n * 0.7 + t) % 100, -150 + (n * 1.3 + s * 5 + t * 2) % 300
+                        hints = () if t == 0 else (Hint(HintKind.QUESTION, f"question {t}"),)
+                        store.turns.add(
+                            Turn(
+                                None,
+                                session.id,
+                                t,
+                                f"prompt {t}",
+                                f"answer {t}",
+                                Prediction(
+                                    country="Norway",
+                                    city=f"City {n}",
+                                    lat=lat,
+                                    lon=lon,
+                                    valid=True,
+                                    reasoning="because " * 20,
+                                ),
+                                hints=hints,
+                                status=TurnStatus.DONE,
+                            )
+                        )
+                store.clues.add(Clue(None, sha, "road", f"road markings {n}", ClueSource.MODEL))
+                store.clues.add(Clue(None, sha, "signage", f"a sign {n}", ClueSource.MODEL))
+                store.findings.save(
+                    Finding(None, sha, 10.0, 20.0, 25.0, FindingStatus.UNVERIFIED, "first look")
+                )
     return case.id
 
 
@@ -441,6 +449,8 @@ def main() -> int:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "qpa": os.environ.get("QT_QPA_PLATFORM"),
+            # Other work on the machine inflates every stall: the 1/5/15-minute load averages at the end.
+            "load_average": [round(v, 1) for v in os.getloadavg()],
         },
         "versions": {
             "pyside6": PySide6.__version__,
