@@ -109,8 +109,10 @@ def main() -> int:
         else:
             images = demo_images(work / "in")
         window = MainWindow(work / "workspace", restore_layout=False)
-        window.resize(1600, 1000)
         window.show()
+        # The window fits the screen it opens on (offscreen: 800x800); the pictures are taken at 1600x1000.
+        window.resize(1600, 1000)
+        window.apply_default_sizes()
         pump(app, 30, lambda: window.docks["map"].view.is_ready)
         window.grab().save(str(args.out / "01-empty-workspace.png"))
 

@@ -173,8 +173,12 @@ class HistoryPanel(QWidget):
         self.plot.setTitle(None if self._reference is None else f"km from the {self._reference.label} point")
         self.marker.setVisible(False)
         view = self.plot.getViewBox()
-        if moved or ref:
+        xs = [x for x, _ in moved + ref]
+        ys = [y for _, y in moved + ref]
+        if len(set(xs)) > 1 and len(set(ys)) > 1:
             view.enableAutoRange()
+        elif xs:  # one point (or one value): a readable range around it, not ±0.001
+            view.setRange(xRange=(min(xs) - 1, max(xs) + 1), yRange=(min(ys) - 10, max(ys) + 10), padding=0)
         else:  # nothing to plot: axes of nothing, not the previous item's range
             view.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
 
