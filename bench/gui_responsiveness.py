@@ -9,6 +9,13 @@ that long). Measured in the real MainWindow (offscreen) while
              action (a child process running the import service and its pool), until the grid has them;
   load       the untrained tiny model loads in a worker (torch + transformers import there);
   stream     the loaded tiny model streams a 200-token answer into the session panel.
+  browse     a large case (--big-images 500 images, 1,000 sessions, 3,000 turns, two clues and a
+             finding each) opened in the window; then clicks through it as an analyst does:
+             select an image in the grid, accept one clue and reject another in the clue dock, save a
+             finding in the finding dock, select the next image, for --clicks images. Each click's
+             handling time (the UI thread's work until it returns) is recorded too, and the store's
+             one "located" query is timed against the per-session turn reads it replaced (baseline,
+             same run, same case).
 Start-up: ``geodesk`` (geodesk.cli.main with no command) in a subprocess, offscreen, until the window is shown
 (GEODESK_EXIT_AFTER_SHOW prints a line then), median of --repeat, with and without a model configured;
 it also records whether torch was imported by then. Targets: no stall over 50 ms; window < 2 s without
@@ -145,16 +152,17 @@ def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
     generate_s = time.perf_counter() - t0
     window = MainWindow(work / "workspace", restore_layout=False)
     window.show()
-    wait_for(app, lambda: window.map.is_ready, 30)
-    window.create_case("Responsiveness")
+    wait_for(app, lambda: window.docks["map"].view.is_ready, 30)
+    window.app.cases.create("Responsiveness")
     meter = StallMeter()
     out: dict[str, Any] = {"images": n_images, "generate_s": round(generate_s, 1)}
 
     done: list[Any] = []
-    window.import_done.connect(done.append)
+    window.state.import_finished.connect(done.append)
+    window.app.evidence.import_in_child_process = True  # as the app does (geodesk.qt.app)
     meter.start()
     t0 = time.perf_counter()
-    window.import_paths([images_dir])
+    window.app.evidence.import_paths([images_dir])
     ok = wait_for(app, lambda: bool(done), 900)
     import_s = time.perf_counter() - t0
     wait_for(app, lambda: False, 1.0)  # thumbnails arrive and the grid fills
@@ -170,26 +178,25 @@ def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
 
     model_dir = work / "models" / "tiny"
     create_tiny_model(model_dir)
-    ModelRegistry(window.workspace_path).install(model_dir)  # the first install becomes the active model
-    window.models_changed()
+    ModelRegistry(window.app.workspace_path).install(model_dir)  # the first install becomes active
+    window.app.models.changed()
     meter.start()
     t0 = time.perf_counter()
-    window.load_model()
-    loaded = wait_for(app, lambda: window.backend is not None or window._model_task is None, 300)
-    wait_for(app, lambda: window._model_task is None, 30)
+    window.app.models.load()
+    loaded = wait_for(app, lambda: "load" not in window.state.busy, 300)
     out["model_load"] = {
         **meter.stop(),
         "seconds": round(time.perf_counter() - t0, 1),
-        "loaded": loaded and window.backend is not None,
+        "loaded": loaded and window.app.models.backend is not None,
     }
 
-    window.max_new_tokens = 200
+    window.app.sessions.max_new_tokens = 200
     meter.start()
     t0 = time.perf_counter()
-    window.start_session("direct")
-    finished = wait_for(app, lambda: window._session_task is None and bool(window.turns), 600)
+    window.app.sessions.start("direct")
+    finished = wait_for(app, lambda: not window.state.model_busy and bool(window.state.turns), 600)
     stream = meter.stop()
-    turn = window.turns[-1] if window.turns else None
+    turn = window.state.turns[-1] if window.state.turns else None
     out["stream"] = {
         **stream,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -199,6 +206,180 @@ def measure_in_window(n_images: int, work: Path) -> dict[str, Any]:
     }
     window.close()
     return out
+
+
+def build_big_case(workspace: Path, images_dir: Path, n_images: int) -> str:
+    """A case with n images (small PNGs, imported by the import service), two sessions per image with
+    three turns each (1,000 sessions and 3,000 turns at 500 images), two model clues and a finding
+    per image, written with the case store as sessions write them. Returns the case id."""
+    from PIL import Image
+
+    from geodesk.domain.model import (
+        Clue,
+        ClueSource,
+        Finding,
+        FindingStatus,
+        Hint,
+        HintKind,
+        ModelIdentity,
+        Prediction,
+        Session,
+        SessionMode,
+        Turn,
+        TurnStatus,
+    )
+    from geodesk.evidence.pipeline import ImportOptions
+    from geodesk.services.importing import import_into
+    from geodesk.store import Workspace
+
+    images_dir.mkdir()
+    paths = []
+    for i in range(n_images):
+        path = images_dir / f"case_{i:04d}.png"  # lossless: the marker pixel keeps every image distinct
+        image = Image.new("RGB", (320, 240), ((i * 7) % 256, (i * 13) % 256, (i * 29) % 256))
+        image.putpixel((0, 0), (i % 256, i // 256, 0))  # distinct bytes for every image: no duplicates
+        image.save(path)
+        paths.append(path)
+    ws = Workspace(workspace)
+    case = ws.create_case("Large case")
+    identity = ModelIdentity("bench", "1", "b" * 64)
+    with ws.open_case(case.id) as store:
+        import_into(store, paths, options=ImportOptions(workers=0))
+        assert store.evidence.count() == n_images, "every generated image must be distinct"
+        for n, evidence in enumerate(store.evidence.list()):
+            sha = evidence.sha256
+            with store.transaction():  # one commit per image while building (the app commits per turn)
+                for s in range(2):
+                    session = store.sessions.add(
+                        Session(None, sha, SessionMode.DIRECT, identity, "hf", {}, "b")
+                    )
+                    assert session.id is not None
+                    for t in range(3):
+                        lat, lon = -50 + (n * 0.7 + t) % 100, -150 + (n * 1.3 + s * 5 + t * 2) % 300
+                        hints = () if t == 0 else (Hint(HintKind.QUESTION, f"question {t}"),)
+                        store.turns.add(
+                            Turn(
+                                None,
+                                session.id,
+                                t,
+                                f"prompt {t}",
+                                f"answer {t}",
+                                Prediction(
+                                    country="Norway",
+                                    city=f"City {n}",
+                                    lat=lat,
+                                    lon=lon,
+                                    valid=True,
+                                    reasoning="because " * 20,
+                                ),
+                                hints=hints,
+                                status=TurnStatus.DONE,
+                            )
+                        )
+                store.clues.add(Clue(None, sha, "road", f"road markings {n}", ClueSource.MODEL))
+                store.clues.add(Clue(None, sha, "signage", f"a sign {n}", ClueSource.MODEL))
+                store.findings.save(
+                    Finding(None, sha, 10.0, 20.0, 25.0, FindingStatus.UNVERIFIED, "first look")
+                )
+    return case.id
+
+
+def located_query_times(case_dir: Path) -> dict[str, Any]:
+    """The store's one located query against the per-session turn reads it replaced (same case)."""
+    from geodesk.domain.model import TurnStatus
+    from geodesk.store import CaseStore
+
+    def per_session(store: Any) -> set[str]:
+        located: set[str] = set()
+        for session in store.sessions.list():
+            if session.evidence_sha256 in located or session.id is None:
+                continue
+            if any(t.status is TurnStatus.DONE for t in store.turns.list(session.id)):
+                located.add(session.evidence_sha256)
+        return located
+
+    with CaseStore.open(case_dir) as store:
+        runs: dict[str, list[float]] = {"one_query": [], "per_session_baseline": []}
+        for _ in range(5):
+            t0 = time.perf_counter()
+            one = store.evidence.located()
+            runs["one_query"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            baseline = per_session(store)
+            runs["per_session_baseline"].append(time.perf_counter() - t0)
+        assert one == baseline
+    one_ms = statistics.median(runs["one_query"]) * 1000
+    base_ms = statistics.median(runs["per_session_baseline"]) * 1000
+    return {
+        "one_query_ms": round(one_ms, 2),
+        "per_session_baseline_ms": round(base_ms, 1),
+        "speedup": round(base_ms / one_ms, 1) if one_ms else None,
+        "located": len(one),
+    }
+
+
+def measure_browsing(n_images: int, clicks: int, work: Path) -> dict[str, Any]:
+    from PySide6 import QtWebEngineWidgets  # noqa: F401
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from geodesk.qt.main_window import MainWindow
+
+    workspace = work / "big-workspace"
+    t0 = time.perf_counter()
+    case_id = build_big_case(workspace, work / "big-images", n_images)
+    build_s = time.perf_counter() - t0
+    window = MainWindow(workspace, restore_layout=False)
+    window.show()
+    wait_for(app, lambda: window.docks["map"].view.is_ready, 30)
+    meter = StallMeter()
+    handling_ms: dict[str, list[float]] = {
+        "open_case": [],
+        "select_image": [],
+        "accept_clue": [],
+        "reject_clue": [],
+        "save_finding": [],
+    }
+
+    def timed(kind: str, action: Any) -> None:
+        t = time.perf_counter()
+        action()
+        handling_ms[kind].append((time.perf_counter() - t) * 1000)
+        wait_for(app, lambda: False, 0.05)  # the event loop runs between clicks, as with a person
+
+    meter.start()
+    timed("open_case", lambda: window.app.cases.open(case_id))
+    grid = window.docks["evidence"].grid
+    clues, editor = window.docks["clues"].panel, window.docks["finding"].editor
+    shas = grid.shas()
+    for i in range(min(clicks, len(shas))):
+        timed("select_image", lambda i=i: grid.select_sha(shas[i * len(shas) // max(clicks, 1)]))
+        ids = [c.id for c in window.state.clues if c.id is not None]
+        if len(ids) >= 2:
+            clues.select_clue(ids[0])
+            timed("accept_clue", clues.accept_button.click)
+            clues.select_clue(ids[1])
+            timed("reject_clue", clues.reject_button.click)
+        editor.lat.setText(f"{40 + i * 0.01:.4f}")
+        editor.lon.setText("10.5")
+        timed("save_finding", editor.save_button.click)
+    stalls = meter.stop()
+    session_count = len(window.state.sessions)
+    window.close()
+    return {
+        "images": n_images,
+        "sessions": 2 * n_images,
+        "turns": 6 * n_images,
+        "build_s": round(build_s, 1),
+        "clicks": clicks,
+        **stalls,
+        "longest_handling_ms": {k: round(max(v), 1) if v else None for k, v in handling_ms.items()},
+        "median_handling_ms": {
+            k: round(statistics.median(v), 1) if v else None for k, v in handling_ms.items()
+        },
+        "sessions_of_the_last_image": session_count,
+        "located": located_query_times(workspace / "cases" / case_id),
+    }
 
 
 def startup_times(repeat: int, work: Path, model_dir: Path | None) -> dict[str, Any]:
@@ -241,6 +422,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--big-images", type=int, default=500, help="images of the browsing case")
+    parser.add_argument("--clicks", type=int, default=60, help="images clicked through in it")
+    parser.add_argument("--only-browse", action="store_true", help="run the browsing case only")
     args = parser.parse_args()
     import PySide6
     import torch
@@ -248,11 +432,16 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="geodesk-gui-bench-") as tmp:
         work = Path(tmp)
-        window = measure_in_window(args.images, work)
-        startup = {
-            "without_model": startup_times(args.repeat, work, None),
-            "with_model": startup_times(args.repeat, work, work / "models" / "tiny"),
-        }
+        browse = measure_browsing(args.big_images, args.clicks, work)
+        if args.only_browse:
+            previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+            window, startup = previous.get("window"), previous.get("startup")
+        else:
+            window = measure_in_window(args.images, work)
+            startup = {
+                "without_model": startup_times(args.repeat, work, None),
+                "with_model": startup_times(args.repeat, work, work / "models" / "tiny"),
+            }
     document = {
         "benchmark": "gui_responsiveness",
         "machine": {
@@ -260,6 +449,8 @@ def main() -> int:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "qpa": os.environ.get("QT_QPA_PLATFORM"),
+            # Other work on the machine inflates every stall: the 1/5/15-minute load averages at the end.
+            "load_average": [round(v, 1) for v in os.getloadavg()],
         },
         "versions": {
             "pyside6": PySide6.__version__,
@@ -268,12 +459,13 @@ def main() -> int:
         },
         "targets": {"longest_stall_ms": STALL_TARGET_MS, "window_shown_s": STARTUP_TARGET_S},
         "window": window,
+        "browse": browse,
         "startup": startup,
     }
+    from geodesk.atomic import atomic_write_text
+
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = RESULTS.with_suffix(".json.tmp")
-    tmp_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    tmp_path.replace(RESULTS)
+    atomic_write_text(RESULTS, json.dumps(document, indent=2) + "\n")
     print(json.dumps(document, indent=2))
     return 0
 

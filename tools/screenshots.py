@@ -80,11 +80,11 @@ def main() -> int:
     from PySide6 import QtWebEngineWidgets  # noqa: F401
     from PySide6.QtWidgets import QApplication
 
-    from geodesk.domain.model import Clue, ClueSource, Hint, HintKind, Region
+    from geodesk.domain.model import Hint, HintKind, Region
     from geodesk.engine.registry import ModelRegistry
     from geodesk.engine.tiny import create_tiny_model
     from geodesk.qt.app import create_app
-    from geodesk.qt.dialogs import ModelManagerDialog
+    from geodesk.qt.dialogs.models import ModelManagerDialog
     from geodesk.qt.main_window import MainWindow
     from geodesk.report.map_page import write_map_page
 
@@ -109,73 +109,74 @@ def main() -> int:
         else:
             images = demo_images(work / "in")
         window = MainWindow(work / "workspace", restore_layout=False)
-        window.resize(1600, 1000)
         window.show()
-        pump(app, 30, lambda: window.map.is_ready)
+        # The window fits the screen it opens on (offscreen: 800x800); the pictures are taken at 1600x1000.
+        window.resize(1600, 1000)
+        window.apply_default_sizes()
+        pump(app, 30, lambda: window.docks["map"].view.is_ready)
         window.grab().save(str(args.out / "01-empty-workspace.png"))
 
-        window.create_case("Demo: GeoSynth scenes (synthetic)" if use_demo else "Demo: harbour photos")
+        window.app.cases.create("Demo: GeoSynth scenes (synthetic)" if use_demo else "Demo: harbour photos")
         done: list[object] = []
-        window.import_done.connect(done.append)
-        window.import_paths(images)
+        window.state.import_finished.connect(done.append)
+        window.app.evidence.import_paths(images)
         pump(app, 120, lambda: bool(done))
         pump(app, 2, lambda: window.viewer.has_image())
         window.grab().save(str(args.out / "02-case-imported.png"))
 
         # The demo model when built, else the untrained tiny model, installed as the model manager does.
         if use_demo:
-            installed = ModelRegistry(window.workspace_path).install(demo_model)
+            installed = ModelRegistry(window.app.workspace_path).install(demo_model)
         else:
             create_tiny_model(work / "tiny-llava")
-            installed = ModelRegistry(window.workspace_path).install(work / "tiny-llava")
-        window.models_changed()
-        window.max_new_tokens = 48
-        window.start_session("direct")
-        pump(app, 300, lambda: window._session_task is None and bool(window.turns))
-        window.send_hint(Hint(HintKind.QUESTION, "Which side of the road do the cars drive on?"))
-        pump(app, 300, lambda: window._session_task is None and len(window.turns) >= 2)
-        assert window.store is not None and window.evidence is not None
-        window.store.clues.add(
-            Clue(
-                None,
-                window.evidence.sha256,
-                "signage",
-                "place-name sign at the roadside" if use_demo else "bilingual gate sign 'GATE 12 / KAI 3'",
-                ClueSource.ANALYST,
-                region=Region(40, 40, 200, 120) if use_demo else Region(520, 120, 820, 230),
-            )
+            installed = ModelRegistry(window.app.workspace_path).install(work / "tiny-llava")
+        state, controllers = window.state, window.app
+        controllers.models.changed()
+        controllers.sessions.max_new_tokens = 48
+        controllers.sessions.start("direct")
+        pump(app, 300, lambda: not state.model_running and bool(state.turns))
+        question = "Which side of the road do the cars drive on?"
+        controllers.sessions.send_hint(Hint(HintKind.QUESTION, question))
+        pump(app, 300, lambda: not state.model_running and len(state.turns) >= 2)
+        assert state.evidence is not None
+        clue = controllers.clues.add(
+            "signage",
+            "place-name sign at the roadside" if use_demo else "bilingual gate sign 'GATE 12 / KAI 3'",
+            Region(40, 40, 200, 120) if use_demo else Region(520, 120, 820, 230),
         )
         if use_demo and truth:
-            name = window.evidence.original_name
+            name = state.evidence.original_name
             shown = next((row for row in truth if row["image"].endswith(name)), truth[0])
-            window.set_finding_point(float(shown["latitude"]), float(shown["longitude"]))
+            point = float(shown["latitude"]), float(shown["longitude"])
         else:
-            window.set_finding_point(59.9075, 10.7530)
-        window.refresh_case_view()
-        window.clue_panel.select_clue(window.clue_panel.clues()[0].id or 0)
+            point = 59.9075, 10.7530
+        controllers.findings.propose_point(*point)  # a map click: the form fills in
+        window.docks["finding"].editor.save_button.click()  # Save records it
+        state.selected_clue = None if clue is None else clue.id
         pump(app, 1.0)
         window.grab().save(str(args.out / "03-session-and-clues.png"))
-        window.history_dock.raise_()
-        window.history.select_turn(window.turns[-1].index)
-        window.finding_dock.raise_()
+        window.docks["history"].raise_()
+        state.selected_turn = state.turns[-1].index
+        window.docks["finding"].raise_()
         pump(app, 0.5)
         window.grab().save(str(args.out / "04-history-and-finding.png"))
 
         # Replay the session on the same model: the per-turn comparison and the new session.
-        window.history_dock.raise_()
-        window.show_replay()
-        replay = window.replay_dialog
+        window.docks["history"].raise_()
+        window.acts["replay_session"].trigger()
+        replay = window.prompts.dialog
+        assert replay is not None
         replayed: list[object] = []
-        window.replay_done.connect(replayed.append)
-        replay.run()
-        pump(app, 300, lambda: bool(replayed) and window._session_task is None)
+        state.replay_finished.connect(replayed.append)
+        replay.run()  # type: ignore[attr-defined]
+        pump(app, 300, lambda: bool(replayed) and not state.model_running)
         pump(app, 0.3)
         replay.grab().save(str(args.out / "06-replay.png"))
         replay.close()
 
         # Locate all: the third image gets its session; the grid marks located items.
-        window.locate_all()
-        pump(app, 300, lambda: window.last_batch is not None and window._batch_task is None)
+        controllers.batch.locate_all()
+        pump(app, 300, lambda: controllers.batch.last_report is not None and not state.model_running)
         pump(app, 0.5)
         window.grab().save(str(args.out / "07-located-all.png"))
         for dialog in app.topLevelWidgets():
@@ -183,14 +184,14 @@ def main() -> int:
                 dialog.grab().save(str(args.out / "08-batch-summary.png"))
                 dialog.close()
 
-        manager = ModelManagerDialog(window)
+        manager = ModelManagerDialog(window.app, window)
         manager.show()
         manager.select(installed.ref)
         pump(app, 0.3)
         manager.grab().save(str(args.out / "09-model-manager.png"))
         manager.close()
 
-        page = write_map_page(work / "map.html", window.map.state())
+        page = write_map_page(work / "map.html", window.docks["map"].view.state())
         chromium = (
             shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
         )

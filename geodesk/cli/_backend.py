@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geodesk.cli._common import CliError, workspace_path
+from geodesk.domain.precision import DTYPES, QUANTIZATIONS
 
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend
@@ -29,9 +30,9 @@ def add_backend_arguments(parser: Any, *, remote: bool = True, adapter: bool = T
             help="OpenAI-compatible server for --backend remote (repeat for several)",
         )
         parser.add_argument("--api-key", default=None)
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--quantization", choices=["none", "nf4", "int8"], default="none")
+    parser.add_argument("--quantization", choices=QUANTIZATIONS, default="none")
     if adapter:
         parser.add_argument("--adapter", default=None, help="LoRA adapter folder (hf backend)")
 

@@ -35,13 +35,10 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def workspace_path(args: argparse.Namespace) -> Path:
-    """The workspace folder: ``--workspace``, then ``GEODESK_WORKSPACE``, then the platform default."""
-    explicit = getattr(args, "workspace", None) or os.environ.get("GEODESK_WORKSPACE")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    import platformdirs
+    """The workspace folder the command names (geodesk.store.workspace.workspace_path's rule)."""
+    from geodesk.store.locations import workspace_path as resolve
 
-    return Path(platformdirs.user_data_dir("geodesk", appauthor=False)).resolve()
+    return resolve(getattr(args, "workspace", None))
 
 
 def emit(args: argparse.Namespace, document: Any, human: str | None = None) -> None:

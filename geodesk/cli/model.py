@@ -27,7 +27,34 @@ def register(subparsers: Any) -> None:
     tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights (default 0)")
     add_json_argument(tiny)
     tiny.set_defaults(handler=_create_tiny)
+    install_tiny = model_sub.add_parser(
+        "install-tiny",
+        help="build the untrained tiny model and install it in the workspace (for a trial run)",
+        description="Build the untrained tiny model and install it through the registry (once per "
+        "workspace); it becomes the active model when none is active. Labelled UNTRAINED everywhere.",
+    )
+    install_tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights (default 0)")
+    add_json_argument(install_tiny)
+    install_tiny.set_defaults(handler=_install_tiny)
     _register_registry_commands(model_sub)
+
+
+def _install_tiny(args: argparse.Namespace) -> int:
+    from geodesk.cli._common import workspace_path
+    from geodesk.engine.registry import RegistryError
+    from geodesk.services.models import install_tiny_model
+
+    try:
+        model = install_tiny_model(workspace_path(args), seed=args.seed)
+    except (RegistryError, OSError, ValueError) as exc:
+        raise CliError(f"the tiny model could not be installed: {exc}") from None
+    document = {"ref": model.ref, "active": model.active, "untrained": model.untrained}
+    how = (
+        "it is the active model" if model.active
+        else f"activate it with `geodesk model activate {model.ref}`"
+    )
+    emit(args, document, f"installed {model.ref} — UNTRAINED, for trial runs only; {how}")
+    return 0
 
 
 def _create_tiny(args: argparse.Namespace) -> int:

@@ -21,10 +21,10 @@ from __future__ import annotations
 import enum
 import json
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from geodesk.atomic import atomic_directory
 from geodesk.engine.package import (
     MANIFEST_NAME,
     PackageError,
@@ -188,8 +188,8 @@ def export_checkpoint(src_dir: str | Path, dst_dir: str | Path, naming: KeyNamin
         except PackageError as exc:
             raise CheckpointError(str(exc)) from None
     dst.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    try:
+    # Written in a staging folder beside dst, renamed into place when complete (geodesk.atomic).
+    with atomic_directory(dst) as staging:
         weight_map: dict[str, str] = {}
         total_size = 0
         for shard in shards:
@@ -230,12 +230,6 @@ def export_checkpoint(src_dir: str | Path, dst_dir: str | Path, naming: KeyNamin
                     "source_provenance": source_manifest.provenance,
                 },
             )
-        if dst.exists():
-            dst.rmdir()
-        staging.replace(dst)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dst
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.atomic import atomic_write_text
+from geodesk.digest import sha256_file as sha256_file  # re-exported for the registry and training
 from geodesk.domain.model import ModelIdentity
 
 MANIFEST_NAME = "geodesk-model.json"
@@ -28,7 +29,6 @@ FORMAT_VERSION = 1
 # Memory estimates assume this many tokens of KV cache (one image + a long multi-turn session).
 MEMORY_CONTEXT_TOKENS = 4096
 QUANTIZATIONS = ("fp32", "bf16", "fp16", "int8", "nf4")
-_HASH_CHUNK = 4 * 1024 * 1024
 # Files the manifest never lists: the manifest itself and OS litter.
 _IGNORED_NAMES = frozenset({MANIFEST_NAME, ".DS_Store", "Thumbs.db"})
 
@@ -161,14 +161,6 @@ def _check_relative(rel: str, source: str) -> None:
     parts = Path(rel).parts
     if Path(rel).is_absolute() or ".." in parts or not parts:
         raise PackageError(f"{source}: file path {rel!r} must be relative and stay inside the package")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def list_package_files(folder: Path) -> list[str]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import json
 import os
 import re
@@ -42,8 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.atomic import atomic_write_text
+from geodesk.digest import copy_hashing
 from geodesk.domain.model import ModelIdentity
 from geodesk.engine.checkpoint import PICKLE_SUFFIXES, CheckpointError, weight_files
+from geodesk.engine.errors import ModelNotFoundError as ModelNotFoundError  # re-exported
+from geodesk.engine.errors import RegistryError as RegistryError  # re-exported
 from geodesk.engine.package import (
     MANIFEST_NAME,
     PackageError,
@@ -58,6 +60,7 @@ from geodesk.engine.package import (
     sha256_file,
     verify_package,
 )
+from geodesk.processes import pid_alive as _pid_alive
 
 REGISTRY_FILE = "registry.json"
 REGISTRY_FORMAT = 1
@@ -78,14 +81,6 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 Progress = Callable[[int, int], None]
-
-
-class RegistryError(Exception):
-    """A registry operation cannot be done; the message says what to do instead."""
-
-
-class ModelNotFoundError(RegistryError, LookupError):
-    """A model reference names no installed model and no model folder."""
 
 
 class SourceKind(enum.StrEnum):
@@ -207,27 +202,11 @@ def default_name_version(folder: Path) -> tuple[str, str]:
 
 def _copy_file(src: Path, dst: Path, on_bytes: Callable[[int], None]) -> str:
     """Copy one file in chunks, returning the SHA-256 of the bytes read (one read of the source)."""
-    digest = hashlib.sha256()
     with src.open("rb") as fin, dst.open("wb") as fout:
-        while chunk := fin.read(_COPY_CHUNK):
-            fout.write(chunk)
-            digest.update(chunk)
-            on_bytes(len(chunk))
+        sha, _size = copy_hashing(fin, fout, on_bytes)
         fout.flush()
         os.fsync(fout.fileno())
-    return digest.hexdigest()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)  # POSIX only: signal 0 checks existence without sending anything
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+    return sha
 
 
 def _is_stale(folder: Path, prefix: str) -> bool:

@@ -14,11 +14,10 @@ Llama hidden 64, 2 layers, 4 heads (head dim 16), 2 KV heads, vocabulary ~700 to
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_directory
 from geodesk.engine.package import PackageManifest, write_manifest
 
 # Llama-3 special tokens, in Llama-3's order, plus LLaVA's image placeholder.
@@ -213,8 +212,8 @@ def create_tiny_model(out_dir: str | Path, seed: int = 0) -> PackageManifest:
         chat_template=CHAT_TEMPLATE,
     )
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    # Written in a staging folder beside out, renamed into place when complete (geodesk.atomic).
+    with atomic_directory(out) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
         normalise_json_files(staging)
@@ -232,12 +231,6 @@ def create_tiny_model(out_dir: str | Path, seed: int = 0) -> PackageManifest:
             },
             max_images_per_message=2,
         )
-        if out.exists():
-            out.rmdir()
-        staging.replace(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     from geodesk.engine.package import read_manifest
 
     return read_manifest(out)

@@ -6,31 +6,12 @@ case with it, so the bytes that get hashed are exactly the bytes that get stored
 
 from __future__ import annotations
 
-import hashlib
 import os
-from io import BufferedIOBase, RawIOBase
 from pathlib import Path
 
-CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that syscall overhead vanishes, small enough to stay flat
+from geodesk.digest import CHUNK_SIZE, copy_hashing, sha256_file, sha256_stream
 
-
-def sha256_stream(stream: BufferedIOBase | RawIOBase) -> str:
-    """Hex SHA-256 of everything left in ``stream``."""
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
-    while True:
-        n = stream.readinto(view)
-        if not n:
-            break
-        digest.update(view[:n])
-    return digest.hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of the file at ``path``."""
-    with Path(path).open("rb") as stream:
-        return sha256_stream(stream)
+__all__ = ["CHUNK_SIZE", "copy_and_hash", "sha256_file", "sha256_stream"]
 
 
 def copy_and_hash(
@@ -42,20 +23,9 @@ def copy_and_hash(
     ``fsync`` the copy is on disk before the caller moves it into place, so a power cut cannot leave a
     stored original whose bytes differ from its recorded hash.
     """
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
-    size = 0
     with Path(source).open("rb") as src, Path(target).open("xb") as dst:
-        while True:
-            n = src.readinto(view)
-            if not n:
-                break
-            chunk = view[:n]
-            digest.update(chunk)
-            dst.write(chunk)
-            size += n
+        sha, size = copy_hashing(src, dst)
         if fsync:
             dst.flush()
             os.fsync(dst.fileno())
-    return digest.hexdigest(), size
+    return sha, size

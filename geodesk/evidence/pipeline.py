@@ -50,6 +50,7 @@ from geodesk.evidence.formats import EvidenceError, check_jpeg_structure, defaul
 from geodesk.evidence.hashing import copy_and_hash
 from geodesk.evidence.metadata import ImageMetadata, read_metadata
 from geodesk.evidence.thumbnails import THUMB_SIZE, make_thumbnail, write_jpeg_atomic
+from geodesk.processes import pid_alive as _pid_alive
 
 if TYPE_CHECKING:
     from geodesk.store import CaseStore
@@ -328,15 +329,6 @@ def _prepare(source: SourceFile, settings: WorkerSettings, staged: Path, thumb_p
 
 # --- the parent side ----------------------------------------------------------------------------------
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def make_staging_dir(case_dir: Path) -> Path:

@@ -7,7 +7,6 @@ created (it shares an OpenGL context with it), hence the import at the top of :f
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -22,9 +21,9 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "qt"
 
 def resolve_workspace(workspace: str | None) -> Path:
     """The CLI's rule: ``--workspace``, then ``$GEODESK_WORKSPACE``, then the per-user data folder."""
-    from geodesk.cli._common import workspace_path
+    from geodesk.store.locations import workspace_path
 
-    return workspace_path(argparse.Namespace(workspace=workspace))
+    return workspace_path(workspace)
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:

@@ -31,6 +31,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from geodesk.domain.model import Evidence
+from geodesk.qt.text import plain_tip
 from geodesk.qt.workers import TaskContext, TaskRunner
 
 SHA_ROLE = Qt.ItemDataRole.UserRole
@@ -121,7 +122,7 @@ class EvidenceGrid(QListView):
                 exif_thumb = is_exif_thumbnail(e)
                 item.setData(exif_thumb, EXIF_THUMB_ROLE)
                 tip = f"{e.original_name}\n{e.width}×{e.height} {e.format}\n{e.sha256[:16]}"
-                item.setToolTip(tip + (f"\n\n{EXIF_THUMB_NOTE}" if exif_thumb else ""))
+                item.setToolTip(plain_tip(tip + (f"\n\n{EXIF_THUMB_NOTE}" if exif_thumb else "")))
                 item.setEditable(False)
                 self.model_.appendRow(item)
                 self._items[e.sha256] = item

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QPlainTextEdit,
     QPushButton,
@@ -21,25 +22,33 @@ from PySide6.QtWidgets import (
 )
 
 from geodesk.domain.model import Evidence, Finding, FindingStatus
+from geodesk.qt.text import plain_tip
+
+DEFAULT_RADIUS_KM = 25.0
+CLICK_HINT = "Click the map to propose the point (or type it); Save finding records a new version."
 
 
 class FindingEditor(QWidget):
-    """Emits ``save_requested(lat, lon, radius_km, status, reasoning)``; the window stores a new version."""
+    """Emits ``save_requested(lat, lon, radius_km, status, reasoning)``; a controller stores a new version.
+
+    The form starts empty (there is no finding until the analyst gives a point: never 0, 0); a map
+    click only fills the point in (:meth:`set_point`), Save records it.
+    """
 
     save_requested = Signal(float, float, float, str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.lat = QDoubleSpinBox(self)
-        self.lat.setRange(-90, 90)
-        self.lat.setDecimals(5)
-        self.lon = QDoubleSpinBox(self)
-        self.lon.setRange(-180, 180)
-        self.lon.setDecimals(5)
+        self.lat = QLineEdit(self)
+        self.lat.setObjectName("findingLat")
+        self.lat.setPlaceholderText("latitude")
+        self.lon = QLineEdit(self)
+        self.lon.setObjectName("findingLon")
+        self.lon.setPlaceholderText("longitude")
         self.radius = QDoubleSpinBox(self)
         self.radius.setRange(0, 20000)
         self.radius.setDecimals(1)
-        self.radius.setValue(25)
+        self.radius.setValue(DEFAULT_RADIUS_KM)
         self.radius.setSuffix(" km")
         self.status = QComboBox(self)
         for s in FindingStatus:
@@ -49,7 +58,8 @@ class FindingEditor(QWidget):
         self.save_button = QPushButton("Save finding", self)
         self.save_button.setObjectName("saveFinding")
         self.save_button.clicked.connect(self.save)
-        self.hint = QLabel("Click the map to place or move the finding.", self)
+        self.hint = QLabel(CLICK_HINT, self)
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)
         self.hint.setWordWrap(True)
         self.history = QListWidget(self)
         self.history.setObjectName("findingHistory")
@@ -71,17 +81,30 @@ class FindingEditor(QWidget):
         self.setEnabled(False)
 
     def set_point(self, lat: float, lon: float) -> None:
-        self.lat.setValue(lat)
-        self.lon.setValue(lon)
+        self.lat.setText(f"{lat:.6f}")
+        self.lon.setText(f"{lon:.6f}")
+        self.hint.setText("Point proposed from the map: Save finding to record it.")
 
-    def show_finding(self, current: Finding | None, history: list[Finding]) -> None:
+    def point(self) -> tuple[float, float] | None:
+        try:
+            return float(self.lat.text().strip()), float(self.lon.text().strip())
+        except ValueError:
+            return None
+
+    def show_finding(self, current: Finding | None, history: list[Finding] | tuple[Finding, ...]) -> None:
+        """The current version in the form (an empty form when there is none) and every version."""
         if current is not None:
             self.set_point(current.lat, current.lon)
             self.radius.setValue(current.radius_km)
             self.status.setCurrentIndex(self.status.findData(current.status.value))
             self.reasoning.setPlainText(current.reasoning)
         else:
+            self.lat.clear()
+            self.lon.clear()
+            self.radius.setValue(DEFAULT_RADIUS_KM)
+            self.status.setCurrentIndex(0)
             self.reasoning.clear()
+        self.hint.setText(CLICK_HINT)
         self.history.clear()
         for f in sorted(history, key=lambda f: f.version, reverse=True):
             when = "" if f.created_at is None else f.created_at.strftime("%Y-%m-%d %H:%M")
@@ -91,9 +114,13 @@ class FindingEditor(QWidget):
             )
 
     def save(self) -> None:
+        point = self.point()
+        if point is None:
+            self.hint.setText("Give the point first: click the map, or type latitude and longitude.")
+            return
         self.save_requested.emit(
-            self.lat.value(),
-            self.lon.value(),
+            point[0],
+            point[1],
             self.radius.value(),
             str(self.status.currentData()),
             self.reasoning.toPlainText().strip(),
@@ -108,6 +135,10 @@ class MetadataPanel(QTreeWidget):
         self.setObjectName("metadataPanel")
         self.setColumnCount(2)
         self.setHeaderLabels(["Field", "Value"])
+        # Values stay readable in a narrow column: the field names are short, the values elide on the
+        # right and their tooltips hold the whole text.
+        self.header().setStretchLastSection(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
 
     def show_evidence(self, evidence: Evidence | None) -> None:
         self.clear()
@@ -140,16 +171,18 @@ class MetadataPanel(QTreeWidget):
             ("Imported", evidence.imported_at.isoformat(timespec="seconds")),
         ]
         for key, value in facts:
-            QTreeWidgetItem(self, [key, value])
+            QTreeWidgetItem(self, [key, value]).setToolTip(1, plain_tip(value))
         raw = QTreeWidgetItem(self, ["Metadata", f"{len(evidence.metadata)} fields"])
         _fill(raw, evidence.metadata)
         self.resizeColumnToContents(0)
+        self.setColumnWidth(0, min(self.columnWidth(0), 110))
 
 
 def _fill(parent: QTreeWidgetItem, value: object) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             child = QTreeWidgetItem(parent, [str(k), "" if isinstance(v, (dict, list)) else _short(v)])
+            child.setToolTip(1, plain_tip(child.text(1)))
             if isinstance(v, (dict, list)):
                 _fill(child, v)
     elif isinstance(value, list):

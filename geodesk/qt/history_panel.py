@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
 
+from geodesk.qt.text import plain_tip
 from geodesk.report.history import HistoryRow, Reference
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class HistoryModel(QAbstractTableModel):
                 row.status,
             )[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() in (1, 2):
-            return row.hint if index.column() == 1 else row.prediction
+            return plain_tip(row.hint if index.column() == 1 else row.prediction)  # model text: plain
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 3, 4, 5):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -90,6 +91,9 @@ class HistoryPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.resizeSection(1, 110)
+        header.setMinimumSectionSize(48)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
         # pyqtgraph (with numpy) costs half a second to import: the plot is made by ensure_plot(), after
@@ -168,6 +172,22 @@ class HistoryPanel(QWidget):
         self.ref_curve.setData([x for x, _ in ref], [y for _, y in ref])
         self.plot.setTitle(None if self._reference is None else f"km from the {self._reference.label} point")
         self.marker.setVisible(False)
+        view = self.plot.getViewBox()
+        xs = [x for x, _ in moved + ref]
+        ys = [y for _, y in moved + ref]
+        if len(set(xs)) > 1 and len(set(ys)) > 1:
+            view.enableAutoRange()
+        elif xs:  # one point (or one value): a readable range around it, not ±0.001
+            view.setRange(xRange=(min(xs) - 1, max(xs) + 1), yRange=(min(ys) - 10, max(ys) + 10), padding=0)
+        else:  # nothing to plot: axes of nothing, not the previous item's range
+            view.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+
+    def plot_range(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """The plot's (x, y) ranges, or None before the plot exists."""
+        if self.plot is None:
+            return None
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        return (float(x0), float(x1)), (float(y0), float(y1))
 
     def plotted(self) -> dict[str, tuple[list[float], list[float]]]:
         """The plotted series (x = turn index, y = km), for tests and screenshots."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -88,6 +88,7 @@ class SessionPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_label = QLabel("No model", self)
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
         self.model_label.setWordWrap(True)
         self.model_combo = QComboBox(self)
         self.model_combo.setObjectName("sessionModel")
@@ -143,6 +144,7 @@ class SessionPanel(QWidget):
         self.conversation.setObjectName("conversation")
         self.conversation.setOpenLinks(False)
         self.status = QLabel(self)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # errors quote model and server text
         self.status.setWordWrap(True)
 
         splitter = QSplitter(self)
@@ -179,8 +181,6 @@ class SessionPanel(QWidget):
     def set_available(self, ok: bool, reason: str = "") -> None:
         self.start_button.setEnabled(ok)
         self.start_button.setToolTip("" if ok else reason)
-        if not ok and reason:
-            self.status.setText(reason)
 
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)

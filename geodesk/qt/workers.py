@@ -1,4 +1,4 @@
-"""Background work for the desktop app: one QRunnable per job, results and errors back as signals.
+"""The Qt job runner (geodesk.app.jobs.JobRunner): one QRunnable per job, results back as signals.
 
 The UI thread never waits on the model or the disk. A job is a plain function ``fn(ctx)`` that gets a
 :class:`TaskContext` (cancel flag, progress and token callbacks); it runs on the global QThreadPool and
@@ -9,7 +9,6 @@ offlinefolium) are imported inside those functions, never at module level.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import traceback
 from collections.abc import Callable
@@ -18,11 +17,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
+from geodesk.app.jobs import JobCancelled, describe_error
+
 log = logging.getLogger(__name__)
 
 
-class TaskCancelled(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by a job that noticed its cancel flag; reported as 'cancelled', not as an error."""
+# One cancel signal and one error wording for both runners (geodesk.app.jobs).
+TaskCancelled = JobCancelled
 
 
 @dataclass
@@ -50,21 +51,6 @@ class TaskSignals(QObject):
     failed = Signal(str)  # a sentence a person can act on
     cancelled = Signal()
     finished = Signal()
-
-
-def describe_error(exc: BaseException) -> str:
-    """Turn an exception into a message for the analyst; the traceback goes to the log."""
-    if isinstance(exc, MemoryError):
-        return "not enough memory for this job; close other programs or choose a smaller model / quantization"
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return "the case database is busy (another geodesk process?); try again in a moment"
-    if isinstance(exc, _PROGRAMMING_ERRORS) or not str(exc):
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    # geodesk's own errors (SessionError, BackendError, StoreError, EvidenceError...) carry sentences.
-    return str(exc)
-
-
-_PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, AssertionError, IndexError, ZeroDivisionError)
 
 
 class Task(QRunnable):

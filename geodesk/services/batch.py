@@ -46,14 +46,11 @@ class BatchReport:
 
 
 def pending_evidence(store: CaseStore, model_sha256: str, mode: SessionMode) -> tuple[list[str], list[str]]:
-    """(to do, already done) evidence hashes for this model identity and mode, in import order."""
-    done: set[str] = set()
-    for session in store.sessions.list():
-        if session.model.sha256 != model_sha256 or session.mode is not mode or session.id is None:
-            continue
-        turns = store.turns.list(session.id)
-        if turns and turns[0].status is TurnStatus.DONE:
-            done.add(session.evidence_sha256)
+    """(to do, already done) evidence hashes for this model identity and mode, in import order.
+
+    "Done" is the store's one definition of located (EvidenceRepository.located) for this model and mode.
+    """
+    done = store.evidence.located(model_sha256, mode)
     todo: list[str] = []
     skipped: list[str] = []
     for evidence in store.evidence.list():

@@ -26,11 +26,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from geodesk import __version__
+from geodesk.digest import CHUNK_SIZE as CHUNK
+from geodesk.digest import sha256_file
 from geodesk.domain import AuditEntry, Case
 from geodesk.services.verify import VerifyReport, verify_case, verify_report
 from geodesk.store import CaseStore, StoreError, Workspace
 from geodesk.store._codec import now_utc, to_text
-from geodesk.store._files import CHUNK, sha256_file, write_json_atomic
+from geodesk.store._files import write_json_atomic
 from geodesk.store._staging import own_file, remove_stale, remove_tree, staging_name
 from geodesk.store.anchor import CaseAnchor, restrict_folder
 from geodesk.store.case_store import (

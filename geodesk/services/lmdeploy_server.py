@@ -25,7 +25,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,8 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from geodesk.atomic import atomic_write_json
+from geodesk.atomic import atomic_directory, atomic_write_json
 from geodesk.engine.checkpoint import CheckpointError, KeyNaming, checkpoint_naming, export_legacy
+from geodesk.processes import pid_alive as _pid_alive
 
 LMDEPLOY_VERSION = "0.18.0"
 ENV_VARIABLE = "GEODESK_LMDEPLOY_ENV"
@@ -202,10 +202,10 @@ def export_for_lmdeploy(src_dir: str | Path, dst_dir: str | Path) -> LmdeployExp
     if eot is None or eos is None:
         raise LmdeployError(f"{src}: the tokenizer lacks {LLAMA3_EOT} or {LLAMA3_END_OF_TEXT}")
     # The export is assembled in a staging folder (export_legacy is atomic itself) and moved at the end.
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    staging_root = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    staging = staging_root / "model"
-    try:
+    # Assembled in a staging folder beside dst (export_legacy writes into its "model" subfolder, atomic
+    # itself) and renamed into place when complete (geodesk.atomic.atomic_directory).
+    with atomic_directory(dst) as staging_root:
+        staging = staging_root / "model"
         try:
             export_legacy(src, staging)
         except CheckpointError as exc:
@@ -230,11 +230,9 @@ def export_for_lmdeploy(src_dir: str | Path, dst_dir: str | Path) -> LmdeployExp
             staging / CHAT_TEMPLATE_FILE,
             {"model_name": "llama3", "stop_words": [LLAMA3_EOT, LLAMA3_END_OF_TEXT]},
         )
-        if dst.exists():
-            dst.rmdir()
-        staging.replace(dst)
-    finally:
-        shutil.rmtree(staging_root, ignore_errors=True)
+        for part in staging.iterdir():  # the export becomes dst itself, not dst/model
+            part.rename(staging_root / part.name)
+        staging.rmdir()
     return LmdeployExport(dst, (eot, eos), dst / CHAT_TEMPLATE_FILE)
 
 
@@ -276,27 +274,9 @@ class ServerStatus:
         }
 
 
-def _process_state(pid: int) -> str | None:
-    """The /proc state letter of ``pid`` (None when it does not exist); reaps it if it is our child."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return "?"
-        return "?"
-    # "pid (comm) S ...": the state follows the last ')' (comm may contain spaces and parentheses).
-    return stat.rsplit(")", 1)[1].split()[0]
-
-
 def pid_alive(pid: int) -> bool:
-    state = _process_state(pid)
-    return state is not None and state not in ("Z", "X")
+    """The managed server's process runs (reaped first if it is our exited child)."""
+    return _pid_alive(pid, reap=True)
 
 
 def _cmdline(pid: int) -> list[str]:

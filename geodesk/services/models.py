@@ -1,18 +1,37 @@
-"""Which model a command runs on, and opening a backend for it.
+"""Which model a command or the desktop app runs on, and opening a backend for it.
 
 ``--model`` takes a package folder path or a registered ``NAME[@VERSION]``; with neither, the
 workspace's active model is used. Opening loads the weights (seconds to minutes), so the CLI opens a
 backend once per command and the desktop app keeps one open.
+
+The desktop app runs on the workspace's active model, or on another installed ``NAME@VERSION``
+chosen in its session dock, through the backend the settings name: ``hf`` (in-process; device, dtype
+and quantization from the settings) or ``remote`` (OpenAI-compatible endpoints and an API key from the
+settings): :func:`current_choice` says which, :func:`backend_request` turns it into a request, and
+:func:`open_backend_for_job` opens it (blocking, in a worker) with errors as sentences.
+
+Before the registry existed the app kept a model folder in ``settings.extra["desktop_model_path"]``.
+:func:`migrate_legacy_model` reads it once: a folder that the registry has installed is dropped (the
+registry's active model takes over), a folder that exists and is not registered keeps being used in
+place (the CLI's ``--model DIR``), a folder that is gone is dropped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from geodesk.engine.errors import ModelNotFoundError as ModelNotFoundError  # the one class, re-exported
 
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend
+    from geodesk.engine.registry import InstalledModel
+    from geodesk.store import Settings
 
 BackendKind = Literal["hf", "remote"]
 
@@ -21,10 +40,6 @@ NO_MODEL_HELP = (
     "`geodesk model install SRC`; for a trial run, `geodesk model create-tiny DIR` writes an untrained "
     "tiny model and `--model DIR` uses it"
 )
-
-
-class ModelNotFoundError(Exception):
-    """The model reference names nothing usable; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +87,178 @@ def open_backend(workspace: Path, request: BackendRequest) -> Backend:
         adapter=request.adapter,
     )
     return HFBackend(folder, options)
+
+
+# --- the desktop app's model: which one, how it is opened -------------------------------------
+
+LEGACY_MODEL_PATH_KEY = "desktop_model_path"
+APP_BACKENDS = ("hf", "remote")
+NO_MODEL = (
+    "No model is active. Install one in Models → Model manager (a geodesk package, a llava-hf folder "
+    "or an XTuner export) and activate it, or create the untrained tiny model there for a trial run."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """What the next model call will run on, as the session panel shows it."""
+
+    kind: str  # "registry", "folder" (a legacy folder used in place) or "remote"
+    ref: str | None  # what services.models.open_backend gets as the model (NAME@VERSION, a path, a name)
+    label: str
+    untrained: bool = False
+    endpoints: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "remote":
+            server = f" (server model {self.ref})" if self.ref else ""
+            return f"Remote: {', '.join(self.endpoints)}{server}"
+        if self.kind == "folder":
+            return f"Model folder (not in the registry, not verified): {self.label}"
+        return f"Model: {self.label}"
+
+
+def registry_models(workspace: Path) -> list[InstalledModel]:
+    from geodesk.engine.registry import ModelRegistry
+
+    return ModelRegistry(workspace).list()
+
+
+def migrate_legacy_model(workspace: Path, settings: Settings) -> tuple[Settings, Path | None]:
+    """(settings without a stale legacy key, the legacy folder to keep using or None); see the module doc."""
+    extra = settings.extra if isinstance(settings.extra, dict) else {}
+    value = extra.get(LEGACY_MODEL_PATH_KEY)
+    if not value:
+        return settings, None
+    folder = Path(str(value)).expanduser()
+    registered = False
+    if folder.is_dir():
+        try:
+            resolved = folder.resolve()
+            registered = any(m.path.resolve() == resolved for m in registry_models(workspace))
+        except (OSError, ValueError):
+            registered = False
+        if not registered:
+            return settings, folder
+    cleaned = {k: v for k, v in extra.items() if k != LEGACY_MODEL_PATH_KEY}
+    return replace(settings, extra=cleaned), None
+
+
+def remote_endpoints(settings: Settings) -> tuple[str, ...]:
+    endpoints = tuple(e for e in settings.remote_endpoints if e.strip())
+    if not endpoints and settings.remote_url:
+        endpoints = (settings.remote_url,)
+    return endpoints
+
+
+def current_choice(
+    workspace: Path, settings: Settings, legacy_folder: Path | None, chosen: str | None
+) -> ModelChoice | None:
+    """The model the app would open now; None when nothing is installed or active (hf backend)."""
+    from geodesk.engine.registry import ModelRegistry, RegistryError
+
+    if settings.backend == "remote":
+        return ModelChoice("remote", settings.remote_model, "remote", endpoints=remote_endpoints(settings))
+    registry = ModelRegistry(workspace)
+    if chosen is None and legacy_folder is not None:
+        # Read only the manifest: resolving a folder without one would hash every weight file here.
+        from geodesk.engine.package import MANIFEST_NAME, PackageError, read_manifest
+
+        folder = legacy_folder.absolute()
+        if (folder / MANIFEST_NAME).is_file():
+            try:
+                manifest = read_manifest(folder)
+            except PackageError:
+                return ModelChoice("folder", str(folder), str(folder))
+            label = f"{manifest.name} {manifest.version} in {folder}"
+            return ModelChoice("folder", str(folder), label, manifest.untrained)
+        return ModelChoice("folder", str(folder), str(folder))
+    try:
+        model = registry.resolve(chosen) if chosen is not None else registry.active()
+    except RegistryError:
+        return None
+    if model is None:
+        return None
+    return ModelChoice("registry", model.ref, f"{model.name} {model.version}", model.untrained)
+
+
+def backend_request(settings: Settings, choice: ModelChoice) -> BackendRequest:
+    """The request for ``choice`` with the workspace's engine settings."""
+    if settings.backend not in APP_BACKENDS:
+        raise ValueError(
+            f"the settings name the {settings.backend!r} backend; the desktop app runs 'hf' or 'remote' "
+            "(an lmdeploy server is used as 'remote'): change it in Models → Settings"
+        )
+    if choice.kind == "remote":
+        return BackendRequest(
+            model=choice.ref,
+            backend="remote",
+            endpoints=choice.endpoints,
+            api_key=settings.remote_api_key or None,
+        )
+    return BackendRequest(
+        model=choice.ref,
+        backend="hf",
+        dtype=settings.dtype,  # settings, CLI and backends share one vocabulary (domain.precision)
+        device=settings.device or "auto",
+        quantization=settings.quantization,
+    )
+
+
+def backend_key(request: BackendRequest) -> tuple[Any, ...]:
+    """Two requests with the same key open the same backend: the loaded one can be reused."""
+    return (request.backend, request.model, request.dtype, request.device, request.quantization,
+            request.endpoints, request.api_key)
+
+
+def open_backend_for_job(workspace: Path, request: BackendRequest, cancel: threading.Event) -> Any:
+    """Open the backend (blocking: call it in a worker). Errors become sentences that say what to fix."""
+    from geodesk.engine.backends.base import BackendError
+
+    path_like = bool(request.model) and ("/" in str(request.model) or "\\" in str(request.model))
+    if request.backend == "hf" and path_like and not Path(str(request.model)).is_dir():
+        raise ValueError(
+            f"the model folder {request.model} does not exist; install a model in Models → Model manager"
+        )
+    try:
+        backend = open_backend(workspace, request)
+    except ModelNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    except BackendError as exc:
+        what = "the remote endpoint could not be used" if request.backend == "remote" else (
+            "the model could not be loaded"
+        )
+        raise ValueError(f"{what}: {exc}") from None
+    if cancel.is_set():
+        backend.close()
+        raise ValueError("model loading was cancelled")
+    return backend
+
+
+def install_tiny_model(
+    workspace: Path, seed: int = 0, check: Callable[[], None] | None = None
+) -> InstalledModel:
+    """Build the untrained tiny model (geodesk.engine.tiny) and install it through the registry.
+
+    Installed once per workspace (an existing one is reused); it becomes the active model when none is
+    active. Labelled UNTRAINED wherever it is listed. ``check`` may raise to cancel between the build
+    and the install (nothing is installed then).
+    """
+    from geodesk.engine.registry import ModelRegistry
+    from geodesk.engine.tiny import TINY_NAME, create_tiny_model
+
+    registry = ModelRegistry(workspace)
+    existing = next((m for m in registry.list() if m.name == TINY_NAME), None)
+    if existing is None:
+        workspace.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".tiny-", dir=workspace))
+        try:
+            create_tiny_model(scratch / "tiny-llava", seed=seed)
+            if check is not None:
+                check()
+            existing = registry.install(scratch / "tiny-llava")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if registry.active() is None:
+        existing = registry.activate(existing.ref)
+    return existing

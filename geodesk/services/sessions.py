@@ -298,10 +298,12 @@ def replay_session(
 
 
 def set_clue_status(store: CaseStore, clue_id: int, status: ClueStatus, text: str | None = None) -> Clue:
-    """Accept, reject or edit a clue; an edit keeps the new text and marks the clue edited."""
-    if status is ClueStatus.EDITED and not (text and text.strip()):
-        raise SessionError("an edited clue needs its new text")
-    return store.clues.update_status(clue_id, status, text=text.strip() if text else None)
+    """Accept, reject or edit a clue (geodesk.services.clues has the rules: an edit needs text)."""
+    from geodesk.services import clues
+
+    if status is ClueStatus.EDITED:
+        return clues.edit_clue(store, clue_id, text or "")
+    return clues.set_clue_status(store, clue_id, status)
 
 
 def clue_verdict_hint(store: CaseStore, session_id: int) -> Hint:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geodesk.digest import sha256_file
 from geodesk.store import CaseStore, StoreError
-from geodesk.store._files import sha256_file
 from geodesk.store.anchor import check_anchor
 from geodesk.store.digests import DIGEST_COLUMNS, KINDS, record_digest, record_keys, text_sha256
 from geodesk.store.migrations import schema_differences

@@ -185,6 +185,29 @@ class EvidenceRepository(_Repository):
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM evidence").fetchone()[0])
 
+    def located(self, model_sha256: str | None = None, mode: SessionMode | str | None = None) -> set[str]:
+        """Evidence hashes that are **located**: at least one session on them has a finished turn.
+
+        The one definition of "located": the evidence grid's check mark (any model, any mode) and the
+        batch's "already done" (``model_sha256`` and ``mode`` given: only sessions of that model
+        identity and mode count). A session whose turns all failed or were cancelled does not locate
+        its image, so a batch runs it again; a session whose first turn failed but whose hint turn
+        finished does (the image has an answer). One query (the sessions_evidence index and the
+        turns' (session_id, idx) key), never one per session.
+        """
+        sql = (
+            "SELECT DISTINCT s.evidence_sha256 FROM sessions s "
+            "WHERE EXISTS (SELECT 1 FROM turns t WHERE t.session_id = s.id AND t.status = ?)"
+        )
+        params: list[Any] = [TurnStatus.DONE.value]
+        if model_sha256 is not None:
+            sql += " AND s.model_sha256 = ?"
+            params.append(model_sha256)
+        if mode is not None:
+            sql += " AND s.mode = ?"
+            params.append(SessionMode(mode).value)
+        return {str(row[0]) for row in self._db.execute(sql, params).fetchall()}
+
     @staticmethod
     def _from_row(r: dict[str, Any]) -> Evidence:
         gps = None if r["gps_lat"] is None else GpsPoint(r["gps_lat"], r["gps_lon"], r["gps_alt"])

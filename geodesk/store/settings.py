@@ -14,13 +14,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from geodesk.domain.precision import DTYPES, OLD_DTYPE_NAMES, OLD_QUANTIZATION_NAMES, QUANTIZATIONS
 from geodesk.store._files import write_json_atomic
 from geodesk.store.errors import SettingsError
 
-SETTINGS_VERSION = 1
-
-DTYPES = ("auto", "bfloat16", "float16", "float32")
-QUANTIZATIONS = ("none", "4bit", "8bit")
+SETTINGS_VERSION = 2  # 2: dtype and quantization in the one vocabulary (geodesk.domain.precision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +59,23 @@ def _from_unversioned(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "version": 1}
 
 
+def _one_precision_vocabulary(raw: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 spelled dtype bfloat16/float16/float32 and quantization 4bit/8bit; the CLI and the
+    # backends say bf16/fp16/fp32 and nf4/int8. Same meanings, one spelling.
+    migrated = {**raw, "version": 2}
+    dtype, quantization = raw.get("dtype"), raw.get("quantization")
+    if isinstance(dtype, str):
+        migrated["dtype"] = OLD_DTYPE_NAMES.get(dtype, dtype)
+    if isinstance(quantization, str):
+        migrated["quantization"] = OLD_QUANTIZATION_NAMES.get(quantization, quantization)
+    return migrated
+
+
 # version n -> n + 1
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_unversioned}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    0: _from_unversioned,
+    1: _one_precision_vocabulary,
+}
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "backend": (str,),

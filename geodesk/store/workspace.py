@@ -28,7 +28,10 @@ from geodesk.store._codec import from_text, now_utc
 from geodesk.store.anchor import ensure_key, restrict_folder
 from geodesk.store.case_store import CASE_JSON, CaseStore
 from geodesk.store.errors import StoreError
+from geodesk.store.locations import workspace_path
 from geodesk.store.settings import Settings, load_settings, save_settings
+
+__all__ = ["Workspace", "new_case_id", "read_case_json", "workspace_path"]
 
 log = logging.getLogger(__name__)
 

@@ -56,8 +56,7 @@ def images(tmp_path: Path) -> list[Path]:
 @pytest.fixture
 def window(qtbot: QtBot, workspace: Path) -> Iterator[MainWindow]:
     w = MainWindow(workspace, restore_layout=False)
-    w.import_workers = 0  # import in the worker thread: no process start-up in tests
-    w.import_in_process = True
+    w.app.evidence.import_workers = 0  # import in the job's thread: no process start-up in tests
     qtbot.addWidget(w)
     w.show()
     yield w
@@ -65,10 +64,20 @@ def window(qtbot: QtBot, workspace: Path) -> Iterator[MainWindow]:
     w.runner.wait(20000)
 
 
+@pytest.fixture
+def said(window: MainWindow) -> list[str]:
+    """Every error message the window was told to show, newest last."""
+    seen: list[str] = []
+    window.state.message.connect(lambda m: seen.append(m.text) if m.error else None)
+    return seen
+
+
 def import_and_wait(qtbot: QtBot, window: MainWindow, paths: list[Path]) -> object:
-    with qtbot.waitSignal(window.import_done, timeout=30000) as blocker:
-        window.import_paths(paths)
-    return blocker.args[0]
+    outcomes: list[object] = []
+    window.state.import_finished.connect(outcomes.append)
+    assert window.app.evidence.import_paths(paths)
+    qtbot.waitUntil(lambda: bool(outcomes) and "import" not in window.state.busy, timeout=30000)
+    return outcomes[0]
 
 
 def wait_image(qtbot: QtBot, window: MainWindow) -> None:
@@ -79,16 +88,13 @@ def install_model(window: MainWindow, folder: Path) -> str:
     """Install a model package through the registry (the first one becomes active); returns its ref."""
     from geodesk.engine.registry import ModelRegistry
 
-    model = ModelRegistry(window.workspace_path).install(folder)
-    window.models_changed()
+    model = ModelRegistry(window.app.workspace_path).install(folder)
+    window.app.models.changed()
     return model.ref
 
 
 def wait_model_idle(qtbot: QtBot, window: MainWindow, timeout: int = 120000) -> None:
-    qtbot.waitUntil(
-        lambda: window._session_task is None and window._batch_task is None and window._model_task is None,
-        timeout=timeout,
-    )
+    qtbot.waitUntil(lambda: not window.state.model_running, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -30,52 +30,52 @@ def test_window_opens_with_its_docks(window: MainWindow) -> None:
         "findingDock",
         "metadataDock",
     } <= names
-    assert window.is_started and window.history.plot is not None
-    assert not window.acts.close_case.isEnabled()
-    assert window.acts.new_case.isEnabled()
+    assert window.state.started and window.docks["history"].panel.plot is not None
+    assert not window.acts["close_case"].isEnabled()
+    assert window.acts["new_case"].isEnabled()
 
 
 def test_create_close_and_reopen_a_case(window: MainWindow) -> None:
-    case_id = window.create_case("Harbour photos")
-    assert case_id is not None and window.store is not None
-    assert window.case_list.count() == 1 and "Harbour photos" in window.windowTitle()
-    window.close_case()
-    assert window.store is None and not window.acts.close_case.isEnabled()
-    assert window.open_case("Harb")  # a unique title prefix is enough, as on the command line
-    assert window.store is not None and window.store.case.id == case_id
-    assert window.workspace.load_settings().recent_cases[0] == case_id
+    case_id = window.app.cases.create("Harbour photos")
+    assert case_id is not None and window.app.ctx.store is not None
+    assert window.docks["cases"].case_list.count() == 1 and "Harbour photos" in window.windowTitle()
+    window.app.cases.close()
+    assert window.app.ctx.store is None and not window.acts["close_case"].isEnabled()
+    assert window.app.cases.open("Harb")  # a unique title prefix is enough, as on the command line
+    assert window.app.ctx.store is not None and window.app.ctx.store.case.id == case_id
+    assert window.app.ctx.workspace.load_settings().recent_cases[0] == case_id
     assert window.recent_menu.actions()[0].text().startswith("Harbour photos")
 
 
-def test_bad_case_title_and_unknown_case_are_messages(window: MainWindow) -> None:
-    assert window.create_case("   ") is None
-    assert "title" in window.errors[-1]
-    assert not window.open_case("nothing-like-this")
-    assert "no case matches" in window.errors[-1]
+def test_bad_case_title_and_unknown_case_are_messages(said: list[str], window: MainWindow) -> None:
+    assert window.app.cases.create("   ") is None
+    assert "title" in said[-1]
+    assert not window.app.cases.open("nothing-like-this")
+    assert "no case matches" in said[-1]
 
 
 def test_import_with_a_broken_image_imports_the_rest(
-    qtbot: QtBot, window: MainWindow, images: list[Path]
+    said: list[str], qtbot: QtBot, window: MainWindow, images: list[Path]
 ) -> None:
-    window.create_case("Import test")
+    window.app.cases.create("Import test")
     report = import_and_wait(qtbot, window, images)
     assert len(report.imported) == 2  # type: ignore[attr-defined]
-    assert len(window.grid.shas()) == 2
-    assert any("broken.jpg" in e for e in window.errors), window.errors
-    assert "could not be imported" in window.errors[-1]
+    assert len(window.docks["evidence"].grid.shas()) == 2
+    assert any("broken.jpg" in e for e in said), said
+    assert "could not be imported" in said[-1]
     # the first image is selected and shown, with its GPS in the metadata panel
     wait_image(qtbot, window)
-    assert window.evidence is not None
+    assert window.state.evidence is not None
 
 
 def test_region_drawing_with_the_mouse_pins_a_clue(
     qtbot: QtBot, window: MainWindow, images: list[Path]
 ) -> None:
-    window.create_case("Regions")
+    window.app.cases.create("Regions")
     import_and_wait(qtbot, window, images[:1])
     wait_image(qtbot, window)
     viewer = window.viewer
-    window.acts.draw_region.setChecked(True)
+    window.acts["draw_region"].setChecked(True)
     assert viewer.draw_mode()
     start, end = QPointF(40, 30), QPointF(200, 150)  # image pixels
     p0 = viewer.mapFromScene(start)
@@ -89,79 +89,78 @@ def test_region_drawing_with_the_mouse_pins_a_clue(
     tolerance = 2 / viewer.zoom() + 1  # one view pixel is 1/zoom image pixels
     assert abs(region.x0 - 40) <= tolerance and abs(region.y0 - 30) <= tolerance
     assert abs(region.x1 - 200) <= tolerance and abs(region.y1 - 150) <= tolerance
-    assert window.hints.region == region and window.clue_panel.pin.isChecked()
+    assert window.docks["hints"].composer.region == region and window.docks["clues"].panel.pin.isChecked()
 
-    window.clue_panel.category.setCurrentText("signage")
-    window.clue_panel.text.setText("bilingual <b>street</b> sign")
-    window.clue_panel.add_button.click()
-    assert window.store is not None and window.evidence is not None
-    clue = window.store.clues.list(evidence_sha256=window.evidence.sha256)[0]
+    window.docks["clues"].panel.category.setCurrentText("signage")
+    window.docks["clues"].panel.text.setText("bilingual <b>street</b> sign")
+    window.docks["clues"].panel.add_button.click()
+    assert window.app.ctx.store is not None and window.state.evidence is not None
+    clue = window.app.ctx.store.clues.list(evidence_sha256=window.state.evidence.sha256)[0]
     assert clue.region == region and clue.source == ClueSource.ANALYST
     assert [r.key for r in viewer.regions()] == [f"clue:{clue.id}"]
-    window.clue_panel.select_clue(clue.id)  # type: ignore[arg-type]
+    window.docks["clues"].panel.select_clue(clue.id)  # type: ignore[arg-type]
     assert viewer.selected_key() == f"clue:{clue.id}"  # selecting the clue highlights its region
 
 
 def test_clue_accept_reject_and_edit(qtbot: QtBot, window: MainWindow, images: list[Path]) -> None:
-    window.create_case("Clues")
+    window.app.cases.create("Clues")
     import_and_wait(qtbot, window, images[:1])
-    assert window.store is not None and window.evidence is not None
-    sha = window.evidence.sha256
-    a = window.store.clues.add(Clue(None, sha, "vegetation", "birch trees", ClueSource.MODEL))
-    b = window.store.clues.add(Clue(None, sha, "road", "drives on the left", ClueSource.MODEL))
-    window.refresh_case_view()
-    panel = window.clue_panel
+    assert window.app.ctx.store is not None and window.state.evidence is not None
+    sha = window.state.evidence.sha256
+    a = window.app.ctx.store.clues.add(Clue(None, sha, "vegetation", "birch trees", ClueSource.MODEL))
+    b = window.app.ctx.store.clues.add(Clue(None, sha, "road", "drives on the left", ClueSource.MODEL))
+    window.app.evidence.reload()
+    panel = window.docks["clues"].panel
     assert panel.tree.topLevelItemCount() == 2  # grouped by category
     panel.select_clue(a.id)  # type: ignore[arg-type]
     panel.accept_button.click()
     panel.select_clue(b.id)  # type: ignore[arg-type]
     panel.reject_button.click()
-    statuses = {c.id: c.status for c in window.store.clues.list(evidence_sha256=sha)}
+    statuses = {c.id: c.status for c in window.app.ctx.store.clues.list(evidence_sha256=sha)}
     assert statuses == {a.id: ClueStatus.ACCEPTED, b.id: ClueStatus.REJECTED}
-    window.edit_clue(a.id, "silver birch trees")  # type: ignore[arg-type]
-    edited = window.store.clues.get(a.id)  # type: ignore[arg-type]
+    panel.edit_requested.emit(a.id, "silver birch trees")  # what editing the item in the tree sends
+    edited = window.app.ctx.store.clues.get(a.id)  # type: ignore[arg-type]
     assert edited.text == "silver birch trees" and edited.status == ClueStatus.EDITED
-    assert "2 accepted or edited, 1 rejected" not in window.hints.clues_label.text()
-    assert window.hints.clues_label.text() == "1 accepted or edited, 1 rejected"
+    assert "2 accepted or edited, 1 rejected" not in window.docks["hints"].composer.clues_label.text()
+    assert window.docks["hints"].composer.clues_label.text() == "1 accepted or edited, 1 rejected"
 
 
 def test_layout_is_remembered_per_workspace(qtbot: QtBot, workspace: Path) -> None:
     first = MainWindow(workspace, restore_layout=True)
     qtbot.addWidget(first)
     first.show()
-    first.history_dock.hide()
-    first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, first.map_dock)
+    first.docks["history"].hide()
+    first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, first.docks["map"])
     first.close()
     assert (workspace / "desktop.ini").is_file()
     second = MainWindow(workspace, restore_layout=True)
     qtbot.addWidget(second)
     second.show()
-    assert not second.history_dock.isVisible()
-    assert second.dockWidgetArea(second.map_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert not second.docks["history"].isVisible()
+    assert second.dockWidgetArea(second.docks["map"]) == Qt.DockWidgetArea.LeftDockWidgetArea
     second.reset_layout()
-    assert second.history_dock.isVisible()
+    assert second.docks["history"].isVisible()
     second.close()
 
 
 def test_failing_model_load_is_a_message_not_a_crash(
-    qtbot: QtBot, window: MainWindow, tmp_path: Path
+    said: list[str], qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "config.json").write_text(json.dumps({"model_type": "llava"}), encoding="utf-8")
     (broken / "model.safetensors").write_bytes(b"not safetensors")
     # A folder chosen before the registry existed keeps being used in place (settings migration).
-    settings = window.workspace.load_settings()
-    window.workspace.save_settings(replace(settings, extra={"desktop_model_path": str(broken)}))
-    window._migrate_model_setting()
-    window.models_changed()
-    assert "broken-model" in window.session_panel.model_label.text()
-    with qtbot.waitSignal(window.error_shown, timeout=60000) as shown:
-        window.load_model()
-    assert "could not be loaded" in shown.args[0]
-    qtbot.waitUntil(lambda: window._model_task is None, timeout=10000)
-    assert window.backend is None and window.isVisible()
-    assert window.acts.load_model.isEnabled()  # the analyst can fix the folder and try again
+    settings = window.app.ctx.workspace.load_settings()
+    window.app.ctx.workspace.save_settings(replace(settings, extra={"desktop_model_path": str(broken)}))
+    window.app.models.migrate_legacy()
+    window.app.models.changed()
+    assert "broken-model" in window.docks["session"].panel.model_label.text()
+    window.app.models.load()
+    qtbot.waitUntil(lambda: bool(said) and not window.state.model_running, timeout=60000)
+    assert "could not be loaded" in said[-1]
+    assert window.app.models.backend is None and window.isVisible()
+    assert window.acts["load_model"].isEnabled()  # the analyst can fix the folder and try again
 
 
 def test_hint_composer_checks_what_each_kind_needs(qtbot: QtBot) -> None:

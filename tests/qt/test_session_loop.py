@@ -14,55 +14,59 @@ from tests.qt.helpers import wait_summary
 
 
 def wait_turns(qtbot: QtBot, window: MainWindow, count: int) -> None:
-    qtbot.waitUntil(lambda: window._session_task is None and len(window.turns) >= count, timeout=120000)
+    qtbot.waitUntil(
+        lambda: "turn" not in window.state.busy and len(window.state.turns) >= count, timeout=120000
+    )
 
 
 def test_session_with_the_tiny_model(
-    qtbot: QtBot, window: MainWindow, images: list[Path], tiny_model: Path
+    said: list[str], qtbot: QtBot, window: MainWindow, images: list[Path], tiny_model: Path
 ) -> None:
-    window.create_case("Loop")
+    window.app.cases.create("Loop")
     report = import_and_wait(qtbot, window, images)
     assert len(report.imported) == 2 and len(report.errors) == 1  # type: ignore[attr-defined]
     install_model(window, tiny_model)
-    assert "UNTRAINED" in window.session_panel.model_label.text()
+    assert "UNTRAINED" in window.docks["session"].panel.model_label.text()
     assert "UNTRAINED" in window.windowTitle()
-    window.max_new_tokens = 24
+    window.app.sessions.max_new_tokens = 24
 
-    window.start_session("direct")
+    window.app.sessions.start("direct")
     wait_turns(qtbot, window, 1)
-    assert window.backend is not None, window.errors
-    assert window.turns[0].status == TurnStatus.DONE, window.turns[0].error
-    streamed = window.session_panel.stream.toPlainText()
-    assert streamed and streamed.strip() in window.turns[0].raw_answer.strip() + streamed.strip()
-    assert window.session_panel.conversation.toPlainText().count("Turn 0") == 1
+    assert window.app.models.backend is not None, said
+    assert window.state.turns[0].status == TurnStatus.DONE, window.state.turns[0].error
+    streamed = window.docks["session"].panel.stream.toPlainText()
+    assert streamed and streamed.strip() in window.state.turns[0].raw_answer.strip() + streamed.strip()
+    assert window.docks["session"].panel.conversation.toPlainText().count("Turn 0") == 1
 
-    window.hints.text.setText("Which side of the road do cars drive on?")
-    window.hints.send_button.click()
+    window.docks["hints"].composer.text.setText("Which side of the road do cars drive on?")
+    window.docks["hints"].composer.send_button.click()
     wait_turns(qtbot, window, 2)
-    assert [t.status for t in window.turns] == [TurnStatus.DONE, TurnStatus.DONE]
-    assert window.turns[1].hints[0].text == "Which side of the road do cars drive on?"
-    assert window.history.model.rowCount() == 2
-    assert window.history.model.rows[1].hint.startswith("+Q: Which side")
-    state = wait_summary(qtbot, window.map, lambda s: s["turnCount"] == 2)
-    assert state["turnMarkers"] == [t.index for t in window.turns if t.prediction.point is not None]
-    xs, _ = window.history.plotted()["reference"]  # harbour.jpg has EXIF GPS: every placed turn is measured
-    assert xs == [float(t.index) for t in window.turns if t.prediction.point is not None]
+    assert [t.status for t in window.state.turns] == [TurnStatus.DONE, TurnStatus.DONE]
+    assert window.state.turns[1].hints[0].text == "Which side of the road do cars drive on?"
+    assert window.docks["history"].panel.model.rowCount() == 2
+    assert window.docks["history"].panel.model.rows[1].hint.startswith("+Q: Which side")
+    state = wait_summary(qtbot, window.docks["map"].view, lambda s: s["turnCount"] == 2)
+    assert state["turnMarkers"] == [t.index for t in window.state.turns if t.prediction.point is not None]
+    xs, _ = window.docks["history"].panel.plotted()[
+        "reference"
+    ]  # harbour.jpg has EXIF GPS: every placed turn is measured
+    assert xs == [float(t.index) for t in window.state.turns if t.prediction.point is not None]
 
 
 def test_stop_keeps_a_cancelled_turn_and_the_turns_before(
     qtbot: QtBot, window: MainWindow, images: list[Path], tiny_model: Path
 ) -> None:
-    window.create_case("Stop")
+    window.app.cases.create("Stop")
     import_and_wait(qtbot, window, images[:1])
     install_model(window, tiny_model)
-    window.max_new_tokens = 16
-    window.start_session("direct")
+    window.app.sessions.max_new_tokens = 16
+    window.app.sessions.start("direct")
     wait_turns(qtbot, window, 1)
-    window.max_new_tokens = 4000  # long enough to be stopped part way
-    window.hints.text.setText("Is this in Europe?")
-    window.hints.send_button.click()
-    qtbot.waitUntil(lambda: bool(window.session_panel.stream.toPlainText()), timeout=60000)
-    window.stop_session()
+    window.app.sessions.max_new_tokens = 4000  # long enough to be stopped part way
+    window.docks["hints"].composer.text.setText("Is this in Europe?")
+    window.docks["hints"].composer.send_button.click()
+    qtbot.waitUntil(lambda: bool(window.docks["session"].panel.stream.toPlainText()), timeout=60000)
+    window.app.sessions.stop()
     wait_turns(qtbot, window, 2)
-    assert [t.status for t in window.turns] == [TurnStatus.DONE, TurnStatus.CANCELLED]
-    assert window.acts.start_session.isEnabled()
+    assert [t.status for t in window.state.turns] == [TurnStatus.DONE, TurnStatus.CANCELLED]
+    assert window.acts["start_session"].isEnabled()

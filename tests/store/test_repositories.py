@@ -446,3 +446,35 @@ def test_everything_survives_reopening(tmp_path: Path) -> None:
         assert store.findings.current(session.evidence_sha256) == finding
         assert store.audit.entries() == entries
         assert store.audit.verify() == []
+
+
+def test_located_is_one_rule_for_the_grid_and_the_batch(tmp_path: Path) -> None:
+    """Located: a session with a finished turn; the batch's variant also filters by model and mode."""
+    from geodesk.domain.model import ModelIdentity, Prediction, Session, SessionMode, Turn, TurnStatus
+    from geodesk.evidence.pipeline import ImportOptions
+    from geodesk.services.importing import import_into
+    from geodesk.store import Workspace
+    from tests.evidence.fixtures import pattern, write_jpeg
+
+    ws = Workspace(tmp_path / "ws")
+    case = ws.create_case("Located")
+    photos = [write_jpeg(tmp_path / f"p{i}.jpg", pattern(64 + i, 48)) for i in range(3)]
+    with ws.open_case(case.id) as store:
+        import_into(store, photos, options=ImportOptions(workers=0))
+        a, b, c = (e.sha256 for e in store.evidence.list())
+        model = ModelIdentity("m", "1", "f" * 64)
+        other = ModelIdentity("n", "1", "e" * 64)
+
+        def session(sha: str, identity: ModelIdentity, statuses: list[TurnStatus]) -> None:
+            s = store.sessions.add(Session(None, sha, SessionMode.DIRECT, identity, "hf", {}, "t"))
+            assert s.id is not None
+            for i, status in enumerate(statuses):
+                store.turns.add(Turn(None, s.id, i, "p", "a", Prediction(), status=status))
+
+        session(a, model, [TurnStatus.DONE])
+        session(b, model, [TurnStatus.FAILED, TurnStatus.DONE])  # the hint turn finished: located
+        session(c, other, [TurnStatus.FAILED])  # nothing finished: not located
+        assert store.evidence.located() == {a, b}
+        assert store.evidence.located(model.sha256, SessionMode.DIRECT) == {a, b}
+        assert store.evidence.located(other.sha256) == set()
+        assert store.evidence.located(model.sha256, SessionMode.CLUES) == set()

@@ -46,7 +46,7 @@ def test_unversioned_file_is_migrated_and_unknown_keys_kept(tmp_path: Path) -> N
     ws = Workspace(tmp_path)
     ws.settings_path.write_text(json.dumps({"dtype": "float16", "plugin.colour": "teal"}))
     loaded = ws.load_settings()
-    assert loaded.dtype == "float16"
+    assert loaded.dtype == "fp16"  # migrated to the one precision vocabulary
     assert loaded.version == SETTINGS_VERSION
     assert loaded.extra == {"plugin.colour": "teal"}
     ws.save_settings(loaded)
@@ -68,3 +68,14 @@ def test_newer_or_broken_files_are_refused(tmp_path: Path) -> None:
     ws.settings_path.write_text("{oops")
     with pytest.raises(SettingsError, match=r"not valid JSON \(line 1"):
         ws.load_settings()
+
+
+def test_version_1_precision_names_become_the_one_vocabulary() -> None:
+    """Settings version 1 spelled bfloat16 / 4bit; the CLI and backends say bf16 / nf4."""
+    from geodesk.domain.precision import DTYPES, QUANTIZATIONS
+
+    settings = settings_from_json({"version": 1, "dtype": "bfloat16", "quantization": "4bit"})
+    assert (settings.dtype, settings.quantization, settings.version) == ("bf16", "nf4", SETTINGS_VERSION)
+    eight_bit = settings_from_json({"version": 1, "dtype": "float32", "quantization": "8bit"})
+    assert (eight_bit.dtype, eight_bit.quantization) == ("fp32", "int8")
+    assert settings.dtype in DTYPES and settings.quantization in QUANTIZATIONS

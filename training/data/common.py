@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from geodesk.atomic import atomic_open
+from geodesk.atomic import atomic_open, atomic_write_json
 from geodesk.engine import prompts
 
 Sample = dict[str, Any]
@@ -124,9 +124,7 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
 
 
 def write_json(path: Path, document: Any) -> None:
-    with atomic_open(path) as fh:
-        json.dump(document, fh, ensure_ascii=False, indent=2, sort_keys=True)
-        fh.write("\n")
+    atomic_write_json(path, document, sort_keys=True)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

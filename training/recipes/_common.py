@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from geodesk import atomic as geodesk_atomic
+from geodesk.digest import sha256_file
 from training.datasets import (
     Collator,
     LengthGroupedBatchSampler,
@@ -181,11 +182,7 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(4 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)  # the one implementation (geodesk.digest)
 
 
 def data_manifest(files: list[Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Evidence import in a child process, so the desktop app's interpreter stays free.
+"""Evidence import in a child process, so the desktop app's interpreter (and its UI thread) stays free.
 
 An import in a worker *thread* still shares the GIL with the UI thread, and parts of it hold the GIL
 for long stretches (loading the gazetteer's 155k places, numpy/scipy work, module imports): the event
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from geodesk.qt.workers import TaskContext
+from geodesk.app.jobs import JobContext
 
 
 def _context() -> Any:
@@ -41,12 +41,12 @@ def _child(case_dir: str, paths: list[str], workers: int | None, messages: Any, 
             )
         messages.put(("result", report))
     except BaseException as exc:  # everything goes back to the app as a message
-        from geodesk.qt.workers import describe_error
+        from geodesk.app.jobs import describe_error
 
         messages.put(("failed", describe_error(exc)))
 
 
-def run_import(ctx: TaskContext, case_dir: Path, paths: list[Path], workers: int | None) -> Any:
+def run_import(ctx: JobContext, case_dir: Path, paths: list[Path], workers: int | None) -> Any:
     """Import ``paths`` into the case at ``case_dir`` in a child process; returns its ImportReport."""
     mp = _context()
     messages = mp.Queue()

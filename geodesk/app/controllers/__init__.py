@@ -1,0 +1,1 @@
+"""One controller per area; each calls geodesk.services and writes geodesk.app.state.AppState."""

@@ -1,0 +1,61 @@
+"""The prediction history (table + plot of how far each turn moved) and the map of the selected item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QWidget
+
+from geodesk.app import Application
+from geodesk.qt.docks.base import Dock
+from geodesk.qt.history_panel import HistoryPanel
+from geodesk.qt.map_view import MapView
+from geodesk.qt.workers import TaskRunner
+from geodesk.report.history import history_rows, reference_point
+from geodesk.report.map_page import map_state
+
+
+class HistoryDock(Dock):
+    title, name = "History", "historyDock"
+
+    def __init__(self, app: Application, parent: QWidget | None = None) -> None:
+        super().__init__(app, parent)
+        self.panel = HistoryPanel(self)
+        self.setWidget(self.panel)
+        self.panel.turn_selected.connect(lambda index: setattr(self.state, "selected_turn", index))
+        self.watch("selected_turn", lambda index: None if index is None else self.panel.select_turn(index))
+        self.watch_all(("turns", "evidence", "finding"), self._show)
+
+    def _show(self) -> None:
+        s = self.state
+        if s.evidence is None:
+            self.panel.set_rows([], None)  # the table, the plot and its axes of nothing
+            return
+        rows = history_rows(list(s.turns), s.evidence, s.finding)
+        self.panel.set_rows(rows, reference_point(s.evidence, s.finding))
+
+
+class MapDock(Dock):
+    title, name = "Map", "mapDock"
+
+    def __init__(self, app: Application, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(app, parent)
+        page = Path(app.workspace_path) / "cache" / "map-page.html"
+        self.view = MapView(runner, page, self)
+        self.setWidget(self.view)
+        self.view.finding_clicked.connect(app.findings.propose_point)  # proposes; Save records
+        self.view.failed.connect(lambda m: app.ctx.say("Map", m))
+        self._shown_for: str | None = None  # the evidence hash the map was last fitted to
+        self.watch_all(("evidence", "turns", "finding"), self._show)
+        self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
+        self.watch("selected_turn", self.view.select_turn)
+        self.watch("tile_folder", self.view.build)
+
+    def _show(self) -> None:
+        s = self.state
+        sha = None if s.evidence is None else s.evidence.sha256
+        fit, self._shown_for = sha != self._shown_for, sha  # a newly selected item: fit its markers
+        if s.evidence is None:
+            self.view.set_state(map_state([]), fit=True)  # nothing's data: an empty map, the world view
+            return
+        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding), fit=fit)

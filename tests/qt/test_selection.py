@@ -1,0 +1,104 @@
+"""Selection is state: after a session on image A, selecting image B (same case) and then opening
+another case leaves every dock showing only B's data, then nothing's.
+
+The session on A is written with the case store (the rows a session writes), so no model is needed;
+the answer pane's streamed text and the status line are set as a finished turn leaves them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from geodesk.app.state import StatusLine
+from geodesk.domain.model import (
+    Clue,
+    ClueSource,
+    Finding,
+    FindingStatus,
+    ModelIdentity,
+    Prediction,
+    Session,
+    SessionMode,
+    Turn,
+)
+from geodesk.qt.main_window import MainWindow
+from tests.qt.conftest import import_and_wait
+from tests.qt.helpers import wait_summary
+
+
+def a_session_on(window: MainWindow, sha: str) -> None:
+    store = window.app.ctx.store
+    assert store is not None
+    identity = ModelIdentity("rows", "0", "0" * 64)
+    session = store.sessions.add(Session(None, sha, SessionMode.DIRECT, identity, "hf", {}, "test"))
+    assert session.id is not None
+    store.turns.add(
+        Turn(
+            None,
+            session.id,
+            0,
+            "where?",
+            "Lyon",
+            Prediction(country="France", city="Lyon", lat=45.76, lon=4.84, valid=True),
+        )
+    )
+    store.clues.add(Clue(None, sha, "architecture", "Haussmann facades", ClueSource.MODEL))
+    store.findings.save(Finding(None, sha, 45.76, 4.84, 5.0, FindingStatus.PROBABLE, "river bend"))
+    window.app.evidence.select(sha, session_id=session.id)
+    window.state.answer_stream = "Lyon, France"  # what the streamed answer left in the pane
+    window.state.session_status = StatusLine("Turn 0: done")
+
+
+def docks_show_nothing_of_a(window: MainWindow, a_name: str) -> None:
+    d = window.docks
+    session = d["session"].panel
+    assert "Lyon" not in session.card.toPlainText()  # prediction card
+    assert session.stream.toPlainText() == ""  # answer pane
+    assert session.status.text() in ("", "choose an image first")  # status line: not "Turn 0: done"
+    assert "Lyon" not in session.conversation.toPlainText()
+    assert session.sessions.count() == 0  # session list
+    assert d["history"].panel.model.rowCount() == 0  # history table
+    assert d["history"].panel.plotted()["moved"] == ([], [])
+    assert d["history"].panel.plot_range() == ((0.0, 1.0), (0.0, 1.0))  # plot axes of nothing
+    assert d["clues"].panel.tree.topLevelItemCount() == 0  # clue list
+    finding = d["finding"].editor
+    assert finding.lat.text() == "" and finding.lon.text() == "" and finding.history.count() == 0
+    assert window.docks["map"].view.state().turns == ()  # map view
+    assert window.docks["map"].view.state().title != a_name
+
+
+def test_another_image_then_another_case_shows_only_their_data(
+    qtbot: QtBot, window: MainWindow, images: list[Path]
+) -> None:
+    window.app.cases.create("First")
+    import_and_wait(qtbot, window, images[:2])
+    by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
+    a_session_on(window, by_name["harbour.jpg"])
+    assert window.docks["history"].panel.model.rowCount() == 1
+    assert window.docks["session"].panel.stream.toPlainText() == "Lyon, France"
+    assert window.docks["finding"].editor.lat.text() == "45.760000"
+    wait_summary(qtbot, window.docks["map"].view, lambda s: s["turnMarkers"] == [0])
+
+    # image B of the same case: only B's data (B has none yet), and B is what the panes describe
+    window.docks["evidence"].grid.select_sha(by_name["street.jpg"])
+    assert window.state.evidence is not None and window.state.evidence.original_name == "street.jpg"
+    docks_show_nothing_of_a(window, "harbour.jpg")
+    assert window.docks["map"].view.state().title == "street.jpg"
+    assert window.docks["metadata"].panel.topLevelItem(0).text(1) == "street.jpg"
+    assert window.docks["session"].panel.start_button.isEnabled()
+    assert window.docks["session"].panel.status.text() == ""  # not "choose an image first"
+    assert window.docks["finding"].editor.isEnabled()
+    wait_summary(qtbot, window.docks["map"].view, lambda s: s["turnMarkers"] == [])
+
+    # another case: nothing is selected, nothing of the first case is shown
+    window.app.cases.create("Second")
+    assert window.state.evidence is None and window.state.case is not None
+    assert window.state.case.title == "Second"
+    docks_show_nothing_of_a(window, "harbour.jpg")
+    assert window.docks["evidence"].grid.shas() == []
+    assert window.docks["metadata"].panel.topLevelItemCount() == 0
+    assert not window.docks["finding"].editor.isEnabled()
+    assert not window.docks["session"].panel.start_button.isEnabled()
+    assert not window.viewer.has_image()
