@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
 
 def _batch(args: argparse.Namespace) -> int:
     from geodesk.services.batch import run_batch
+    from geodesk.services.sessions import backend_profile
 
     if args.stream:
         raise CliError("--stream shows one answer at a time; it does not go with batch")
@@ -57,7 +58,12 @@ def _batch(args: argparse.Namespace) -> int:
 
     try:
         report = run_batch(
-            case_dir, backend, SessionMode(args.mode), _turn_options(args), workers=workers, progress=progress
+            case_dir,
+            backend,
+            SessionMode(args.mode),
+            _turn_options(args, backend_profile(backend)),
+            workers=workers,
+            progress=progress,
         )
     finally:
         backend.close()
