@@ -86,7 +86,7 @@ def resolve_session_model(workspace: Path, identity: ModelIdentity) -> Path:
 
     Raises ModelNotFoundError naming the model the session needs when none of these holds.
     """
-    from geodesk.engine.package import PackageError, package_identity
+    from geodesk.engine.package import PackageError, hash_files, identity_from_hashes
     from geodesk.engine.registry import ModelRegistry, RegistryError
 
     needed = (
@@ -103,8 +103,8 @@ def resolve_session_model(workspace: Path, identity: ModelIdentity) -> Path:
             return Path(model.path)
     folder = Path(identity.path) if identity.path else None
     if folder is not None and folder.is_dir():
-        try:
-            if package_identity(folder).sha256 == identity.sha256:
+        try:  # the files as they are now (a manifest would only repeat what they were)
+            if identity_from_hashes(hash_files(folder)) == identity.sha256:
                 return folder.resolve()
         except (PackageError, OSError):
             pass

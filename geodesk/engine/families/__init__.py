@@ -144,8 +144,8 @@ def family_from_config(config: dict[str, Any], where: str = "config.json") -> Fa
             f"own Python code (trust_remote_code), which geodesk never runs; install {use} instead"
         )
     raise FamilyError(
-        f"{where} holds a {model_type!r} model; geodesk runs "
-        + ", ".join(f"{f.label} ({'/'.join(f.model_types)})" for f in FAMILIES)
+        f"{where} holds a {model_type!r} model, not LLaVA, Qwen2.5-VL or InternVL3; geodesk runs the "
+        "model types " + ", ".join(repr(t) for f in FAMILIES for t in f.model_types)
     )
 
 
