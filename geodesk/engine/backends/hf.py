@@ -240,6 +240,26 @@ def load_processor(folder: Path, family: Family) -> Any:
     )
 
 
+def _fingerprints(pixel_values: torch.Tensor, vision_inputs: dict[str, Any], n_images: int) -> list[str]:
+    """One hash per image of the pixels the model sees (processor output, small: not the original).
+
+    LLaVA: ``pixel_values[i]`` is image i. Qwen2.5-VL: rows are patches, image i has
+    ``prod(image_grid_thw[i])`` of them. InternVL: tiles per image are not reported, so every image
+    gets the hash of the whole tensor (any changed image invalidates all; hint turns add no image).
+    """
+
+    def digest(t: torch.Tensor) -> str:
+        return hashlib.sha256(t.contiguous().float().numpy().tobytes()).hexdigest()
+
+    if pixel_values.shape[0] == n_images:
+        return [digest(pixel_values[i]) for i in range(n_images)]
+    grid = vision_inputs.get("image_grid_thw")
+    if grid is not None and len(grid) == n_images:
+        sizes = [int(torch.prod(g)) for g in grid]
+        return [digest(chunk) for chunk in torch.split(pixel_values, sizes)]
+    return [digest(pixel_values)] * n_images
+
+
 class HFBackend:
     """A model folder loaded in this process. Not thread-safe across calls: calls are serialised."""
 
@@ -440,10 +460,7 @@ class HFBackend:
             # Image i occupies token positions [start, end): per_image consecutive placeholder ids.
             starts = positions[::per_image]
             spans = [(start, start + per_image) for start in starts]
-            # The prepared pixels name the image whatever layout the processor gives pixel_values.
-            fingerprints = [
-                hashlib.sha256(f"{img.size}".encode() + img.tobytes()).hexdigest() for img in prepared
-            ]
+            fingerprints = _fingerprints(pixel_values, vision_inputs, len(prepared))
         elif positions:
             raise BackendError(
                 f"the prompt contains the image token {IMAGE_PLACEHOLDER!r} but no image was given"

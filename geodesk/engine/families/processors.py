@@ -68,3 +68,15 @@ def load_still_processor(kind: type[Any], folder: Path, image_processor_class: A
     if template is None:
         template = getattr(tokenizer, "chat_template", None)
     return kind(image_processor=image_processor, tokenizer=tokenizer, chat_template=template, **extra)
+
+
+def name_public_processor(folder: Path, public: str) -> None:
+    """Write the family's own processor class name where transformers saved the image-only subclass,
+    so other runtimes (vLLM, lmdeploy, a full transformers install) load the folder as published."""
+    import json
+
+    for path in folder.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and str(data.get("processor_class", "")).startswith("Still"):
+            data["processor_class"] = public
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -182,18 +182,6 @@ def build_internvl(seed: int = 0) -> tuple[Any, Any]:
     return _silence_specials(model, len(INTERNVL_SPECIAL)), processor
 
 
-def _name_public_processor(folder: Path, public: str) -> None:
-    """Write the family's own processor class name where transformers saved the image-only subclass,
-    so other runtimes (vLLM, lmdeploy, a full transformers install) load the folder as published."""
-    import json
-
-    for path in folder.glob("*.json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and str(data.get("processor_class", "")).startswith("Still"):
-            data["processor_class"] = public
-            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
 BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "internvl": build_internvl}
 
 
@@ -219,9 +207,11 @@ def create_tiny_family_model(out_dir: str | Path, family: str, seed: int = 0) ->
     try:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
-        _name_public_processor(staging, type(processor).__mro__[1].__name__)
-        normalise_json_files(staging)
         from geodesk.engine.families import family_by_name
+        from geodesk.engine.families.processors import name_public_processor
+
+        name_public_processor(staging, type(processor).__mro__[1].__name__)
+        normalise_json_files(staging)
 
         write_manifest(
             staging,
