@@ -439,7 +439,7 @@ class HFBackend:
         conversation, images = self._template_messages(messages)
         template = self.processor.apply_chat_template
         text = str(template(conversation, add_generation_prompt=True, tokenize=False))
-        prepared = [self._prepare_image(img) for img in images]
+        prepared = [self.prepare_model_image(img) for img in images]
         encoded = self.processor(
             text=[text], images=prepared or None, return_tensors="pt", add_special_tokens=False
         )
@@ -467,7 +467,7 @@ class HFBackend:
             )
         return _Prompt(text, input_ids, pixel_values, vision_inputs, spans, fingerprints)
 
-    def _prepare_image(self, image: Any) -> Any:
+    def prepare_model_image(self, image: Any) -> Any:
         """Orientation and RGB for every family; LLaVA's mean-colour square padding where it applies."""
         from geodesk.engine.imaging import mean_fill, to_rgb
 
