@@ -88,3 +88,14 @@ def test_qwen_export_is_an_installable_package_sessions_run_on(
         GenerationSettings(max_new_tokens=4),
     )
     assert reply.answer_tokens == 4 and backend.family.name == "qwen2_5_vl"
+
+
+def test_the_qwen_configs_load_with_lora_on_the_language_model_and_no_stage1() -> None:
+    from training.recipes._common import load_config
+
+    configs = Path(finetune_qlora.__file__).resolve().parents[1] / "configs"
+    for path in (configs / "tiny" / "finetune_qwen2_5_vl.yaml", configs / "qwen2_5_vl-7b" / "finetune.yaml"):
+        config = load_config(path, finetune_qlora.DEFAULTS)
+        assert config["recipe"] == "finetune_qlora" and config["model"]["stage1_run"] is None
+        assert config["lora"]["target"] == finetune_qlora.LORA_TARGET
+        assert config["model"]["quantization"] == "nf4"
