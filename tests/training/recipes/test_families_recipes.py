@@ -99,3 +99,28 @@ def test_the_qwen_configs_load_with_lora_on_the_language_model_and_no_stage1() -
         assert config["recipe"] == "finetune_qlora" and config["model"]["stage1_run"] is None
         assert config["lora"]["target"] == finetune_qlora.LORA_TARGET
         assert config["model"]["quantization"] == "nf4"
+    from training.recipes import grpo
+
+    config = load_config(configs / "qwen2_5_vl-7b" / "grpo.yaml", grpo.DEFAULTS)
+    assert config["recipe"] == "grpo" and "qwen2_5_vl-7b" in config["model"]["path"]
+
+
+def test_grpo_runs_on_the_tiny_qwen_and_moves_only_the_lm_adapter(
+    tiny_family_dirs: dict[str, Path], tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    import math
+
+    from safetensors.torch import load_file
+
+    from tests.training.recipes.test_grpo import grpo_config
+    from training.recipes import grpo
+
+    out = tmp_path / "grpo"
+    summary = grpo.run(grpo_config(
+        tiny_family_dirs["qwen2_5_vl"], out, [tiny_data["meta"]], "train.max_steps=1",
+        "grpo.max_completion_length=8", "train.batch_size=2",
+    ))
+    assert summary["steps"] == 1 and all(math.isfinite(x) for x in summary["losses"])
+    tensors = load_file(str(out / "adapter" / "adapter_model.safetensors"))
+    assert tensors and all(".language_model." in k and "lora_" in k for k in tensors)
+    assert any(float(v.abs().sum()) > 0 for k, v in tensors.items() if "lora_B" in k)  # it trained
