@@ -28,6 +28,7 @@ what a session of the family's default prompt profile asks (gaga for LLaVA, gene
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             "ttft_cache_reused_median_s": round(median(ttft_warm), 5),
             "cached_prompt_tokens": cached,
         },
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],  # other processes on the machine
         "note": "2 shared CPU cores: single runs vary several-fold, compare medians and minimums; "
         "ratio is the backend alone, session_ratio the whole turn (the issue's target)",
     }

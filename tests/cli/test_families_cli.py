@@ -149,6 +149,11 @@ def test_geodesk_serve_answers_the_openai_client_for_every_family(
         )
         streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
         assert streamed == reply.choices[0].message.content
+        from geodesk.engine.backends.remote import RemoteBackend, RemoteOptions
+
+        # geodesk's own client adopts the profile the server reports; --profile overrides it.
+        assert RemoteBackend(server.url, RemoteOptions(retries=0)).profile == "generic"
+        assert RemoteBackend(server.url, RemoteOptions(retries=0, profile="globe")).profile == "globe"
     finally:
         server.shutdown(abort_connections=True)
         backend.close()
