@@ -1,7 +1,13 @@
-"""GPU inference of the ``hf`` backend on a model with the exact shapes of LLaVA-Llama-3-8B.
+"""GPU inference of the ``hf`` backend on a model with the exact shapes of LLaVA-Llama-3-8B or Qwen2.5-VL-7B.
 
-    .venv/bin/python -m bench.gpu_hf_inference [--modes bf16,nf4] [--static-compile] [--tokens 128]
-    .venv/bin/python -m bench.gpu_hf_inference --tiny          # CPU smoke run, tiny shapes
+    .venv/bin/python -m bench.gpu_hf_inference [--shape llava-8b|qwen2.5-vl-7b] [--modes bf16,nf4]
+        [--static-compile] [--tokens 128]
+    .venv/bin/python -m bench.gpu_hf_inference --tiny [--shape ...]   # CPU smoke run, tiny shapes
+
+``--shape qwen2.5-vl-7b``: Qwen2.5-VL-7B-Instruct's shapes (vision: 32 blocks, hidden 1280, 16 heads,
+patch 14, 2x2 merge, window 112; decoder: hidden 3584, 28 layers, 28 heads, 4 KV heads, MLP 18944,
+vocabulary 152064, M-RoPE sections 16/24/24) with its published image processor bounds (the 1024x768
+test photo becomes 1008x756 pixels, 972 image tokens); NF4 skips ``model.visual`` and lm_head.
 
 Shapes: CLIP ViT-L/14-336 (hidden 1024, 24 layers, 16 heads, 336 px, patch 14 -> 576 image tokens) and
 Llama-3-8B (hidden 4096, 32 layers, 32 heads, 8 KV heads, MLP 14336, vocabulary 128256), projector a
@@ -49,6 +55,24 @@ TINY = {
     "text": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1024,
              "max_position_embeddings": 2048},
+}
+QWEN2_5_VL_7B = {
+    "vision": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+               "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+               "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]},
+    "text": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+             "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+             "max_position_embeddings": 128000, "mrope_section": [16, 24, 24]},
+    "pixels": {"min_pixels": 3136, "max_pixels": 12845056},
+}
+QWEN_TINY = {
+    "vision": {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+               "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 28,
+               "fullatt_block_indexes": [1]},
+    "text": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 1024, "max_position_embeddings": 2048,
+             "mrope_section": [2, 3, 3]},
+    "pixels": {"min_pixels": 3136, "max_pixels": 112 * 112},
 }
 TARGETS = {"bf16_fraction_of_bound": 0.5, "nf4_peak_bytes": 8 * 2**30, "bf16_peak_bytes": 18 * 2**30}
 
@@ -100,6 +124,47 @@ def build_model(
     model.generation_config.eos_token_id = eos_ids
     model.generation_config.pad_token_id = eos_ids[-1]
     return model.eval()
+
+
+def build_qwen_model(shapes: dict[str, Any], device: Any, ids: dict[str, int], eos_ids: list[int]) -> Any:
+    """A random-weight Qwen2.5-VL built on ``device`` in bf16."""
+    import torch
+    import transformers
+
+    hf: Any = transformers
+    text = dict(shapes["text"])
+    section = text.pop("mrope_section")
+    text.update(rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=eos_ids[-1],
+                eos_token_id=eos_ids[0],
+                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": section})
+    config = hf.Qwen2_5_VLConfig(
+        text_config=text, vision_config=dict(shapes["vision"]), image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = hf.Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+    with torch.no_grad():
+        model.lm_head.weight[: max(eos_ids) + 8] = 0
+    model.generation_config.eos_token_id = eos_ids
+    model.generation_config.pad_token_id = eos_ids[-1]
+    return model.eval()
+
+
+def make_qwen_processor(pixels: dict[str, int]) -> Any:
+    import transformers
+
+    from geodesk.engine.families import tiny
+    from geodesk.engine.families.processors import StillQwen25VLProcessor
+
+    hf: Any = transformers
+    tokenizer = tiny.build_chatml_tokenizer(tiny.QWEN_SPECIAL, tiny.QWEN_EXTRA, tiny.QWEN_CHAT_TEMPLATE)
+    image_processor = hf.Qwen2VLImageProcessorPil(
+        size={"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
+        patch_size=14, temporal_patch_size=2, merge_size=2,
+    )
+    return StillQwen25VLProcessor(image_processor, tokenizer, chat_template=tiny.QWEN_CHAT_TEMPLATE)
 
 
 def quantize_nf4(model: Any) -> None:
@@ -161,19 +226,31 @@ def run_mode(mode: str, args: argparse.Namespace, device: Any, bandwidth: float)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    shapes = TINY if args.tiny else LLAVA_LLAMA3_8B
-    processor = make_processor(build_tokenizer(), shapes["vision"])
-    tok = processor.tokenizer
-    eos_ids = [int(tok.convert_tokens_to_ids(EOT)), int(tok.convert_tokens_to_ids(END_OF_TEXT))]
     started = time.perf_counter()
-    model = build_model(shapes, device, int(tok.convert_tokens_to_ids(IMAGE_TOKEN)), eos_ids)
+    if args.shape == "qwen2.5-vl-7b":
+        from geodesk.engine.families import tiny
+
+        qwen_shapes = QWEN_TINY if args.tiny else QWEN2_5_VL_7B
+        processor = make_qwen_processor(qwen_shapes["pixels"])
+        tok = processor.tokenizer
+        ids = {t: int(tok.convert_tokens_to_ids(t)) for t in tiny.QWEN_SPECIAL}
+        eos_ids = [ids[tiny.IM_END], ids[tiny.END_OF_TEXT]]
+        started = time.perf_counter()
+        model = build_qwen_model(qwen_shapes, device, ids, eos_ids)
+    else:
+        shapes = TINY if args.tiny else LLAVA_LLAMA3_8B
+        processor = make_processor(build_tokenizer(), shapes["vision"])
+        tok = processor.tokenizer
+        eos_ids = [int(tok.convert_tokens_to_ids(EOT)), int(tok.convert_tokens_to_ids(END_OF_TEXT))]
+        started = time.perf_counter()
+        model = build_model(shapes, device, int(tok.convert_tokens_to_ids(IMAGE_TOKEN)), eos_ids)
     if mode.startswith("nf4"):
         quantize_nf4(model)
     build_s = time.perf_counter() - started
     static = mode.endswith("static-compile")
     options = HFOptions(cache="static" if static else "dynamic", compile=static, max_context=2048)
-    backend = HFBackend.from_loaded(model, processor, ModelIdentity("random-llava-llama-3-8b-shape", mode,
-                                                                     "0" * 64), options)
+    label = "random-qwen2.5-vl-7b-shape" if args.shape == "qwen2.5-vl-7b" else "random-llava-llama-3-8b-shape"
+    backend = HFBackend.from_loaded(model, processor, ModelIdentity(label, mode, "0" * 64), options)
     image = Image.new("RGB", (1024, 768), (90, 140, 200))
     image.paste((30, 120, 40), (0, 500, 1024, 768))
     first = [ChatMessage("system", "You are a geolocation expert."),
@@ -242,6 +319,7 @@ def make_processor(tokenizer: Any, vision: dict[str, int]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny shapes on CPU (smoke test of this script)")
+    parser.add_argument("--shape", choices=["llava-8b", "qwen2.5-vl-7b"], default="llava-8b")
     parser.add_argument("--modes", default="bf16,nf4", help="comma list of bf16, nf4")
     parser.add_argument("--static-compile", action="store_true",
                         help="also run each mode with a static KV cache and torch.compile'd decoding")
@@ -271,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         print(results[-1])
     document = {
         "benchmark": "gpu_hf_inference",
-        "shapes": "tiny (CPU smoke run)" if args.tiny else "LLaVA-Llama-3-8B (CLIP ViT-L/14-336, Llama-3-8B)",
+        "shapes": ("tiny (CPU smoke run), " if args.tiny else "") + (
+            "Qwen2.5-VL-7B (vision 32x1280, decoder 28x3584, M-RoPE)" if args.shape == "qwen2.5-vl-7b"
+            else "LLaVA-Llama-3-8B (CLIP ViT-L/14-336, Llama-3-8B)"
+        ),
         "machine": machine(),
         "device": str(device),
         "copy_bandwidth_bytes_per_s": round(bandwidth),
@@ -280,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "results": results,
     }
-    out = args.out or ("gpu_hf_inference_tiny.json" if args.tiny else "gpu_hf_inference.json")
+    stem = "gpu_hf_inference" if args.shape == "llava-8b" else "gpu_hf_inference_qwen2_5_vl_7b"
+    out = args.out or (f"{stem}_tiny.json" if args.tiny else f"{stem}.json")
     print(f"wrote {write_result(out, document)}")
     return 0 if all("error" not in r for r in results) else 1
 

@@ -1,6 +1,7 @@
-"""The cost geodesk's ``hf`` backend adds around the model, on CPU with the tiny model.
+"""The cost geodesk's ``hf`` backend adds around the model, on CPU with the tiny model of a family.
 
-    .venv/bin/python -m bench.session_overhead [--tokens 64] [--reps 15] [--out FILE]
+    .venv/bin/python -m bench.session_overhead [--family llava|qwen2_5_vl|internvl] [--tokens 64]
+        [--reps 15] [--out FILE]
 
 Same model object, same conversation (one image + question), same number of answer tokens
 (the tiny model never emits an end token, so both paths run to ``max_new_tokens``), interleaved
@@ -20,12 +21,14 @@ repetitions, medians:
 
 The tiny model makes this a worst case: each decode step is a
 few milliseconds of model time, so per-token Python work weighs more than it would on a real model.
-Writes bench/results/session_overhead.json.
+Writes bench/results/session_overhead.json (llava) or session_overhead_<family>.json. Both paths ask
+what a session of the family's default prompt profile asks (gaga for LLaVA, generic for the others).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -44,22 +47,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64, help="answer tokens per generation")
     parser.add_argument("--reps", type=int, default=21, help="timed repetitions per path")
-    parser.add_argument("--out", default="session_overhead.json", help="file name under bench/results/")
+    parser.add_argument("--family", choices=["llava", "qwen2_5_vl", "internvl"], default="llava")
+    parser.add_argument("--out", default=None, help="file name under bench/results/")
     args = parser.parse_args(argv)
+    out_name = args.out or (
+        "session_overhead.json" if args.family == "llava" else f"session_overhead_{args.family}.json"
+    )
 
     import torch
     from PIL import Image
 
     from geodesk.domain.model import SessionMode
-    from geodesk.engine import prompts
     from geodesk.engine.backends.base import ChatMessage, GenerationSettings
     from geodesk.engine.backends.hf import HFBackend, HFOptions
+    from geodesk.engine.families.tiny import create_tiny_family_model
     from geodesk.engine.imaging import prepare_image
     from geodesk.engine.tiny import create_tiny_model
     from geodesk.evidence.pipeline import ImportOptions
     from geodesk.geo import default_gazetteer
     from geodesk.services.importing import import_into
-    from geodesk.services.sessions import TurnOptions, locate
+    from geodesk.services.sessions import TurnOptions, backend_profile, locate
     from geodesk.store.workspace import Workspace
 
     torch.manual_seed(0)
@@ -68,16 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "tiny"
-        create_tiny_model(folder, seed=0)
+        if args.family == "llava":
+            create_tiny_model(folder, seed=0)
+        else:
+            create_tiny_family_model(folder, args.family, seed=0)
         backend = HFBackend(folder, HFOptions(reuse_cache=False))
+        profile = backend_profile(backend)
         warm_backend = HFBackend.from_loaded(backend.model, backend.processor, backend.identity)
         model, processor = backend.model, backend.processor
 
         image = Image.new("RGB", (640, 480), (90, 140, 200))
         image.paste((30, 120, 40), (0, 300, 640, 480))
-        # Both paths ask exactly what a direct-mode session asks: the protocol's system prompt and first turn.
-        system = prompts.system_prompt(SessionMode.DIRECT)
-        question = prompts.first_turn(SessionMode.DIRECT).text
+        # Both paths ask exactly what a direct-mode session asks: the profile's system prompt and first turn.
+        system = profile.system_prompt(SessionMode.DIRECT)
+        question = profile.first_turn(SessionMode.DIRECT).text
         messages = [ChatMessage("system", system), ChatMessage("user", question, (image,))]
         settings = GenerationSettings(max_new_tokens=args.tokens)
         conversation = [
@@ -87,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 "content": [{"type": "image"}, {"type": "text", "text": question.removeprefix("<image>\n")}],
             },
         ]
-        padded = prepare_image(image)  # the bare path gets the same pixels, without the padding cost
+        # The bare path gets the same pixels, without the padding cost (LLaVA pads; the others do not).
+        padded = prepare_image(image) if backend.family.pad_to_square else image
 
         def bare() -> tuple[float, float, int]:
             started, cpu = time.perf_counter(), time.process_time()
@@ -172,9 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     document: dict[str, Any] = {
         "benchmark": "session_overhead",
         "description": "a session turn (locate) and HFBackend.generate vs bare processor + model.generate, "
-        "tiny LLaVA, CPU, same run, same prompt",
+        f"tiny {args.family}, CPU, same run, same prompt",
         "machine": machine(),
-        "model": "geodesk tiny-llava seed 0 (CLIP 56px/14, Llama hidden 64, 2 layers)",
+        "model": {
+            "llava": "geodesk tiny-llava seed 0 (CLIP 56px/14, Llama hidden 64, 2 layers)",
+            "qwen2_5_vl": "geodesk tiny Qwen2.5-VL seed 0 (56px, 4 image tokens, hidden 64, 2 layers)",
+            "internvl": "geodesk tiny InternVL3-hf seed 0 (56px tile, 4 image tokens, hidden 64, 2 layers)",
+        }[args.family],
+        "family": args.family,
+        "profile": profile.name,
         "answer_tokens": tokens["bare"].pop(),
         "repetitions": args.reps,
         "bare_median_s": round(bare_s, 5),
@@ -200,10 +218,11 @@ def main(argv: list[str] | None = None) -> int:
             "ttft_cache_reused_median_s": round(median(ttft_warm), 5),
             "cached_prompt_tokens": cached,
         },
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],  # other processes on the machine
         "note": "2 shared CPU cores: single runs vary several-fold, compare medians and minimums; "
         "ratio is the backend alone, session_ratio the whole turn (the issue's target)",
     }
-    path = write_result(args.out, document)
+    path = write_result(out_name, document)
     print(
         f"bare {bare_s * 1000:.1f} ms, backend {ours_s * 1000:.1f} ms, session {session_s * 1000:.1f} ms, "
         f"session ratio {session_ratio:.3f} "

@@ -21,10 +21,17 @@ Rule = Callable[[Sequence[ChatMessage]], str]
 class ScriptedAnswers:
     name = "scripted"
     max_images_per_message = 1
+    profile = "gaga"
 
     def __init__(
-        self, answers: Sequence[str] | Rule, *, interrupt_after: int | None = None, label: str = "scripted"
+        self,
+        answers: Sequence[str] | Rule,
+        *,
+        interrupt_after: int | None = None,
+        label: str = "scripted",
+        profile: str = "gaga",
     ) -> None:
+        self.profile = profile
         self.identity = ModelIdentity(name=label, version="0", sha256="")
         self._answers = answers
         self._interrupt_after = interrupt_after

@@ -35,7 +35,8 @@ from typing import Any
 from geodesk.domain import SessionMode
 from geodesk.engine import prompts
 from geodesk.engine.backends.base import template_messages
-from geodesk.engine.imaging import prepare_image
+from geodesk.engine.families import LLAVA, Family
+from geodesk.engine.imaging import mean_fill, prepare_image, to_rgb
 
 IGNORE_INDEX = -100
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -195,6 +196,7 @@ class LlavaConversationDataset:
         *,
         max_length: int = 2048,
         system_prompt: str = "auto",
+        family: Family = LLAVA,
     ) -> None:
         if system_prompt not in SYSTEM_PROMPT_CHOICES:
             raise DatasetError(f"system_prompt must be one of {', '.join(SYSTEM_PROMPT_CHOICES)}")
@@ -202,6 +204,7 @@ class LlavaConversationDataset:
             raise DatasetError("no training data files given (data.files is empty)")
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.family = family  # LLaVA pads images to square; Qwen2.5-VL's image token count varies
         self.max_length = max_length
         self.system_prompt = system_prompt
         self.image_token = str(getattr(processor, "image_token", prompts.IMAGE_PLACEHOLDER))
@@ -250,6 +253,8 @@ class LlavaConversationDataset:
         """How many placeholder ids the processor expands one image into (576 for CLIP-L/336, 16 tiny)."""
         from PIL import Image
 
+        # CLIP processors crop to crop_size; Qwen2.5-VL resizes within its pixel bounds (an estimate
+        # for length grouping: __getitem__ counts each image's tokens from its own grid).
         crop = getattr(self.processor.image_processor, "crop_size", None) or {"height": 336, "width": 336}
         blank = Image.new("RGB", (int(crop["width"]), int(crop["height"])))
         encoded = self.processor(text=[self.image_token], images=[blank], add_special_tokens=False)
@@ -298,14 +303,23 @@ class LlavaConversationDataset:
             done = upto
         return [(chunk, trained) for chunk, trained in pieces if chunk]
 
-    def _tokenize(self, sample: Sample) -> tuple[list[int], list[int]]:
+    def _tokenize(
+        self, sample: Sample, per_image: Sequence[int] | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Token ids and labels; ``per_image``: image tokens of each image (default tokens_per_image)."""
         ids: list[int] = []
         labels: list[int] = []
+        seen = 0
         for chunk, trained in self.render(sample):
             chunk_ids = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
             for t in chunk_ids:
-                # The processor expands each image token into one id per image patch.
-                n = self.tokens_per_image if t == self.image_token_id else 1
+                # The processor expands each image token into one id per visual token.
+                n = 1
+                if t == self.image_token_id:
+                    n = per_image[seen] if per_image is not None and seen < len(per_image) else (
+                        self.tokens_per_image
+                    )
+                    seen += 1
                 ids.extend([t] * n)
                 labels.extend([t if trained and t != self.image_token_id else IGNORE_INDEX] * n)
         return ids, labels
@@ -317,7 +331,10 @@ class LlavaConversationDataset:
         for path in sample.images:
             try:
                 with Image.open(path) as img:
-                    images.append(prepare_image(img, self.image_mean))
+                    if self.family.pad_to_square:
+                        images.append(prepare_image(img, self.image_mean))
+                    else:
+                        images.append(to_rgb(img, mean_fill(self.image_mean)))
             except (OSError, UnidentifiedImageError, ValueError) as exc:
                 raise DatasetError(
                     f"sample {sample.id} ({sample.source}): image {path} cannot be read ({exc}); "
@@ -329,17 +346,28 @@ class LlavaConversationDataset:
         import torch
 
         sample = self.samples[index]
-        ids, labels = self._tokenize(sample)
-        ids, labels = ids[: self.max_length], labels[: self.max_length]
         pixel_values = None
+        grid = None
+        per_image: list[int] | None = None
         if sample.images:
             encoded = self.processor.image_processor(self.load_images(sample), return_tensors="pt")
-            pixel_values = encoded["pixel_values"]  # [n_images, 3, H, W]
-        return {
+            pixel_values = encoded["pixel_values"]  # LLaVA [n_images, 3, H, W]; Qwen [patches, C*T*P*P]
+            grid = encoded.get("image_grid_thw")  # Qwen2.5-VL: [n_images, 3] (t, h, w) patches
+            if grid is not None:
+                merge = int(getattr(self.processor.image_processor, "merge_size", 1))
+                per_image = [int(torch.prod(g)) // (merge * merge) for g in grid]
+        ids, labels = self._tokenize(sample, per_image)
+        ids, labels = ids[: self.max_length], labels[: self.max_length]
+        item: dict[str, Any] = {
             "input_ids": torch.tensor(ids, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
             "pixel_values": pixel_values,
         }
+        if grid is not None:
+            item["image_grid_thw"] = grid
+            # 1 marks image tokens: Qwen2.5-VL places its 3-D M-RoPE positions from it.
+            item["mm_token_type_ids"] = (item["input_ids"] == self.image_token_id).long()
+        return item
 
 
 class Collator:
@@ -369,6 +397,14 @@ class Collator:
         pixels = [item["pixel_values"] for item in batch if item["pixel_values"] is not None]
         if pixels:
             out["pixel_values"] = torch.cat(pixels, dim=0)
+        grids = [item["image_grid_thw"] for item in batch if item.get("image_grid_thw") is not None]
+        if grids:  # Qwen2.5-VL: one (t, h, w) row per image, in the order of pixel_values
+            out["image_grid_thw"] = torch.cat(grids, dim=0)
+            types = torch.zeros((len(batch), longest), dtype=torch.long)
+            for row, item in enumerate(batch):
+                if "mm_token_type_ids" in item:
+                    types[row, : int(item["input_ids"].shape[0])] = item["mm_token_type_ids"]
+            out["mm_token_type_ids"] = types
         return out
 
 

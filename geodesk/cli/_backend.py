@@ -30,6 +30,11 @@ def add_backend_arguments(parser: Any, *, remote: bool = True, adapter: bool = T
             help="OpenAI-compatible server for --backend remote (repeat for several)",
         )
         parser.add_argument("--api-key", default=None)
+        parser.add_argument(
+            "--profile", choices=["gaga", "globe", "generic"], default=None,
+            help="--backend remote: the served model's prompt profile (default: what the server reports, "
+            "else gaga)",
+        )
     parser.add_argument("--dtype", choices=DTYPES, default="auto")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quantization", choices=QUANTIZATIONS, default="none")
@@ -37,10 +42,20 @@ def add_backend_arguments(parser: Any, *, remote: bool = True, adapter: bool = T
         parser.add_argument("--adapter", default=None, help="LoRA adapter folder (hf backend)")
 
 
-def open_backend_from_args(args: argparse.Namespace, model: str | Path | None) -> Backend:
-    """Open the backend the parsed options describe; failures become one actionable CLI error."""
+def open_backend_from_args(
+    args: argparse.Namespace, model: str | Path | None, session: Any = None
+) -> Backend:
+    """Open the backend the parsed options describe; failures become one actionable CLI error.
+
+    ``session``: a later turn of that session: without ``--model`` it runs on the session's own model.
+    """
     from geodesk.engine.backends.base import BackendError
-    from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend
+    from geodesk.services.models import (
+        BackendRequest,
+        ModelNotFoundError,
+        open_backend,
+        session_backend_request,
+    )
 
     request = BackendRequest(
         model=None if model is None else str(model),
@@ -51,8 +66,11 @@ def open_backend_from_args(args: argparse.Namespace, model: str | Path | None) -
         adapter=getattr(args, "adapter", None),
         endpoints=tuple(getattr(args, "endpoint", ())),
         api_key=getattr(args, "api_key", None),
+        profile=getattr(args, "profile", None),
     )
     try:
+        if session is not None:
+            request = session_backend_request(workspace_path(args), session, request)
         return open_backend(workspace_path(args), request)
     except (ModelNotFoundError, BackendError, LookupError) as exc:
         raise CliError(str(exc)) from None

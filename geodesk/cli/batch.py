@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
 
 def _batch(args: argparse.Namespace) -> int:
     from geodesk.services.batch import run_batch
+    from geodesk.services.sessions import backend_profile
 
     if args.stream:
         raise CliError("--stream shows one answer at a time; it does not go with batch")
@@ -52,8 +53,8 @@ def _batch(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     try:
-        report = run_batch(case_dir, backend, SessionMode(args.mode), _turn_options(args), workers=workers,
-                           on_item=item)
+        options = _turn_options(args, backend_profile(backend))
+        report = run_batch(case_dir, backend, SessionMode(args.mode), options, workers=workers, on_item=item)
     finally:
         backend.close()
     document = report.as_document()

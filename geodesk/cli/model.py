@@ -16,12 +16,17 @@ def register(subparsers: Any) -> None:
 
     tiny = model_sub.add_parser(
         "create-tiny",
-        help="write a tiny untrained LLaVA model package (for tests and smoke runs)",
+        help="write a tiny untrained model package of one family (for tests and smoke runs)",
         description=(
-            "Write a tiny random LLaVA of the real architecture (CLIP vision tower, projector, Llama-3 "
-            "style LLM, chat template, tokenizer trained in-process) as a model package whose manifest "
-            "says it is untrained. Same seed, same files."
+            "Write a tiny random model of a real architecture (llava: CLIP vision tower, projector, "
+            "Llama-3 style LLM; qwen2_5_vl: Qwen2.5-VL; internvl: InternVL3 in the -hf format), with its "
+            "family's chat template and a tokenizer trained in-process, as a model package whose "
+            "manifest says it is untrained. Same seed, same files."
         ),
+    )
+    tiny.add_argument(
+        "--family", choices=["llava", "qwen2_5_vl", "internvl"], default="llava",
+        help="model family (default llava)",
     )
     tiny.add_argument("out_dir", metavar="OUT_DIR", help="new (or empty) folder to write the package into")
     tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights (default 0)")
@@ -58,6 +63,7 @@ def _install_tiny(args: argparse.Namespace) -> int:
 
 
 def _create_tiny(args: argparse.Namespace) -> int:
+    from geodesk.engine.families.tiny import create_tiny_family_model
     from geodesk.engine.tiny import create_tiny_model
 
     out = Path(args.out_dir).expanduser().resolve()
@@ -65,7 +71,10 @@ def _create_tiny(args: argparse.Namespace) -> int:
         raise CliError(f"{out} already exists and is not an empty folder; choose a new folder")
     started = time.perf_counter()
     try:
-        manifest = create_tiny_model(out, seed=args.seed)
+        if args.family == "llava":
+            manifest = create_tiny_model(out, seed=args.seed)
+        else:
+            manifest = create_tiny_family_model(out, args.family, seed=args.seed)
     except (OSError, ValueError) as exc:
         raise CliError(f"could not write the tiny model to {out}: {exc}") from None
     size = sum((out / rel).stat().st_size for rel in manifest.files)
@@ -75,6 +84,8 @@ def _create_tiny(args: argparse.Namespace) -> int:
         "version": manifest.version,
         "sha256": manifest.identity_sha256,
         "untrained": manifest.untrained,
+        "family": manifest.family_name,
+        "profile": manifest.profile_name,
         "seed": args.seed,
         "files": len(manifest.files),
         "size_bytes": size,
@@ -94,11 +105,13 @@ def _create_tiny(args: argparse.Namespace) -> int:
 def _register_registry_commands(model_sub: Any) -> None:
     install = model_sub.add_parser(
         "install",
-        help="install a model package, llava-hf folder or XTuner LLaVA export into the workspace",
+        help="install a model package, HF model folder or XTuner LLaVA export into the workspace",
         description=(
             "Install SRC into the workspace's model registry: a geodesk package (hashes checked before "
-            "copying), a plain llava-hf folder (manifest computed) or an XTuner LLaVA export (converted "
-            "into one llava checkpoint). Checks free space, copies, re-hashes the copy and installs "
+            "copying), a plain HF folder of a supported family (LLaVA, Qwen2.5-VL, InternVL3 in the -hf "
+            "format; sharded or single-file safetensors; manifest computed) or an XTuner LLaVA export "
+            "(converted into one llava checkpoint). --profile picks how sessions prompt the model. "
+            "Checks free space, copies, re-hashes the copy and installs "
             "atomically. The first version of a name becomes its active version. Pickled weights are "
             "refused."
         ),
@@ -117,6 +130,11 @@ def _register_registry_commands(model_sub: Any) -> None:
         default=None,
         metavar="DIR",
         help="XTuner export: the CLIP folder it used (when it has no visual_encoder/)",
+    )
+    install.add_argument(
+        "--profile", choices=["gaga", "globe", "generic"], default=None,
+        help="prompt profile: gaga (JSON, clue mode; LLaVA default), globe (GLOBE's <think>/<answer> "
+        "format), generic (instruction-tuned models asked for JSON; Qwen2.5-VL and InternVL default)",
     )
     install.add_argument("--activate", action="store_true", help="make the new version active")
     add_json_argument(install)
@@ -192,7 +210,7 @@ def _model_line(model: Any) -> str:
     extra = f"  [{', '.join(flags)}]" if flags else ""
     return (
         f"{model.ref:<32} {model.size_bytes / 1e9:7.2f} GB  sha256 {model.identity_sha256[:12]}  "
-        f"{model.architecture}{extra}"
+        f"{model.family or model.architecture:<10} {model.profile or '-':<7}{extra}"
     )
 
 
@@ -225,6 +243,7 @@ def _install(args: argparse.Namespace) -> int:
             base_llm=args.llm,
             base_visual_encoder=args.visual_encoder,
             activate=True if args.activate else None,
+            profile=args.profile,
         )
     finally:
         if bar is not None:

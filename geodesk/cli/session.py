@@ -67,8 +67,14 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", default=None, help="model package folder or NAME[@VERSION] (default: active)"
     )
     add_backend_arguments(parser)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=None,
+        help="answer length limit (default 256; the globe profile's 512)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=None,
+        help="0 is greedy (the default; the globe profile's is GLOBE's 0.1)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
         "--samples",
@@ -85,14 +91,20 @@ def _open_backend(args: argparse.Namespace) -> Backend:
     return open_backend_from_args(args, args.model)
 
 
-def _turn_options(args: argparse.Namespace) -> Any:
+def _turn_options(args: argparse.Namespace, profile: Any = None) -> Any:
+    """Decoding from the flags; unset ones take the prompt profile's defaults (GLOBE: 0.1, 512)."""
     from geodesk.engine.backends.base import BackendError, GenerationSettings
     from geodesk.services.sessions import TurnOptions
 
+    max_new = args.max_new_tokens
+    temperature = args.temperature
+    if max_new is None:
+        max_new = (profile.default_max_new_tokens if profile is not None else None) or 256
+    if temperature is None:
+        default = profile.default_temperature if profile is not None else None
+        temperature = default if default is not None else 0.0
     try:
-        settings = GenerationSettings(
-            max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed
-        )
+        settings = GenerationSettings(max_new_tokens=max_new, temperature=temperature, seed=args.seed)
     except BackendError as exc:
         raise CliError(str(exc)) from None
     if args.samples < 0:
@@ -164,13 +176,14 @@ def _report(args: argparse.Namespace, outcome: TurnOutcome) -> int:
 
 
 def _locate(args: argparse.Namespace) -> int:
-    from geodesk.services.sessions import SessionError, locate
+    from geodesk.services.sessions import SessionError, backend_profile, locate
 
     store = _open_case(args, args.case)
     with store:
         backend = _open_backend(args)
         try:
-            outcome = locate(store, args.evidence, backend, SessionMode(args.mode), _turn_options(args))
+            options = _turn_options(args, backend_profile(backend))
+            outcome = locate(store, args.evidence, backend, SessionMode(args.mode), options)
         except SessionError as exc:
             raise CliError(str(exc)) from None
         finally:
@@ -179,7 +192,7 @@ def _locate(args: argparse.Namespace) -> int:
 
 
 def _hint(args: argparse.Namespace) -> int:
-    from geodesk.services.sessions import SessionError, add_hints
+    from geodesk.services.sessions import SessionError, add_hints, session_profile
 
     try:
         region = Region.parse(args.region) if args.region else None
@@ -195,9 +208,11 @@ def _hint(args: argparse.Namespace) -> int:
     hint = Hint(kind=kind, text=args.text, answer=args.answer, region=region)
     store = _case_of_session(args)
     with store:
-        backend = _open_backend(args)
+        session = _stored_session(store, args.session)
+        backend = open_backend_from_args(args, args.model, session=session)
         try:
-            outcome = add_hints(store, args.session, [hint], backend, _turn_options(args))
+            options = _turn_options(args, session_profile(session))
+            outcome = add_hints(store, args.session, [hint], backend, options)
         except SessionError as exc:
             raise CliError(str(exc)) from None
         finally:
@@ -234,6 +249,13 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_session(store: CaseStore, session_id: int) -> Any:
+    try:
+        return store.sessions.get(int(session_id))
+    except LookupError:
+        raise CliError(f"there is no session {session_id} in case {store.case.title!r}") from None
+
+
 def _show(args: argparse.Namespace) -> int:
     from geodesk.services.sessions import SessionError, session_document
 
@@ -258,13 +280,14 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from geodesk.services.sessions import SessionError, replay_session
+    from geodesk.services.sessions import SessionError, replay_session, session_profile
 
     store = _case_of_session(args)
     with store:
         backend = _open_backend(args)
         try:
-            replay, steps = replay_session(store, args.session, backend, _turn_options(args))
+            options = _turn_options(args, session_profile(_stored_session(store, args.session)))
+            replay, steps = replay_session(store, args.session, backend, options)
         except SessionError as exc:
             raise CliError(str(exc)) from None
         finally:

@@ -1,4 +1,4 @@
-"""Model packages: an HF llava-format folder plus ``geodesk-model.json``.
+"""Model packages: an HF model folder of one of geodesk's families plus ``geodesk-model.json``.
 
 The manifest names the package (name, version), says what it is (architecture, the prompt protocol
 version it was trained on, provenance, whether it is untrained), lists the SHA-256 of every other file
@@ -51,6 +51,22 @@ class PackageManifest:
     created_at: str = ""
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    family: str = ""  # geodesk.engine.families name; "" in manifests written before families existed
+    profile: str = ""  # geodesk.engine.profiles name; "" means the family's default
+
+    @property
+    def family_name(self) -> str:
+        """The model family, from the manifest or (older manifests) from the architecture class."""
+        from geodesk.engine.families import family_from_architecture
+
+        return self.family or family_from_architecture(self.architecture).name
+
+    @property
+    def profile_name(self) -> str:
+        """The prompt profile sessions use with this package (the family's default when unset)."""
+        from geodesk.engine.families import family_by_name
+
+        return self.profile or family_by_name(self.family_name).default_profile
 
     @property
     def identity_sha256(self) -> str:
@@ -81,6 +97,8 @@ class PackageManifest:
             "untrained": self.untrained,
             "provenance": self.provenance,
             "max_images_per_message": self.max_images_per_message,
+            **({"family": self.family} if self.family else {}),
+            **({"profile": self.profile} if self.profile else {}),
             "memory_bytes": dict(sorted(self.memory_bytes.items())),
             "identity_sha256": self.identity_sha256,
             "created_at": self.created_at,
@@ -122,6 +140,8 @@ class PackageManifest:
             created_at=str(data.get("created_at", "")),
             format_version=version,
             extra=dict(data.get("extra", {})),
+            family=str(data.get("family", "")),
+            profile=str(data.get("profile", "")),
         )
         stated = data.get("identity_sha256")
         if stated is not None and stated != manifest.identity_sha256:
@@ -271,8 +291,15 @@ def build_manifest(
     untrained: bool = False,
     max_images_per_message: int = 1,
     extra: Mapping[str, Any] | None = None,
+    profile: str | None = None,
 ) -> PackageManifest:
-    """Compute a manifest for ``folder`` (hashes every file; for an 8B model this reads ~16 GB)."""
+    """Compute a manifest for ``folder`` (hashes every file; for an 8B model this reads ~16 GB).
+
+    The family comes from ``config.json``; ``profile`` (None: the family's default) is checked by name.
+    """
+    from geodesk.engine.families import FamilyError, detect_family
+    from geodesk.engine.profiles import PROFILE_NAMES
+
     root = Path(folder)
     if not root.is_dir():
         raise PackageError(f"model folder {root} does not exist")
@@ -280,6 +307,12 @@ def build_manifest(
         raise PackageError("a model package needs a non-empty name and version")
     if max_images_per_message < 1:
         raise PackageError("max_images_per_message must be at least 1")
+    try:
+        family = detect_family(root)
+    except FamilyError as exc:
+        raise PackageError(str(exc)) from None
+    if profile is not None and profile not in PROFILE_NAMES:
+        raise PackageError(f"unknown prompt profile {profile!r}; use one of {', '.join(PROFILE_NAMES)}")
     return PackageManifest(
         name=name,
         version=version,
@@ -292,6 +325,8 @@ def build_manifest(
         max_images_per_message=max_images_per_message,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         extra=dict(extra or {}),
+        family=family.name,
+        profile=profile or family.default_profile,
     )
 
 

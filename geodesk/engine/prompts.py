@@ -667,3 +667,89 @@ def consistency_judge_prompt(reasoning: str) -> str:
         'Reply with one JSON object and nothing else: {"country": "<country name>", '
         '"region": "<region or null>", "city": "<city or null>"}'
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Other prompt profiles (see geodesk.engine.profiles): GLOBE's format and a generic JSON request
+# --------------------------------------------------------------------------------------------------
+
+GLOBE_PROTOCOL_VERSION = "geodesk-globe/1"
+GENERIC_PROTOCOL_VERSION = "geodesk-generic/1"
+
+# GLOBE's checkpoints were trained and evaluated with this question, system prompt and decoding
+# (temperature 0.1, 512 new tokens); a model answers best in the words it learned, so the first turn
+# uses them unchanged. Its answer has no coordinates: geodesk places the named city with the gazetteer.
+GLOBE_SYSTEM_PROMPT = "You are a helpful assistant."
+GLOBE_QUESTION = (
+    "You are participating in a geolocation challenge. Based on the provided image:\n"
+    "1. Carefully analyze the image for clues about its location (architecture, signage, vegetation, "
+    "terrain, etc.)\n"
+    "2. Think step-by-step about what country, and city this is likely to be in and why\n"
+    "Your final answer include these two lines somewhere in your response:\n"
+    "country: [country name]\n"
+    "city: [city name]\n"
+    "\n"
+    "You MUST output the thinking process in <think> </think> and give answer in <answer> </answer> tags."
+)
+GLOBE_MAX_NEW_TOKENS = 512
+GLOBE_TEMPERATURE = 0.1
+GLOBE_FOLLOW_UP = (
+    "Take this into account and think again. Output the thinking process in <think> </think> and give "
+    "the updated answer in <answer> </answer> tags, with the two lines:\ncountry: [country name]\n"
+    "city: [city name]"
+)
+
+# Instruction-tuned models without geolocation training: the GaGA system prompt and answer formats,
+# with the request spelled out and the image first, as those models' own examples put it.
+GENERIC_INSTRUCTION = (
+    "Look carefully at this photo and work out where it was taken, from what is visible in it."
+)
+
+
+def globe_first_turn(
+    hints: Sequence[Hint] = (),
+    *,
+    clues: Mapping[int, Clue] | None = None,
+    attach_region_crops: bool = False,
+    image_size: tuple[int, int] | None = None,
+) -> UserTurn:
+    """GLOBE's question after the image, with any hint lines before its answer-format lines."""
+    lines, crops = _hints_block(hints, SessionMode.DIRECT, None, clues, attach_region_crops, image_size)
+    text = "\n".join([IMAGE_PLACEHOLDER, *lines, GLOBE_QUESTION])
+    return UserTurn(text=text, region_crops=crops, protocol_version=GLOBE_PROTOCOL_VERSION)
+
+
+def globe_hint_turn(
+    hints: Sequence[Hint],
+    *,
+    clues: Mapping[int, Clue] | None = None,
+    attach_region_crops: bool = False,
+    image_size: tuple[int, int] | None = None,
+) -> UserTurn:
+    """A hint turn in GLOBE's answer format (GLOBE itself has none; the hint wordings are geodesk's)."""
+    if not hints:
+        raise ValueError("a follow-up turn needs at least one hint")
+    lines, crops = _hints_block(hints, SessionMode.DIRECT, None, clues, attach_region_crops, image_size)
+    if any(h.kind is HintKind.QUESTION for h in hints):
+        lines.append(FOLLOW_UP_QUESTION)
+    lines.append(GLOBE_FOLLOW_UP)
+    return UserTurn(text="\n".join(lines), region_crops=crops, protocol_version=GLOBE_PROTOCOL_VERSION)
+
+
+def generic_first_turn(
+    mode: SessionMode,
+    hints: Sequence[Hint] = (),
+    *,
+    clues: Mapping[int, Clue] | None = None,
+    attach_region_crops: bool = False,
+    image_size: tuple[int, int] | None = None,
+) -> UserTurn:
+    """The generic profile's opening turn: image, a plain request, hints, geodesk's JSON format."""
+    gaga = first_turn(
+        mode, hints, clues=clues, attach_region_crops=attach_region_crops, image_size=image_size
+    )
+    lines = gaga.text.split("\n")
+    # GaGA's layout is <image>, instruction, hints..., format: keep all but the instruction.
+    mode_line = canonical_template(mode) if mode is SessionMode.CLUES else GENERIC_INSTRUCTION
+    text = "\n".join([lines[0], mode_line, *lines[2:]])
+    return UserTurn(text=text, region_crops=gaga.region_crops, protocol_version=GENERIC_PROTOCOL_VERSION)

@@ -4,7 +4,7 @@
 
     <workspace>/models/
       registry.json            what is installed, the active version per name, activation history
-      <name>/<version>/        one model package each (HF llava folder + geodesk-model.json)
+      <name>/<version>/        one model package each (HF model folder + geodesk-model.json)
       .staging-<pid>-<hex>/    an install in progress (moved into place when complete)
       .trash-<pid>-<hex>/      a removal in progress
 
@@ -18,8 +18,9 @@ The record of each version keeps the SHA-256 of every file and of the manifest a
 ``verify`` names every changed file even when someone rewrote ``geodesk-model.json`` to match.
 
 Install sources, detected by :func:`detect_source_kind`: a geodesk package (its hashes are checked
-before anything is copied), a plain llava-hf folder (the manifest is computed) and an XTuner LLaVA
-export (converted by :mod:`geodesk.engine.xtuner`). Pickled weights are refused (see
+before anything is copied), a plain HF folder of any family in :mod:`geodesk.engine.families`
+(LLaVA, Qwen2.5-VL, InternVL3 ``-hf``; the manifest is computed) and an XTuner LLaVA export
+(converted by :mod:`geodesk.engine.xtuner`). Pickled weights are refused (see
 :mod:`geodesk.engine.checkpoint`).
 """
 
@@ -86,6 +87,7 @@ Progress = Callable[[int, int], None]
 class SourceKind(enum.StrEnum):
     PACKAGE = "geodesk-package"
     LLAVA_HF = "llava-hf"
+    HF_FOLDER = "hf-folder"  # a transformers folder of another family (Qwen2.5-VL, InternVL3 -hf)
     XTUNER = "xtuner"
 
 
@@ -106,6 +108,8 @@ class InstalledModel:
     installed_at: str = ""
     source_kind: str = ""
     synthetic: bool = False  # trained on synthetic GeoSynth scenes only (the package's provenance)
+    family: str = ""  # geodesk.engine.families name
+    profile: str = ""  # geodesk.engine.profiles name
 
     @property
     def ref(self) -> str:
@@ -136,6 +140,8 @@ class InstalledModel:
             "installed": self.installed,
             "installed_at": self.installed_at,
             "source_kind": self.source_kind,
+            "family": self.family,
+            "profile": self.profile,
         }
 
 
@@ -181,12 +187,18 @@ def detect_source_kind(src: Path) -> SourceKind:
             raise RegistryError(f"{config} is not valid JSON; the model folder is damaged") from None
         if model_type == "llava":
             return SourceKind.LLAVA_HF
-        raise RegistryError(
-            f"{src} holds a {model_type!r} model, not LLaVA; geodesk installs llava-hf folders, geodesk "
-            "packages and XTuner LLaVA exports (a folder with projector/)"
-        )
+        from geodesk.engine.families import FamilyError, detect_family
+
+        try:
+            detect_family(src)
+        except FamilyError as exc:
+            raise RegistryError(
+                f"{exc}. geodesk installs HF folders of those families, geodesk packages and XTuner LLaVA "
+                "exports (a folder with projector/)"
+            ) from None
+        return SourceKind.HF_FOLDER
     raise RegistryError(
-        f"{src} is not a model: it has neither {MANIFEST_NAME}, nor a llava config.json, nor an XTuner "
+        f"{src} is not a model: it has neither {MANIFEST_NAME}, nor a config.json, nor an XTuner "
         "projector/ folder"
     )
 
@@ -282,6 +294,7 @@ class ModelRegistry:
     def _model(self, state: Mapping[str, Any], name: str, version: str) -> InstalledModel:
         entry = state["models"][name]
         record = entry["versions"][version]
+        family = str(record.get("family") or _family_of_architecture(str(record.get("architecture", ""))))
         return InstalledModel(
             name=name,
             version=version,
@@ -296,6 +309,8 @@ class ModelRegistry:
             installed_at=str(record.get("installed_at", "")),
             source_kind=str(record.get("source_kind", "")),
             synthetic=_recorded_synthetic(record, self.root / name / version),
+            family=family,
+            profile=str(record.get("profile") or _default_profile(family)),
         )
 
     def list(self) -> list[InstalledModel]:
@@ -386,11 +401,14 @@ class ModelRegistry:
                 )
                 synthetic = manifest.synthetic
                 identity = manifest.identity(root)
+                family, profile = manifest.family_name, manifest.profile_name
             else:
                 config = json.loads((root / "config.json").read_text(encoding="utf-8"))
                 architecture = str((config.get("architectures") or [config.get("model_type", "")])[0])
                 untrained, protocol, synthetic = False, None, False
                 identity = package_identity(root)
+                family = _family_of_architecture(architecture)
+                profile = ""
         except (PackageError, json.JSONDecodeError) as exc:
             raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
         size = sum((root / rel).stat().st_size for rel in list_package_files(root))
@@ -407,6 +425,8 @@ class ModelRegistry:
             installed=False,
             source_kind="folder",
             synthetic=synthetic,
+            family=family,
+            profile=profile,
         )
 
     # --- install -------------------------------------------------------------------------------
@@ -421,6 +441,7 @@ class ModelRegistry:
         base_llm: Path | str | None = None,
         base_visual_encoder: Path | str | None = None,
         activate: bool | None = None,
+        profile: str | None = None,
     ) -> InstalledModel:
         """Install a model from ``src`` (package, llava-hf folder or XTuner export) as NAME@VERSION.
 
@@ -430,8 +451,13 @@ class ModelRegistry:
         ``progress(done_bytes, total_bytes)`` is called while files are copied.
 
         Installing a NAME@VERSION that exists is a no-op when the files are identical and refused
-        otherwise.
+        otherwise. ``profile``: the prompt profile sessions use (None: the package's own, else the
+        family's default); it is written into the installed manifest.
         """
+        from geodesk.engine.profiles import PROFILE_NAMES
+
+        if profile is not None and profile not in PROFILE_NAMES:
+            raise RegistryError(f"unknown prompt profile {profile!r}; use one of {', '.join(PROFILE_NAMES)}")
         source = Path(src).expanduser().resolve()
         kind = detect_source_kind(source)
         report = progress or (lambda _done, _total: None)
@@ -452,6 +478,7 @@ class ModelRegistry:
 
         state = self._read_state()
         if manifest is not None and self._same_installed(state, name, version, manifest.identity_sha256):
+            self._check_same_profile(state, name, version, profile)
             return self._lookup(state, name, version)
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -462,11 +489,13 @@ class ModelRegistry:
         try:
             if kind is SourceKind.PACKAGE:
                 assert manifest is not None
-                manifest = self._stage_package(source, manifest, name, version, staging, report)
-            elif kind is SourceKind.LLAVA_HF:
-                manifest = self._stage_llava_folder(source, name, version, staging, report)
+                manifest = self._stage_package(source, manifest, name, version, staging, report, profile)
+            elif kind in (SourceKind.LLAVA_HF, SourceKind.HF_FOLDER):
+                manifest = self._stage_llava_folder(source, name, version, staging, report, profile)
             else:
-                manifest = self._stage_xtuner(source, name, version, staging, base_llm, base_visual_encoder)
+                manifest = self._stage_xtuner(
+                    source, name, version, staging, base_llm, base_visual_encoder, profile
+                )
                 written = sum((staging / rel).stat().st_size for rel in manifest.files)
                 report(written, written)  # converted in place: nothing to copy, done in one step
 
@@ -478,6 +507,8 @@ class ModelRegistry:
             record = {
                 "identity_sha256": manifest.identity_sha256,
                 "architecture": manifest.architecture,
+                "family": manifest.family_name,
+                "profile": manifest.profile_name,
                 "untrained": manifest.untrained,
                 "synthetic": manifest.synthetic,
                 "protocol_version": manifest.protocol_version,
@@ -537,6 +568,17 @@ class ModelRegistry:
             "another --version"
         )
 
+    def _check_same_profile(
+        self, state: Mapping[str, Any], name: str, version: str, profile: str | None
+    ) -> None:
+        """Reinstalling identical files is a no-op, but not when it asks for another prompt profile."""
+        recorded = state["models"][name]["versions"][version].get("profile")
+        if profile is not None and recorded and recorded != profile:
+            raise RegistryError(
+                f"{name}@{version} is installed with the {recorded!r} profile; install the {profile!r} "
+                "profile under another --version"
+            )
+
     def _check_disk(self, needed: int) -> None:
         margin = max(int(needed * DISK_MARGIN_FRACTION), DISK_MARGIN_MIN_BYTES)
         free = shutil.disk_usage(self.root).free
@@ -577,6 +619,7 @@ class ModelRegistry:
         version: str,
         staging: Path,
         report: Progress,
+        profile: str | None = None,
     ) -> PackageManifest:
         pickles = sorted(rel for rel in manifest.files if _is_pickle(Path(rel)))
         if pickles:
@@ -602,8 +645,9 @@ class ModelRegistry:
             raise RegistryError(
                 f"{', '.join(changed)} changed in {source} while it was being installed; install again"
             )
-        if (name, version) != (manifest.name, manifest.version):
-            manifest = replace(manifest, name=name, version=version)
+        wanted_profile = profile or manifest.profile
+        if (name, version, wanted_profile) != (manifest.name, manifest.version, manifest.profile):
+            manifest = replace(manifest, name=name, version=version, profile=wanted_profile)
             save_manifest(staging, manifest)
         else:
             shutil.copyfile(source / MANIFEST_NAME, staging / MANIFEST_NAME)
@@ -611,8 +655,11 @@ class ModelRegistry:
         return manifest
 
     def _stage_llava_folder(
-        self, source: Path, name: str, version: str, staging: Path, report: Progress
+        self, source: Path, name: str, version: str, staging: Path, report: Progress, profile: str | None
     ) -> PackageManifest:
+        """A plain HF folder of any family: copied without pickles, then given a computed manifest."""
+        from geodesk.engine.families import detect_family
+
         try:
             weights = weight_files(source)  # refuses a folder with only pickled weights
         except CheckpointError as exc:
@@ -640,7 +687,8 @@ class ModelRegistry:
             name=name,
             version=version,
             protocol_version=None,
-            provenance={"kind": "llava-hf-folder", "source": str(source)},
+            provenance={"kind": f"{detect_family(source).name}-hf-folder", "source": str(source)},
+            profile=profile,
         )
         differs = sorted(rel for rel, digest in copied.items() if manifest.files.get(rel) != digest)
         if differs:
@@ -656,6 +704,7 @@ class ModelRegistry:
         staging: Path,
         base_llm: Path | str | None,
         base_visual_encoder: Path | str | None,
+        profile: str | None = None,
     ) -> PackageManifest:
         from geodesk.engine.xtuner import XTunerError, convert_xtuner, estimate_output_bytes
 
@@ -682,6 +731,7 @@ class ModelRegistry:
                 "base_visual_encoder": None if base_visual_encoder is None else str(base_visual_encoder),
                 "converted_by": "geodesk.engine.xtuner.convert_xtuner",
             },
+            profile=profile,
         )
         save_manifest(staging, manifest)
         return manifest
@@ -846,6 +896,25 @@ class ModelRegistry:
         with contextlib.suppress(OSError):
             model.path.parent.rmdir()  # only succeeds when no version of NAME is left
         return model
+
+
+def _family_of_architecture(architecture: str) -> str:
+    """The family name for a recorded architecture class ("" when no family loads it)."""
+    from geodesk.engine.families import FamilyError, family_from_architecture
+
+    try:
+        return family_from_architecture(architecture).name
+    except FamilyError:
+        return ""
+
+
+def _default_profile(family: str) -> str:
+    from geodesk.engine.families import FamilyError, family_by_name
+
+    try:
+        return family_by_name(family).default_profile
+    except FamilyError:
+        return ""
 
 
 def _problems(report: VerifyReport) -> str:

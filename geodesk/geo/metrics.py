@@ -291,3 +291,39 @@ def summarize(
     doc["admin_accuracy"] = admin_accuracy_by_names(predictions, truths, gaz)
     doc["admin_accuracy_reverse"] = admin_accuracy_by_reverse(predictions, truths, gaz)
     return {key: doc[key] for key in SUMMARY_KEYS}
+
+
+# --------------------------------------------------------------------------------------------------
+# GLOBE's name matching (its published evaluation): a predicted and a true name match when one,
+# lower-cased, is a substring of the other and the shorter is at least 0.7 of the longer's length.
+# --------------------------------------------------------------------------------------------------
+
+GLOBE_LENGTH_RATIO = 0.7
+
+
+def globe_name_match(predicted: str | None, truth: str | None, ratio: float = GLOBE_LENGTH_RATIO) -> bool:
+    """GLOBE's country / city match: case-insensitive substring either way, length ratio >= ``ratio``."""
+    pred = (predicted or "").strip().lower()
+    true = (truth or "").strip().lower()
+    if not pred or not true:
+        return False
+    if pred in true:
+        return len(pred) / len(true) >= ratio
+    if true in pred:
+        return len(true) / len(pred) >= ratio
+    return False
+
+
+def globe_accuracy(predictions: Sequence[PredictionRow], truths: Sequence[TruthRow]) -> dict[str, Any]:
+    """Country and city accuracy (percent of all samples) under GLOBE's matching; aligned rows."""
+    _check_aligned(predictions, truths)
+    n = len(truths)
+    country = sum(globe_name_match(p.country, t.country) for p, t in zip(predictions, truths, strict=True))
+    city = sum(globe_name_match(p.city, t.city) for p, t in zip(predictions, truths, strict=True))
+    return {
+        "samples": n,
+        "country_accuracy": 100.0 * country / n if n else 0.0,
+        "city_accuracy": 100.0 * city / n if n else 0.0,
+        "length_ratio": GLOBE_LENGTH_RATIO,
+        "matching": "case-insensitive substring either way, shorter/longer length >= 0.7 (GLOBE)",
+    }

@@ -181,12 +181,35 @@ def _compat_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _refuse_other_families(src: Path) -> None:
+    """The export rewrites LLaVA checkpoints; other families get a sentence saying what to run instead."""
+    from geodesk.engine.families import LLAVA, FamilyError, detect_family
+
+    try:
+        family = detect_family(src)
+    except FamilyError as exc:
+        raise LmdeployError(str(exc)) from None
+    if family is LLAVA:
+        return
+    if family.lmdeploy:
+        raise LmdeployError(
+            f"{src.name} is a {family.label} model: lmdeploy loads its folder as it is, without a geodesk "
+            "export. Start `lmdeploy serve api_server` on the folder in lmdeploy's environment and use "
+            "--backend remote (docs/serving-families.md)"
+        )
+    raise LmdeployError(
+        f"{src.name} is a {family.label} model, which lmdeploy does not serve in this format; serve it "
+        "with `geodesk serve` or vLLM and use --backend remote (docs/serving-families.md)"
+    )
+
+
 def export_for_lmdeploy(src_dir: str | Path, dst_dir: str | Path) -> LmdeployExport:
     """Write the model in ``src_dir`` as lmdeploy loads it into ``dst_dir`` (new or empty folder)."""
     src = Path(src_dir).expanduser().resolve()
     dst = Path(dst_dir).expanduser().resolve()
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise LmdeployError(f"{dst} already exists and is not empty; choose a new folder")
+    _refuse_other_families(src)
     template = _chat_template(src)
     missing = [m for m in LLAMA3_TEMPLATE_MARKERS if m not in template]
     if missing:

@@ -868,6 +868,8 @@ class ChatServer:
                         "sha256": identity.sha256,
                         "backend": self.backend.name,
                         "max_images_per_message": self.backend.max_images_per_message,
+                        # the prompt profile sessions on this model use (remote clients adopt it)
+                        "profile": getattr(self.backend, "profile", "gaga"),
                         "limits": {
                             "max_tokens": self.config.limits.max_tokens,
                             "max_images": self.config.limits.max_images,

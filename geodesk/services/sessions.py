@@ -34,7 +34,7 @@ from geodesk.domain.model import (
     Turn,
     TurnStatus,
 )
-from geodesk.engine import prompts
+from geodesk.engine import profiles, prompts
 from geodesk.engine.backends.base import (
     Backend,
     BackendError,
@@ -43,7 +43,7 @@ from geodesk.engine.backends.base import (
     GenerationSettings,
     TokenCallback,
 )
-from geodesk.engine.parsing import NameNormalizer, ParsedAnswer, parse_answer
+from geodesk.engine.parsing import NameNormalizer, ParsedAnswer, Problem
 from geodesk.geo.distance import haversine_km
 from geodesk.services.candidates import DEFAULT_LINK_KM, cluster_candidates
 
@@ -121,6 +121,16 @@ class TurnOptions:
     normalizer: NameNormalizer | None = None
 
 
+def backend_profile(backend: Backend) -> profiles.PromptProfile:
+    """The prompt profile of the model behind ``backend`` (gaga for doubles that name none)."""
+    return profiles.profile(getattr(backend, "profile", "gaga"))
+
+
+def session_profile(session: Session) -> profiles.PromptProfile:
+    """The profile a session was started in, from its protocol version: later turns keep it."""
+    return profiles.profile_for_protocol(session.protocol_version)
+
+
 def default_normalizer() -> NameNormalizer:
     from geodesk.geo import default_gazetteer
 
@@ -152,7 +162,7 @@ def locate(
             model=backend.identity,
             backend=backend.name,
             decoding={**options.settings.as_dict(), "samples": options.samples},
-            protocol_version=prompts.PROTOCOL_VERSION,
+            protocol_version=backend_profile(backend).protocol_version,
         )
     )
     return _run_turn(store, session, evidence, backend, tuple(hints), options, first=True, image=image)
@@ -342,13 +352,14 @@ def _run_turn(
     clues = _clues_for(store, hints)
     attach = backend.max_images_per_message > 1
     size = (evidence.width, evidence.height)
+    profile = session_profile(session)
     try:
         if first:
-            user = prompts.first_turn(
+            user = profile.first_turn(
                 session.mode, hints, clues=clues, attach_region_crops=attach, image_size=size
             )
         else:
-            user = prompts.hint_turn(
+            user = profile.hint_turn(
                 hints, mode=session.mode, clues=clues, attach_region_crops=attach, image_size=size
             )
     except ValueError as exc:
@@ -374,7 +385,8 @@ def _execute(
         history = [t for t in store.turns.list(session.id) if t.status is TurnStatus.DONE]
     if image is None:
         image = _open_image(store, evidence)
-    messages = _conversation(session.mode, history, user, image)
+    profile = session_profile(session)
+    messages = _conversation(session.mode, history, user, image, profile)
     # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap.
     turn = store.turns.add(
         Turn(
@@ -397,17 +409,17 @@ def _execute(
         )
     except BackendError as exc:
         failed = store.turns.update(replace(turn, status=TurnStatus.FAILED, error=str(exc)))
-        return TurnOutcome(session, failed, parse_answer("", normalizer, session.mode), None,
+        return TurnOutcome(session, failed, profile.parse("", normalizer, session.mode), None,
                            truth=store.truth.get(evidence.sha256))
     except BaseException as exc:  # KeyboardInterrupt, unexpected bugs: record, then let it propagate
         store.turns.update(replace(turn, status=TurnStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
         raise
 
-    parsed = parse_answer(result.text, normalizer, session.mode)
+    parsed = profile.parse(result.text, normalizer, session.mode)
     prediction = parsed.prediction
     samples: tuple[Prediction, ...] = ()
     if options.samples > 0 and not result.cancelled:
-        samples = _draw_samples(backend, messages, options, normalizer, session.mode)
+        samples = _draw_samples(backend, messages, options, normalizer, session.mode, profile)
         prediction = replace(
             prediction, candidates=cluster_candidates((prediction, *samples), options.link_km)
         )
@@ -455,6 +467,7 @@ def _draw_samples(
     options: TurnOptions,
     normalizer: NameNormalizer,
     mode: SessionMode,
+    profile: profiles.PromptProfile,
 ) -> tuple[Prediction, ...]:
     base_seed = options.settings.seed if options.settings.seed is not None else 0
     drawn: list[Prediction] = []
@@ -471,7 +484,7 @@ def _draw_samples(
             result = backend.generate(messages, settings, cancel=options.cancel)
         except BackendError:
             continue  # a failed draw is a vote for nothing; the turn itself stands
-        drawn.append(parse_answer(result.text, normalizer, mode).prediction)
+        drawn.append(profile.parse(result.text, normalizer, mode).prediction)
     return tuple(drawn)
 
 
@@ -481,10 +494,14 @@ def _draw_samples(
 
 
 def _conversation(
-    mode: SessionMode, history: Sequence[Turn], user: prompts.UserTurn, image: Image.Image
+    mode: SessionMode,
+    history: Sequence[Turn],
+    user: prompts.UserTurn,
+    image: Image.Image,
+    profile: profiles.PromptProfile,
 ) -> list[ChatMessage]:
     """System prompt, earlier (user, answer) pairs with their images re-attached, then the new user turn."""
-    messages = [ChatMessage("system", prompts.system_prompt(mode))]
+    messages = [ChatMessage("system", profile.system_prompt(mode))]
     for past in history:
         crops = _crop_regions(past.prompt, past.hints, first=past.index == 0)
         messages.append(
@@ -613,6 +630,7 @@ def prediction_document(p: Prediction) -> dict[str, Any]:
         "problems": list(p.problems),
         "clues": [{"category": c, "text": t} for c, t in p.clues],
         "reasoning": p.reasoning,
+        "point_source": point_source(p),
         "candidates": [
             {
                 "lat": c.lat,
@@ -628,6 +646,15 @@ def prediction_document(p: Prediction) -> dict[str, Any]:
     }
 
 
+def point_source(p: Prediction) -> str | None:
+    """Where a prediction's point came from: the model's answer, or the gazetteer (the named city's
+    coordinates, for profiles whose models name places without coordinates); None without a point."""
+    if p.lat is None or p.lon is None:
+        return None
+    codes = {problem.split(":", 1)[0] for problem in p.problems}
+    return "gazetteer" if Problem.COORDINATES_FROM_NAMES.value in codes else "model"
+
+
 def model_document(session: Session) -> dict[str, Any]:
     return {
         "name": session.model.name,
@@ -635,6 +662,7 @@ def model_document(session: Session) -> dict[str, Any]:
         "sha256": session.model.sha256,
         "caveat": session.model.caveat,
         "backend": session.backend,
+        "profile": session_profile(session).name,
     }
 
 

@@ -83,6 +83,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-cities", type=int, default=None, help="HIER: most populous cities listed (100)"
     )
+    parser.add_argument(
+        "--protocol",
+        choices=("papers", "globe"),
+        default="papers",
+        help="papers: GaGA / OSV-5M metrics (default); globe: also GLOBE's country / city name matching "
+        "(case-insensitive substring, length ratio >= 0.7). The question follows the model's prompt "
+        "profile either way",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip report.md and the plots")
     add_json_argument(parser)
     parser.set_defaults(handler=_evaluate)
@@ -164,6 +172,9 @@ def _with_model(args: argparse.Namespace) -> int:
     )
     backend = open_backend_from_args(args, args.model)
     identity = backend.identity
+    from geodesk.services.sessions import backend_profile
+
+    profile = backend_profile(backend)
     options = EvalOptions(
         mode=args.mode,
         batch_size=args.batch_size,
@@ -174,7 +185,14 @@ def _with_model(args: argparse.Namespace) -> int:
         dialogs=dialogs,
         report=not args.no_report,
         model_label=f"{identity.name}@{identity.version}",
-        extra={"backend": backend.name, "model_sha256": identity.sha256},
+        extra={
+            "backend": backend.name,
+            "model_sha256": identity.sha256,
+            "profile": profile.name,
+            "protocol": args.protocol,
+        },
+        profile=profile,
+        globe_metrics=args.protocol == "globe",
     )
     bar = None
     progress: Callable[[int], None] | None = None
@@ -204,7 +222,11 @@ def _with_model(args: argparse.Namespace) -> int:
             bar.close()
         backend.close()
     document["out_dir"] = str(out)
-    emit(args, document, f"{_human(document['summary'])}\nreport and predictions in {out}")
+    human = _human(document["summary"])
+    if "globe" in document:
+        g = document["globe"]["direct"]
+        human += f"\nGLOBE matching  country {g['country_accuracy']:.2f}%  city {g['city_accuracy']:.2f}%"
+    emit(args, document, f"{human}\nreport and predictions in {out}")
     return 0
 
 

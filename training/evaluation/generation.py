@@ -113,8 +113,6 @@ class HFBatchGenerator:
     def _generate(self, conversations: Sequence[Conversation], settings: GenerationSettings) -> list[str]:
         import torch
 
-        from geodesk.engine.imaging import prepare_image
-
         b = self.backend
         if b.model is None:
             raise BackendError("this model was closed; open it again")
@@ -127,7 +125,7 @@ class HFBatchGenerator:
             texts.append(
                 str(b.processor.apply_chat_template(rendered, add_generation_prompt=True, tokenize=False))
             )
-            images.extend(prepare_image(img, b.image_mean) for img in imgs)
+            images.extend(b.prepare_model_image(img) for img in imgs)  # the family's preprocessing
         tokenizer = b.processor.tokenizer
         with self._lock:
             previous_side = tokenizer.padding_side
@@ -155,6 +153,9 @@ class HFBatchGenerator:
             }
             if images:
                 kwargs["pixel_values"] = encoded["pixel_values"].to(b.device, b.dtype)  # [n_images, 3, H, W]
+                # Qwen2.5-VL: image_grid_thw [n_images, 3] and mm_token_type_ids [B, L] place its images.
+                skip = ("input_ids", "attention_mask", "pixel_values")
+                kwargs.update({k: v.to(b.device) for k, v in encoded.items() if k not in skip})
             if settings.greedy:
                 kwargs.update(temperature=None, top_p=None, top_k=None)
             else:

@@ -36,6 +36,7 @@ from geodesk.domain import Hint, HintKind, SessionMode
 from geodesk.engine import prompts
 from geodesk.engine.backends.base import ChatMessage, GenerationSettings
 from geodesk.engine.parsing import parse_answer, parse_choice
+from geodesk.engine.profiles import PromptProfile
 from geodesk.geo.gazetteer import Gazetteer
 from geodesk.geo.metrics import PredictionRow, TruthRow
 from training.evaluation.generation import BatchGenerator
@@ -67,9 +68,16 @@ def dialog_hints(dialog: Dialog | None, variant: str) -> list[Hint]:
     return [Hint(HintKind.QA, text=dialog.question, answer=dialog.answer)]
 
 
-def dire_conversation(image: Any, hints: Sequence[Hint] = ()) -> list[ChatMessage]:
-    turn = prompts.first_turn(SessionMode.DIRECT, hints)
-    return [_system(), ChatMessage("user", turn.text, (image,))]
+def dire_conversation(
+    image: Any, hints: Sequence[Hint] = (), profile: PromptProfile | None = None
+) -> list[ChatMessage]:
+    """The DIRE question in ``profile``'s wording (gaga by default; globe asks GLOBE's question)."""
+    if profile is None:
+        turn = prompts.first_turn(SessionMode.DIRECT, hints)
+        return [_system(), ChatMessage("user", turn.text, (image,))]
+    turn = profile.first_turn(SessionMode.DIRECT, hints)
+    system = ChatMessage("system", profile.system_prompt(SessionMode.DIRECT))
+    return [system, ChatMessage("user", turn.text, (image,))]
 
 
 def dire_predict(
@@ -79,13 +87,21 @@ def dire_predict(
     settings: GenerationSettings,
     gazetteer: Gazetteer,
     hints: Sequence[Sequence[Hint]] | None = None,
+    profile: PromptProfile | None = None,
 ) -> list[tuple[PredictionRow, dict[str, Any]]]:
-    """DIRE answers for one batch: (prediction, extra fields for the predictions file) per sample."""
-    conversations = [dire_conversation(img, hints[i] if hints else ()) for i, img in enumerate(images)]
+    """DIRE answers for one batch: (prediction, extra fields for the predictions file) per sample.
+
+    ``profile``: the model's prompt profile (None: gaga), which also parses the answers."""
+    conversations = [
+        dire_conversation(img, hints[i] if hints else (), profile) for i, img in enumerate(images)
+    ]
     texts = generator.generate_batch(conversations, settings)
     out = []
     for sample_id, text in zip(ids, texts, strict=True):
-        p = parse_answer(text, gazetteer, SessionMode.DIRECT).prediction
+        if profile is None:
+            p = parse_answer(text, gazetteer, SessionMode.DIRECT).prediction
+        else:
+            p = profile.parse(text, gazetteer, SessionMode.DIRECT).prediction
         row = PredictionRow(sample_id, p.lat, p.lon, p.country, p.region, p.city, p.valid)
         out.append((row, {"raw": text, "problems": list(p.problems)}))
     return out

@@ -23,8 +23,9 @@ from typing import Any
 
 from geodesk.domain import Hint
 from geodesk.engine.backends.base import GenerationSettings
+from geodesk.engine.profiles import PromptProfile
 from geodesk.geo.gazetteer import Gazetteer, default_gazetteer
-from geodesk.geo.metrics import PredictionRow, align, summarize
+from geodesk.geo.metrics import PredictionRow, align, globe_accuracy, summarize
 from training.evaluation.generation import BatchGenerator
 from training.evaluation.io import (
     Dialog,
@@ -60,9 +61,19 @@ class EvalOptions:
     report: bool = True
     model_label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    profile: PromptProfile | None = None  # the model's prompt profile for DIRE (None: gaga)
+    globe_metrics: bool = False  # also score country / city with GLOBE's name matching
 
     def settings(self) -> GenerationSettings:
         default = 256 if self.mode == "dire" else 32
+        if self.mode == "dire" and self.profile is not None and self.profile.default_max_new_tokens:
+            # The profile's decoding (GLOBE: 512 tokens, temperature 0.1; seeded, so reruns agree).
+            temperature = self.profile.default_temperature or 0.0
+            return GenerationSettings(
+                max_new_tokens=self.max_new_tokens or self.profile.default_max_new_tokens,
+                temperature=temperature,
+                seed=0 if temperature > 0 else None,
+            )
         return GenerationSettings(max_new_tokens=self.max_new_tokens or default)
 
 
@@ -123,7 +134,9 @@ def answer_samples(
             else:
                 ids = [s.row.id for s, _ in ready]
                 hint_lists = [list(hints_for(i)) for i in ids] if hints_for else None
-                results = dire_predict(generator, ids, images, settings, gazetteer, hint_lists)
+                results = dire_predict(
+                    generator, ids, images, settings, gazetteer, hint_lists, options.profile
+                )
             by_id.update((row.id, prediction_record(row, **extra)) for row, extra in results)
         predictions.append([by_id[s.row.id] for s in chunk])  # in truth order
         answered += len(chunk)
@@ -170,6 +183,7 @@ def evaluate_model(
     variants = ("direct", "q", "qa") if dialogs is not None else ("direct",)
     truths = truth_rows(chosen)
     summaries: dict[str, dict[str, Any]] = {}
+    globe: dict[str, dict[str, Any]] = {}
     predictions_by_variant: dict[str, list[PredictionRow]] = {}
     for variant in variants:
         file = PredictionsFile(out_dir / PREDICTION_FILES[variant])
@@ -183,6 +197,8 @@ def evaluate_model(
         aligned, _ = align(file.rows(), truths)
         predictions_by_variant[variant] = aligned
         summaries[variant] = summarize(aligned, truths, gaz)
+        if options.globe_metrics:
+            globe[variant] = globe_accuracy(aligned, truths)
     document: dict[str, Any] = {
         "mode": options.mode,
         "model": options.model_label,
@@ -192,6 +208,8 @@ def evaluate_model(
     }
     if dialogs is not None:
         document["interactive"] = summaries
+    if globe:  # GLOBE's protocol beside the papers' metrics: its name matching, per variant
+        document["globe"] = globe
     write_json_atomic(out_dir / "metrics.json", document)
     if options.report:
         from training.evaluation.report import write_report

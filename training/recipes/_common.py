@@ -439,10 +439,14 @@ class Recipe(abc.ABC):
         torch.manual_seed(int(cfg["seed"]))
         random.seed(int(cfg["seed"]))
         self.autocast_dtype = self._resolve_dtype()
-        from transformers import AutoProcessor
+        from geodesk.engine.backends.hf import load_processor
+        from geodesk.engine.families import FamilyError, detect_family
 
-        auto: Any = AutoProcessor  # transformers leaves from_pretrained untyped
-        self.processor = auto.from_pretrained(cfg["model"]["path"], trust_remote_code=False)
+        try:
+            self.family = detect_family(Path(cfg["model"]["path"]).expanduser())
+        except FamilyError as exc:
+            raise RecipeError(str(exc)) from None
+        self.processor = load_processor(Path(cfg["model"]["path"]).expanduser(), self.family)
         self.model = self.build_model()
         self.model.config.use_cache = False  # no KV cache in training
         if cfg["train"]["gradient_checkpointing"]:
@@ -516,6 +520,7 @@ class Recipe(abc.ABC):
             self.processor,
             max_length=int(data["max_length"]),
             system_prompt=str(data["system_prompt"]),
+            family=self.family,
         )
         train = cfg["train"]
         self.sampler = LengthGroupedBatchSampler(

@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from training.recipes._common import SUMMARY, RecipeError, code_version
-from training.recipes.finetune_qlora import ADAPTER_DIR, load_projector
-from training.recipes.pretrain_projector import load_llava
+from training.recipes.finetune_qlora import ADAPTER_DIR, load_family_model, load_projector
 
 DEFAULTS: dict[str, Any] = {
     "recipe": "export",
@@ -90,10 +89,12 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
     """Merge and write the package; returns a summary (path, identity, provenance) for the CLI."""
     import torch
     from peft import PeftModel
-    from transformers import AutoProcessor
 
     from geodesk.engine import prompts
+    from geodesk.engine.backends.hf import load_processor
     from geodesk.engine.checkpoint import export_legacy
+    from geodesk.engine.families import LLAVA, detect_family
+    from geodesk.engine.families.processors import name_public_processor
     from geodesk.engine.package import MANIFEST_NAME, package_identity, read_manifest, write_manifest
     from geodesk.engine.tiny import normalise_json_files
 
@@ -116,12 +117,12 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
     base_manifest = read_manifest(base) if (base / MANIFEST_NAME).is_file() else None
 
     # 1-3: unquantized base, stage-1 projector, merged adapter.
-    model = load_llava(str(base), dtype=dtypes[cfg["dtype"]], device=torch.device(cfg["device"]))
+    family = detect_family(base)
+    model = load_family_model(str(base), dtype=dtypes[cfg["dtype"]], device=torch.device(cfg["device"]))
     if cfg["stage1_run"]:
         load_projector(model, cfg["stage1_run"])
     merged = PeftModel.from_pretrained(model, str(adapter), is_trainable=False).merge_and_unload()
-    auto: Any = AutoProcessor  # transformers leaves from_pretrained untyped
-    processor = auto.from_pretrained(str(base), trust_remote_code=False)
+    processor = load_processor(base, family)
     merged.generation_config.eos_token_id = _end_ids(processor.tokenizer, merged.generation_config)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +132,13 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
         saved = scratch / "saved"
         merged.save_pretrained(str(saved), safe_serialization=True)
         processor.save_pretrained(str(saved))
-        normalise_json_files(saved)  # sorted keys; tokenizer_class readable by older transformers
-        package = export_legacy(saved, scratch / "package")
+        if family is LLAVA:
+            normalise_json_files(saved)  # sorted keys; tokenizer_class readable by older transformers
+            package = export_legacy(saved, scratch / "package")
+        else:  # transformers-native families keep the names save_pretrained writes
+            name_public_processor(saved, type(processor).__mro__[1].__name__)
+            normalise_json_files(saved)
+            package = saved
         # 5: manifest with provenance.
         provenance = {
             "kind": "geodesk-train",
@@ -146,7 +152,7 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
             "export": {
                 "dtype": cfg["dtype"],
                 "merge": "peft merge_and_unload on an unquantized load",
-                "key_naming": "legacy",
+                "key_naming": "legacy" if family is LLAVA else "transformers",
                 "config": cfg,
             },
             "code": code_version(),
@@ -162,6 +168,7 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
             provenance=provenance,
             untrained=False,
             max_images_per_message=int(images),
+            profile="gaga",  # trained on geodesk's conversations: asked in geodesk's protocol
         )
         if out.exists():
             out.rmdir()

@@ -12,6 +12,10 @@
 - Gradient checkpointing (non-reentrant), images padded to square, length-grouped batches.
 - GaGA's Table VIII: AdamW, lr 2e-5, cosine, warmup 3 %, no weight decay, total batch 16, 1 epoch.
 
+Families (:mod:`geodesk.engine.families`): the base model's family comes from its ``config.json``; the
+loader, the NF4 skip list and the frozen vision modules are the family's (Qwen2.5-VL: ``model.visual``,
+vision tower and merger frozen, LoRA on the language model). ``model.stage1_run`` is LLaVA's only.
+
 The projector comes from stage 1 (``model.stage1_run``: its output folder); without it the base
 model's projector is used. ``model.quantization: none`` (``--no-quant``) trains LoRA on the unquantized
 base, for machines without bitsandbytes support.
@@ -92,14 +96,18 @@ def build_lora_model(recipe: Recipe, stage: str, *, stage1_run: str | None = Non
     from peft import get_peft_model
 
     from geodesk.engine.backends.hf import quantization_config
+    from geodesk.engine.families import LLAVA, detect_family
 
     model_cfg = recipe.cfg["model"]
     kind = model_cfg["quantization"]
     if kind not in ("nf4", "none"):
         raise RecipeError(f"model.quantization must be nf4 or none, not {kind!r}")
-    quant = quantization_config(kind, recipe.autocast_dtype)
+    family = detect_family(Path(model_cfg["path"]).expanduser())
+    if stage1_run and family is not LLAVA:
+        raise RecipeError(f"model.stage1_run is a LLaVA projector; a {family.label} base has its own merger")
+    quant = quantization_config(kind, recipe.autocast_dtype, family.skip_modules)
     try:
-        model = load_llava(
+        model = load_family_model(
             model_cfg["path"], dtype=recipe.autocast_dtype, device=recipe.device, quantization_config=quant
         )
     except (ImportError, RuntimeError) as exc:
@@ -127,12 +135,43 @@ def save_adapter(model: Any, out_dir: Path) -> Path:
     return final
 
 
+def load_family_model(path: str, *, dtype: Any, device: Any, quantization_config: Any = None) -> Any:
+    """The base model with its family's loader (LLaVA, Qwen2.5-VL, InternVL; safetensors only)."""
+    import transformers
+
+    from geodesk.engine.families import LLAVA, detect_family
+
+    family = detect_family(Path(path).expanduser())
+    if family is LLAVA:
+        return load_llava(path, dtype=dtype, device=device, quantization_config=quantization_config)
+    from geodesk.engine.checkpoint import weight_files
+
+    weight_files(path)  # refuses folders with only pickled weights
+    loader: Any = getattr(transformers, family.loader)
+    return loader.from_pretrained(
+        path,
+        dtype=dtype,
+        device_map={"": str(device)},
+        quantization_config=quantization_config,
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
+
+
+def frozen_vision_modules(model: Any) -> list[Any]:
+    """The vision side of a (peft-wrapped) model: its family's skip modules except lm_head."""
+    from geodesk.engine.families import family_from_config
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    family = family_from_config(base.config.to_dict(), "the model's config")
+    return [base.get_submodule(name) for name in family.skip_modules if name != "lm_head"]
+
+
 def set_lora_train_modes(model: Any) -> None:
-    """LoRA dropout on; the frozen vision tower and projector stay in eval mode."""
+    """LoRA dropout on; the frozen vision tower and projector (or Qwen's visual) stay in eval mode."""
     model.train()
-    base = model.get_base_model()
-    base.model.vision_tower.eval()
-    base.model.multi_modal_projector.eval()
+    for module in frozen_vision_modules(model):
+        module.eval()
 
 
 class QLoRAFinetuneRecipe(Recipe):

@@ -173,10 +173,12 @@ class GRPOPromptDataset:
     ``max_length`` tokens (image tokens included).
     """
 
-    def __init__(self, files: Sequence[Any], processor: Any, *, max_length: int, system_prompt: str) -> None:
+    def __init__(self, files: Sequence[Any], processor: Any, *, max_length: int, system_prompt: str,
+                 pad_to_square: bool = True) -> None:
         if not files:
             raise DatasetError("no training data files given (data.files is empty)")
         self.processor = processor
+        self.pad_to_square = pad_to_square  # LLaVA pads to square; Qwen2.5-VL resizes whole images
         self.max_length = max_length
         mean = getattr(processor.image_processor, "image_mean", None)
         self.image_mean: tuple[float, ...] | None = tuple(mean) if mean else None
@@ -233,7 +235,7 @@ class GRPOPromptDataset:
         ``[n_images, 3, H, W]`` when the prompt has images: the ids the hf backend would send."""
         from PIL import Image, UnidentifiedImageError
 
-        from geodesk.engine.imaging import prepare_image
+        from geodesk.engine.imaging import mean_fill, prepare_image, to_rgb
 
         text = self.processor.apply_chat_template(
             template_messages(prompt.messages), tokenize=False, add_generation_prompt=True
@@ -242,7 +244,10 @@ class GRPOPromptDataset:
         for path in prompt.images:
             try:
                 with Image.open(path) as img:
-                    images.append(prepare_image(img, self.image_mean))
+                    if self.pad_to_square:
+                        images.append(prepare_image(img, self.image_mean))
+                    else:
+                        images.append(to_rgb(img, mean_fill(self.image_mean)))
             except (OSError, UnidentifiedImageError, ValueError) as exc:
                 raise DatasetError(f"sample {prompt.id}: image {path} cannot be read ({exc})") from None
         encoded = self.processor(
@@ -286,6 +291,28 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
     return mean, std
+
+
+def _repeat_vision(encoded: Mapping[str, Any], n: int, completion_tokens: int = 0) -> dict[str, Any]:
+    """The prompt's vision inputs for ``n`` copies of it.
+
+    LLaVA: ``pixel_values`` ``[n_img, 3, H, W]`` -> ``[n * n_img, 3, H, W]``. Qwen2.5-VL: patch rows
+    ``[patches, D]`` -> ``[n * patches, D]``, ``image_grid_thw`` ``[n_img, 3]`` repeated, and
+    ``mm_token_type_ids`` ``[1, P]`` -> ``[n, P + completion_tokens]`` (completion tokens are text).
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    pixels = encoded.get("pixel_values")
+    if pixels is not None:
+        out["pixel_values"] = pixels.repeat(n, *([1] * (pixels.dim() - 1)))
+    if encoded.get("image_grid_thw") is not None:
+        out["image_grid_thw"] = encoded["image_grid_thw"].repeat(n, 1)
+    types = encoded.get("mm_token_type_ids")
+    if types is not None:
+        text = torch.zeros((types.shape[0], completion_tokens), dtype=types.dtype, device=types.device)
+        out["mm_token_type_ids"] = torch.cat([types, text], dim=1).repeat(n, 1)
+    return out
 
 
 def group_advantages(rewards: Any, *, scale: bool = True) -> Any:
@@ -335,7 +362,8 @@ class GRPORecipe(Recipe):
             raise RecipeError("the GRPO recipe runs in one process; start it without torchrun")
         self.prompts = GRPOPromptDataset(cfg["data"]["files"], self.processor,
                                          max_length=int(cfg["data"]["max_length"]),
-                                         system_prompt=str(cfg["data"]["system_prompt"]))
+                                         system_prompt=str(cfg["data"]["system_prompt"]),
+                                         pad_to_square=self.family.pad_to_square)
         self.dataset = self.prompts  # type: ignore[assignment]  # Recipe.run() reads only .report
         self.sampler = LengthGroupedBatchSampler([1] * len(self.prompts), int(cfg["train"]["batch_size"]),
                                                  seed=int(cfg["seed"]), group_by_length=False)
@@ -443,8 +471,7 @@ class GRPORecipe(Recipe):
             "input_ids": encoded["input_ids"].repeat(g, 1),  # [G, P]
             "attention_mask": encoded["attention_mask"].repeat(g, 1),
         }
-        if "pixel_values" in encoded:
-            inputs["pixel_values"] = encoded["pixel_values"].repeat(g, 1, 1, 1)  # [G * n_img, 3, H, W]
+        inputs.update(_repeat_vision(encoded, g))
         self.model.eval()
         with torch.no_grad(), self._autocast():
             out = self.model.generate(**inputs, generation_config=config)
@@ -463,8 +490,7 @@ class GRPORecipe(Recipe):
         mask = torch.ones_like(ids)
         mask[:, : encoded["attention_mask"].shape[1]] = encoded["attention_mask"]
         kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "logits_to_keep": t + 1}
-        if "pixel_values" in encoded:
-            kwargs["pixel_values"] = encoded["pixel_values"].repeat(n, 1, 1, 1)
+        kwargs.update(_repeat_vision(encoded, n, completion_tokens=t))
         ctx = self.model.disable_adapter() if reference else contextlib.nullcontext()
         grad = torch.no_grad() if reference else contextlib.nullcontext()
         with ctx, grad, self._autocast():

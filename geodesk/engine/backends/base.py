@@ -125,6 +125,7 @@ class Backend(Protocol):
     name: str  # "hf", "remote", ...
     identity: ModelIdentity
     max_images_per_message: int
+    profile: str  # the prompt profile (geodesk.engine.profiles) sessions use with this model
 
     def generate(
         self,

@@ -1,20 +1,25 @@
-"""The ``hf`` backend: a LLaVA model in-process through transformers (+ bitsandbytes, + peft).
+"""The ``hf`` backend: a vision-language model in-process through transformers (+ bitsandbytes, + peft).
 
-Load: a model folder in HF llava format with any of the three key namings (see
-:mod:`geodesk.engine.checkpoint`), safetensors only, in bf16 / fp16 / fp32 or quantized to NF4 / int8
-with the vision tower, projector and lm_head kept in the compute dtype, optionally with a LoRA adapter.
+Load: a model folder of one of geodesk's families (:mod:`geodesk.engine.families`: LLaVA in any of
+the three key namings of :mod:`geodesk.engine.checkpoint`, Qwen2.5-VL, InternVL3 ``-hf``), chosen
+from its ``config.json``, safetensors only, never with remote code, in bf16 / fp16 / fp32 or quantized
+to NF4 / int8 with the family's vision side and lm_head kept in the compute dtype, optionally with a
+LoRA adapter.
 
 Generate: the conversation is rendered with the model's own chat template (each ``<image>``
 placeholder becomes an image part, which the template writes as its image token and the processor
-expands to one token per image patch); images are padded to square with the mean colour before the
-processor. Tokens stream to a callback; a stopping criterion polls the cancel event after every token.
+expands to one token per visual token); LLaVA images are padded to square with the mean colour before
+the processor (the other families resize whole images themselves). Tokens stream to a callback; a
+stopping criterion polls the cancel event after every token.
 
 KV-cache reuse across turns: after each call the backend keeps the cache and the token ids it covers
 (prompt + answer, minus the last answer token, whose KV was never computed) and a fingerprint of every
 image in it. The next call keeps the longest common token prefix, cut back to the start of the first
 image whose pixels differ (image placeholder ids are all the same token, so equal ids do not mean equal
 images) and never inside an image's token block, crops the cache to it and feeds only the suffix, with
-the pixel values of the images in the suffix. Greedy output is identical to a cold run (tested).
+the pixel values of the images in the suffix. Families whose positions are computed over the whole
+prompt (Qwen2.5-VL's M-RoPE, InternVL) reuse the cache only when the suffix holds no image, which is
+the case for text-only hint turns. Greedy output is identical to a cold run (tested per family).
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import torch
 import transformers
 from transformers import (
     DynamicCache,
-    LlavaForConditionalGeneration,
     StaticCache,
     StoppingCriteria,
     StoppingCriteriaList,
@@ -51,6 +55,7 @@ from geodesk.engine.backends.base import (
     template_messages,
 )
 from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, weight_files
+from geodesk.engine.families import LLAVA, Family, FamilyError, detect_family, family_from_config
 from geodesk.engine.imaging import prepare_image
 from geodesk.engine.package import (
     MANIFEST_NAME,
@@ -67,7 +72,8 @@ _hf: Any = transformers  # constructors transformers leaves untyped are called t
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 # transformers 5 matches skip modules from the start of the module name: the short forms
 # ("vision_tower") would not match "model.vision_tower.*" and CLIP would be quantized silently.
-SKIP_MODULES = ("model.vision_tower", "model.multi_modal_projector", "lm_head")
+# Each family names its own (geodesk.engine.families); this is LLaVA's.
+SKIP_MODULES = LLAVA.skip_modules
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +113,10 @@ def resolve_dtype(dtype: Dtype, device: torch.device, quantization: Quantization
     return _DTYPES[dtype]
 
 
-def quantization_config(quantization: Quantization, compute_dtype: torch.dtype) -> Any:
-    """The BitsAndBytesConfig for ``quantization`` (None for none)."""
+def quantization_config(
+    quantization: Quantization, compute_dtype: torch.dtype, skip_modules: Sequence[str] = SKIP_MODULES
+) -> Any:
+    """The BitsAndBytesConfig for ``quantization`` (None for none), leaving ``skip_modules`` unquantized."""
     if quantization == "none":
         return None
     if quantization == "nf4":
@@ -117,10 +125,10 @@ def quantization_config(quantization: Quantization, compute_dtype: torch.dtype) 
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute_dtype,
-            llm_int8_skip_modules=list(SKIP_MODULES),
+            llm_int8_skip_modules=list(skip_modules),
         )
     if quantization == "int8":
-        return _hf.BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(SKIP_MODULES))
+        return _hf.BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(skip_modules))
     raise BackendError(f"unknown quantization {quantization!r}; use none, nf4 or int8")
 
 
@@ -205,13 +213,55 @@ class _CacheState:
 class _Prompt:
     text: str
     input_ids: torch.Tensor  # [1, L]
-    pixel_values: torch.Tensor | None  # [n_images, 3, H, W]
+    pixel_values: torch.Tensor | None  # LLaVA: [n_images, 3, H, W]; Qwen2.5-VL: [n_patches, C*T*P*P]
+    vision_inputs: dict[str, Any]  # the processor's other outputs (image_grid_thw, mm_token_type_ids...)
     image_spans: list[tuple[int, int]] = field(default_factory=list)  # [start, end) token positions per image
     fingerprints: list[str] = field(default_factory=list)
 
 
+def load_processor(folder: Path, family: Family) -> Any:
+    """The family's processor for a model folder (image-only for the families with a video part)."""
+    if family.processor == "auto":
+        return _hf.AutoProcessor.from_pretrained(folder, trust_remote_code=False)
+    from geodesk.engine.families.processors import (
+        StillInternVLProcessor,
+        StillQwen25VLProcessor,
+        load_still_processor,
+    )
+
+    if family.processor == "still-qwen2_5_vl":
+        return load_still_processor(StillQwen25VLProcessor, folder, _hf.Qwen2VLImageProcessorPil)
+    import json
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return load_still_processor(
+        StillInternVLProcessor, folder, _hf.GotOcr2ImageProcessorPil,
+        image_seq_length=int(config.get("image_seq_length", 256)),
+    )
+
+
+def _fingerprints(pixel_values: torch.Tensor, vision_inputs: dict[str, Any], n_images: int) -> list[str]:
+    """One hash per image of the pixels the model sees (processor output, small: not the original).
+
+    LLaVA: ``pixel_values[i]`` is image i. Qwen2.5-VL: rows are patches, image i has
+    ``prod(image_grid_thw[i])`` of them. InternVL: tiles per image are not reported, so every image
+    gets the hash of the whole tensor (any changed image invalidates all; hint turns add no image).
+    """
+
+    def digest(t: torch.Tensor) -> str:
+        return hashlib.sha256(t.contiguous().float().numpy().tobytes()).hexdigest()
+
+    if pixel_values.shape[0] == n_images:
+        return [digest(pixel_values[i]) for i in range(n_images)]
+    grid = vision_inputs.get("image_grid_thw")
+    if grid is not None and len(grid) == n_images:
+        sizes = [int(torch.prod(g)) for g in grid]
+        return [digest(chunk) for chunk in torch.split(pixel_values, sizes)]
+    return [digest(pixel_values)] * n_images
+
+
 class HFBackend:
-    """A LLaVA model folder loaded in this process. Not thread-safe across calls: calls are serialised."""
+    """A model folder loaded in this process. Not thread-safe across calls: calls are serialised."""
 
     name = "hf"
 
@@ -222,12 +272,13 @@ class HFBackend:
         self._state: _CacheState | None = None
         self.device = resolve_device(self.options.device)
         self.dtype = resolve_dtype(self.options.dtype, self.device, self.options.quantization)
+        self.profile = "gaga"
         self.identity, manifest_images = self._identity()
         self.max_images_per_message = self.options.max_images_per_message or manifest_images
         self.model: Any = self._load_model()
         try:
-            processor = _hf.AutoProcessor.from_pretrained(self.model_dir, trust_remote_code=False)
-        except (OSError, ValueError) as exc:
+            processor = load_processor(self.model_dir, self.family)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise BackendError(
                 f"{self.model_dir}: the processor / tokenizer files cannot be read ({exc})"
             ) from None
@@ -249,6 +300,9 @@ class HFBackend:
         self = cls.__new__(cls)
         self.options = options or HFOptions()
         self.model_dir = Path(identity.path or ".")
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.family = family_from_config(base.config.to_dict(), "the model's config")
+        self.profile = self.family.default_profile
         self._lock = threading.Lock()
         self._state = None
         self.device = next(model.parameters()).device
@@ -270,7 +324,7 @@ class HFBackend:
             )
         image_mean = getattr(getattr(self.processor, "image_processor", None), "image_mean", None)
         self.image_mean: tuple[float, ...] | None = tuple(image_mean) if image_mean else None
-        self.image_token_id = int(self._llava_config().image_token_id)
+        self.image_token_id = int(getattr(self._llava_config(), self.family.image_token_attr))
         eos = self.model.generation_config.eos_token_id
         self.eos_ids: list[int] = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
         if not self.eos_ids:
@@ -285,10 +339,13 @@ class HFBackend:
         if not root.is_dir():
             raise BackendError(f"model folder {root} does not exist")
         try:
+            self.family = detect_family(root)  # refuses remote-code checkpoints, naming the -hf format
             weight_files(root)  # refuses pickles
-            checkpoint_naming(root)  # refuses unknown / mixed key namings
+            if self.family is LLAVA:
+                checkpoint_naming(root)  # refuses unknown / mixed key namings
             if (root / MANIFEST_NAME).is_file():
                 manifest = read_manifest(root)
+                self.profile = manifest.profile_name
                 if self.options.verify:
                     report = verify_package(root, manifest)
                     if not report.ok:
@@ -299,7 +356,8 @@ class HFBackend:
                 files = hash_files(root)
                 identity = ModelIdentity(root.name, "unversioned", identity_from_hashes(files), str(root))
                 images = 1
-        except (CheckpointError, PackageError) as exc:
+                self.profile = self.family.default_profile
+        except (CheckpointError, PackageError, FamilyError) as exc:
             raise BackendError(str(exc)) from None
         if self.options.adapter is not None:
             adapter = Path(self.options.adapter).expanduser().resolve()
@@ -313,9 +371,10 @@ class HFBackend:
         return identity, images
 
     def _load_model(self) -> Any:
-        quant = quantization_config(self.options.quantization, self.dtype)
+        quant = quantization_config(self.options.quantization, self.dtype, self.family.skip_modules)
+        loader: Any = getattr(transformers, self.family.loader)
         try:
-            loaded: Any = LlavaForConditionalGeneration.from_pretrained(
+            loaded: Any = loader.from_pretrained(
                 self.model_dir,
                 dtype=self.dtype,
                 device_map={"": str(self.device)},
@@ -332,12 +391,14 @@ class HFBackend:
                 hint = "try --quantization nf4 (about a third of the bf16 memory)"
             raise BackendError(f"out of GPU memory loading {self.model_dir.name}: {hint}") from None
         except (OSError, ValueError) as exc:
-            raise BackendError(f"{self.model_dir} cannot be loaded as a LLaVA model: {exc}") from None
+            raise BackendError(
+                f"{self.model_dir} cannot be loaded as a {self.family.label} model: {exc}"
+            ) from None
         missing = [k for k in info.get("missing_keys", ()) if k != "lm_head.weight" or not self._tied(model)]
         if missing:
             raise BackendError(
                 f"{self.model_dir}: {len(missing)} weight(s) are missing from the checkpoint "
-                f"(first: {missing[0]}); the files are incomplete or not LLaVA weights"
+                f"(first: {missing[0]}); the files are incomplete or not {self.family.label} weights"
             )
         if self.options.adapter is not None:
             from peft import PeftModel
@@ -379,12 +440,14 @@ class HFBackend:
         conversation, images = self._template_messages(messages)
         template = self.processor.apply_chat_template
         text = str(template(conversation, add_generation_prompt=True, tokenize=False))
-        prepared = [prepare_image(img, self.image_mean) for img in images]
+        prepared = [self.prepare_model_image(img) for img in images]
         encoded = self.processor(
             text=[text], images=prepared or None, return_tensors="pt", add_special_tokens=False
         )
         input_ids = encoded["input_ids"]
         pixel_values = encoded.get("pixel_values") if prepared else None
+        skip = {"input_ids", "attention_mask", "pixel_values"}
+        vision_inputs = {k: v for k, v in encoded.items() if k not in skip}
         positions = (input_ids[0] == self.image_token_id).nonzero().flatten().tolist()
         spans: list[tuple[int, int]] = []
         fingerprints: list[str] = []
@@ -398,15 +461,22 @@ class HFBackend:
             # Image i occupies token positions [start, end): per_image consecutive placeholder ids.
             starts = positions[::per_image]
             spans = [(start, start + per_image) for start in starts]
-            fingerprints = [
-                hashlib.sha256(pixel_values[i].contiguous().float().numpy().tobytes()).hexdigest()
-                for i in range(len(prepared))
-            ]
+            fingerprints = _fingerprints(pixel_values, vision_inputs, len(prepared))
         elif positions:
             raise BackendError(
                 f"the prompt contains the image token {IMAGE_PLACEHOLDER!r} but no image was given"
             )
-        return _Prompt(text, input_ids, pixel_values, spans, fingerprints)
+        return _Prompt(text, input_ids, pixel_values, vision_inputs, spans, fingerprints)
+
+    def prepare_model_image(self, image: Any) -> Any:
+        """Orientation and RGB for every family; LLaVA's mean-colour square padding where it applies."""
+        from geodesk.engine.imaging import mean_fill, to_rgb
+
+        if self.family.pad_to_square:
+            return prepare_image(image, self.image_mean)
+        if image.width < 1 or image.height < 1:
+            raise ValueError("the image has no pixels")
+        return to_rgb(image, mean_fill(self.image_mean))
 
     # ---------------------------------------------------------------- KV cache
 
@@ -434,6 +504,8 @@ class HFBackend:
             if not same_image or end > k:
                 k = start
                 break
+        if not self.family.cache_reuse_with_new_images and any(s >= k for s, _ in prompt.image_spans):
+            return 0  # an image in the uncached suffix: this family prefills the whole prompt again
         return k
 
     def _take_cache(self, prompt: _Prompt) -> tuple[Any, int]:
@@ -500,8 +572,17 @@ class HFBackend:
         # Only the images whose token blocks lie in the uncached suffix are encoded again.
         suffix_images = [i for i, (start, _) in enumerate(prompt.image_spans) if start >= reused]
         pixel_values = None
+        vision_inputs: dict[str, Any] = {}
         if prompt.pixel_values is not None and suffix_images:
-            pixel_values = prompt.pixel_values[suffix_images].to(self.device, self.dtype)
+            if self.family.cache_reuse_with_new_images:
+                pixel_values = prompt.pixel_values[suffix_images].to(self.device, self.dtype)
+            else:  # reused == 0 here (see _reusable_prefix): every image is encoded
+                pixel_values = prompt.pixel_values.to(self.device, self.dtype)
+                vision_inputs = dict(prompt.vision_inputs)
+        if "mm_token_type_ids" in prompt.vision_inputs:
+            # Qwen2.5-VL marks image tokens over the whole prompt to place its 3-D positions.
+            vision_inputs["mm_token_type_ids"] = prompt.vision_inputs["mm_token_type_ids"]
+        vision_inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in vision_inputs.items()}
         input_ids = prompt.input_ids.to(self.device)
         streamer = _Streamer(self.tokenizer, on_token, started)
         stopper = _Cancel(cancel)
@@ -519,6 +600,7 @@ class HFBackend:
         }
         if pixel_values is not None:
             kwargs["pixel_values"] = pixel_values
+        kwargs.update(vision_inputs)
         if settings.greedy:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         else:

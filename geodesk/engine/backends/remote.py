@@ -89,6 +89,7 @@ class RemoteOptions:
     jpeg_quality: int = 95
     max_images_per_message: int | None = None  # None: what the server reports (geodesk serve), else 1
     verify_tls: bool = True
+    profile: str | None = None  # prompt profile; None: what geodesk serve reports, else gaga
 
     def __post_init__(self) -> None:
         if self.retries < 0 or self.backoff_s < 0 or self.max_backoff_s < 0:
@@ -248,6 +249,7 @@ class RemoteBackend:
         self.on_retry = on_retry
         self.server_model: str = self.options.model or ""
         self.max_images_per_message = self.options.max_images_per_message or 1
+        self.profile = self.options.profile or "gaga"
         self.identity = ModelIdentity(self.server_model, REMOTE_VERSION, "", self.endpoint)
         if probe:
             self.probe()
@@ -395,6 +397,9 @@ class RemoteBackend:
         self.max_images_per_message = self.options.max_images_per_message or (
             int(reported) if isinstance(reported, int) and reported > 0 else 1
         )
+        reported_profile = extra.get("profile")
+        reported_name = reported_profile if isinstance(reported_profile, str) else "gaga"
+        self.profile = self.options.profile or reported_name
         return self.identity
 
     def health(self) -> bool:
@@ -736,6 +741,7 @@ class EndpointPool:
                 state.backend.identity = first.identity
         self.identity = first.identity
         self.max_images_per_message = min(s.backend.max_images_per_message for s in alive)
+        self.profile = first.profile
 
     @property
     def endpoints(self) -> list[str]:
@@ -834,6 +840,7 @@ def open_remote(
     model: str | None = None,
     api_key: str | None = None,
     on_retry: RetryCallback | None = None,
+    profile: str | None = None,
 ) -> RemoteBackend | EndpointPool:
     """One endpoint: a :class:`RemoteBackend`; several: an :class:`EndpointPool`.
 
@@ -846,6 +853,8 @@ def open_remote(
         options = replace(options, model=model)
     if api_key is not None:
         options = replace(options, api_key=api_key)
+    if profile is not None:
+        options = replace(options, profile=profile)
     if not endpoints:
         raise BackendError("the remote backend needs at least one --endpoint URL")
     if len(endpoints) == 1:
