@@ -59,7 +59,7 @@ class HistoryModel(QAbstractTableModel):
         row = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (
-                str(row.turn_index),
+                str(row.turn_index + 1),  # shown as Turn.number, from 1
                 row.hint,
                 row.prediction,
                 _km(row.km_moved),
@@ -166,8 +166,9 @@ class HistoryPanel(QWidget):
         if self.plot is None:
             return
         rows = self.model.rows
-        moved = [(r.turn_index, r.km_moved) for r in rows if r.km_moved is not None]
-        ref = [(r.turn_index, r.km_from_reference) for r in rows if r.km_from_reference is not None]
+        # x is the turn number people see (from 1), not the stored index.
+        moved = [(r.turn_index + 1, r.km_moved) for r in rows if r.km_moved is not None]
+        ref = [(r.turn_index + 1, r.km_from_reference) for r in rows if r.km_from_reference is not None]
         self.moved_curve.setData([x for x, _ in moved], [y for _, y in moved])
         self.ref_curve.setData([x for x, _ in ref], [y for _, y in ref])
         self.plot.setTitle(None if self._reference is None else f"km from the {self._reference.label} point")
@@ -190,7 +191,7 @@ class HistoryPanel(QWidget):
         return (float(x0), float(x1)), (float(y0), float(y1))
 
     def plotted(self) -> dict[str, tuple[list[float], list[float]]]:
-        """The plotted series (x = turn index, y = km), for tests and screenshots."""
+        """The plotted series (x = turn number from 1, y = km), for tests and screenshots."""
         out: dict[str, tuple[list[float], list[float]]] = {}
         for name, curve in (("moved", self.moved_curve), ("reference", self.ref_curve)):
             xs, ys = (None, None) if curve is None else curve.getData()

@@ -51,7 +51,8 @@ def prediction_card_html(prediction: Prediction | None, turn_index: int | None =
         ),
         ("Valid answer", "yes" if prediction.valid else "no: " + "; ".join(prediction.problems)),
     ]
-    title = "Prediction" if turn_index is None else f"Prediction, turn {turn_index}"
+    # turn_index is the stored index (from 0); people count turns from 1 (Turn.number).
+    title = "Prediction" if turn_index is None else f"Prediction, turn {turn_index + 1}"
     out = [f"<h3>{_e(title)}</h3><table cellspacing='2'>"]
     out += [f"<tr><td><b>{_e(k)}</b></td><td>{_e(v)}</td></tr>" for k, v in rows]
     out.append("</table>")
@@ -71,7 +72,7 @@ def conversation_html(turns: list[Turn]) -> str:
         status = "" if turn.status == TurnStatus.DONE else f" <i>({_e(turn.status.value)})</i>"
         error = f"<div style='color:#c92a2a'>{_e(turn.error)}</div>" if turn.error else ""
         parts.append(
-            f"<div style='margin-bottom:8px'><b>Turn {turn.index}</b>{status}{hints}"
+            f"<div style='margin-bottom:8px'><b>Turn {turn.number}</b>{status}{hints}"
             f"<div style='color:#555;white-space:pre-wrap'>{_e(turn.prompt)}</div>"
             f"<div style='white-space:pre-wrap'>{_e(turn.raw_answer)}</div>{error}</div>"
         )

@@ -40,7 +40,7 @@ def test_the_analyst_loop_with_the_tiny_model(
     assert app.state.model_loaded and "load" not in app.state.busy
     assert [t.status for t in app.state.turns] == [TurnStatus.DONE], app.state.turns
     assert app.state.answer_stream  # streamed tokens of this item's turn
-    assert app.state.session_status.text == "Turn 0: done"
+    assert app.state.session_status.text == "Turn 1: done"
     assert first in app.state.located
 
     assert app.sessions.send_hint(Hint(HintKind.QUESTION, "Which side of the road do cars drive on?"))

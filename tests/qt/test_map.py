@@ -59,8 +59,8 @@ def test_turn_markers_path_and_exif_point_in_js_state(
     # the history table and plot show the same turns
     assert window.docks["history"].panel.model.rowCount() == 2
     xs, ys = window.docks["history"].panel.plotted()["moved"]
-    assert xs == [1.0] and 380 < ys[0] < 480  # Stockholm -> Oslo
-    assert window.docks["history"].panel.plotted()["reference"][0] == [0.0, 1.0]  # km from the EXIF point
+    assert xs == [2.0] and 380 < ys[0] < 480  # Stockholm -> Oslo, at turn 2 (turns count from 1)
+    assert window.docks["history"].panel.plotted()["reference"][0] == [1.0, 2.0]  # km from the EXIF point
     # selecting a turn in the table selects it on the map
     window.docks["history"].panel.select_turn(0)
     wait_summary(qtbot, window.docks["map"].view, lambda s: s["selected"] == 0 and s["candidates"] == 0)

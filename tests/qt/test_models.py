@@ -194,8 +194,8 @@ def test_a_remote_server_dying_mid_answer_shows_the_error_and_keeps_earlier_turn
         wait_model_idle(qtbot, window)
         gated.release.set()
         assert [t.status for t in window.state.turns] == [TurnStatus.DONE, TurnStatus.FAILED]
-        assert "turn 1 failed" in said[-1], said
-        assert "Turn 1: failed" in window.docks["session"].panel.status.text()
+        assert "turn 2 failed" in said[-1], said
+        assert "Turn 2: failed" in window.docks["session"].panel.status.text()
         assert window.docks["history"].panel.model.rowCount() == 2  # the first turn is still shown
     finally:
         server.shutdown(abort_connections=True)

@@ -40,7 +40,7 @@ def test_replay_shows_each_turn_and_lists_the_new_session(
     assert dialog.run()
     qtbot.waitUntil(lambda: dialog.replayed is not None, timeout=120000)
     assert dialog.table.rowCount() == 2
-    assert [dialog.table.item(r, 0).text() for r in range(2)] == ["0", "1"]
+    assert [dialog.table.item(r, 0).text() for r in range(2)] == ["1", "2"]  # turns count from 1
     # The tiny model is greedy and deterministic: the replay gives the same answers on the same model.
     assert all(row["status"] == "done" for row in dialog.rows)
     assert all(row["moved_km"] in (None, 0.0) for row in dialog.rows), dialog.rows

@@ -48,7 +48,7 @@ def a_session_on(window: MainWindow, sha: str) -> None:
     store.findings.save(Finding(None, sha, 45.76, 4.84, 5.0, FindingStatus.PROBABLE, "river bend"))
     window.app.evidence.select(sha, session_id=session.id)
     window.state.answer_stream = "Lyon, France"  # what the streamed answer left in the pane
-    window.state.session_status = StatusLine("Turn 0: done")
+    window.state.session_status = StatusLine("Turn 1: done")
 
 
 def docks_show_nothing_of_a(window: MainWindow, a_name: str) -> None:
@@ -56,7 +56,7 @@ def docks_show_nothing_of_a(window: MainWindow, a_name: str) -> None:
     session = d["session"].panel
     assert "Lyon" not in session.card.toPlainText()  # prediction card
     assert session.stream.toPlainText() == ""  # answer pane
-    assert session.status.text() in ("", "choose an image first")  # status line: not "Turn 0: done"
+    assert session.status.text() in ("", "choose an image first")  # status line: not "Turn 1: done"
     assert "Lyon" not in session.conversation.toPlainText()
     assert session.sessions.count() == 0  # session list
     assert d["history"].panel.model.rowCount() == 0  # history table

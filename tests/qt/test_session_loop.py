@@ -36,7 +36,7 @@ def test_session_with_the_tiny_model(
     assert window.state.turns[0].status == TurnStatus.DONE, window.state.turns[0].error
     streamed = window.docks["session"].panel.stream.toPlainText()
     assert streamed and streamed.strip() in window.state.turns[0].raw_answer.strip() + streamed.strip()
-    assert window.docks["session"].panel.conversation.toPlainText().count("Turn 0") == 1
+    assert window.docks["session"].panel.conversation.toPlainText().count("Turn 1") == 1
 
     window.docks["hints"].composer.text.setText("Which side of the road do cars drive on?")
     window.docks["hints"].composer.send_button.click()
@@ -50,7 +50,7 @@ def test_session_with_the_tiny_model(
     xs, _ = window.docks["history"].panel.plotted()[
         "reference"
     ]  # harbour.jpg has EXIF GPS: every placed turn is measured
-    assert xs == [float(t.index) for t in window.state.turns if t.prediction.point is not None]
+    assert xs == [float(t.number) for t in window.state.turns if t.prediction.point is not None]
 
 
 def test_stop_keeps_a_cancelled_turn_and_the_turns_before(

@@ -115,11 +115,11 @@ class SessionsController(Controller):
         turn = outcome.turn
         with self.state.batch():
             self.evidence.reload(session_id=session_id)
-            text = f"Turn {turn.index}: {turn.status.value}" + (f" — {turn.error}" if turn.error else "")
+            text = f"Turn {turn.number}: {turn.status.value}" + (f" — {turn.error}" if turn.error else "")
             self.state.session_status = StatusLine(text, bool(turn.error))
         if turn.status is TurnStatus.FAILED:
             # The failed turn is stored with its error; the turns before it are all still there.
-            self.ctx.say("Session", f"turn {turn.index} failed: {turn.error or 'the model call failed'}")
+            self.ctx.say("Session", f"turn {turn.number} failed: {turn.error or 'the model call failed'}")
 
     def _turn_failed(self, case_dir: Path, sha: str, message: str) -> None:
         if self._still_selected(case_dir, sha):
@@ -184,7 +184,7 @@ class SessionsController(Controller):
 
                     def step(s: Any) -> None:
                         count[0] += 1
-                        ctx.progress(count[0], total, f"turn {s.index}: {s.status.value}")
+                        ctx.progress(count[0], total, f"turn {s.index + 1}: {s.status.value}")
 
                     return replay_session(store, session_id, backend, self.turn_options(ctx), on_step=step)
             finally:

@@ -62,7 +62,7 @@ class ImagePane(ImageViewer):
             for i, hint in enumerate(turn.hints):
                 if hint.region is not None:
                     key = f"hint:{turn.index}:{i}"
-                    pinned.append(PinnedRegion(key, hint.region, f"turn {turn.index}: {hint.text}", "hint"))
+                    pinned.append(PinnedRegion(key, hint.region, f"turn {turn.number}: {hint.text}", "hint"))
         pending = self.pending_region
         self.set_regions(pinned)
         if pending is not None:
