@@ -51,7 +51,7 @@ from geodesk.engine.backends.base import (
     template_messages,
 )
 from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, weight_files
-from geodesk.engine.imaging import prepare_image
+from geodesk.engine.imaging import ImageRefusedError, prepare_image
 from geodesk.engine.package import (
     MANIFEST_NAME,
     PackageError,
@@ -378,7 +378,10 @@ class HFBackend:
         conversation, images = self._template_messages(messages)
         template = self.processor.apply_chat_template
         text = str(template(conversation, add_generation_prompt=True, tokenize=False))
-        prepared = [prepare_image(img, self.image_mean) for img in images]
+        try:
+            prepared = [prepare_image(img, self.image_mean) for img in images]
+        except (ImageRefusedError, OSError) as exc:
+            raise BackendError(f"an image cannot be given to the model: {exc}") from None
         encoded = self.processor(
             text=[text], images=prepared or None, return_tensors="pt", add_special_tokens=False
         )
