@@ -120,7 +120,7 @@ def decode_bounded(
         raise ValueError("the image has no pixels")
     orientation = orientation_of(image) if upright else 1
     target = fit_size(image.size, max_edge)
-    if image.format == "JPEG" and getattr(image, "_im", None) is None:
+    if image.format in ("JPEG", "MPO") and getattr(image, "_im", None) is None:
         # Ask for the target in the picture's own aspect: draft picks the largest 1/s scale that still
         # covers it in both directions (asking for (edge, edge) would never scale a wide picture).
         image.draft(image.mode if image.mode in ("L", "RGB", "CMYK", "YCbCr") else None, target)

@@ -97,14 +97,16 @@ def bounded_rgb(
     max_edge: int = MODEL_MAX_EDGE,
     max_aspect: float = MAX_ASPECT,
     budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    allow_truncated: bool = False,
 ) -> Image.Image:
     """The picture upright, RGB (alpha over the mean colour) and at most ``max_edge`` px, not padded.
 
     For backends that pad on their side (an OpenAI-compatible server). Raises :class:`ImageRefusedError`.
+    ``allow_truncated``: decode what a damaged file holds (evidence imported as damaged).
     """
     check_shape(image.size, max_aspect)
     try:
-        small = decode_bounded(image, max_edge, budget_bytes=budget_bytes)
+        small = decode_bounded(image, max_edge, budget_bytes=budget_bytes, allow_truncated=allow_truncated)
     except ImageTooLargeError as exc:
         raise ImageRefusedError(str(exc)) from None
     return to_rgb(small, mean_fill(image_mean))
@@ -132,12 +134,16 @@ def prepare_image(
 
 
 def open_rgb(
-    path: str | Path, image_mean: Sequence[float] | None = None, *, max_edge: int = MODEL_MAX_EDGE
+    path: str | Path,
+    image_mean: Sequence[float] | None = None,
+    *,
+    max_edge: int = MODEL_MAX_EDGE,
+    allow_truncated: bool = False,
 ) -> Image.Image:
     """A file's picture, bounded, upright and RGB (not padded), for callers that keep it: a session's
     cached original, a teacher's or an evaluation's input. Raises ``OSError`` / ImageRefusedError."""
     with Image.open(path) as img:
-        return bounded_rgb(img, image_mean, max_edge=max_edge)
+        return bounded_rgb(img, image_mean, max_edge=max_edge, allow_truncated=allow_truncated)
 
 
 __all__ = [

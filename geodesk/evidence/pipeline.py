@@ -30,11 +30,12 @@ import secrets
 import shutil
 import stat
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
@@ -49,13 +50,14 @@ from geodesk.domain.model import Evidence, GpsPoint, Place
 from geodesk.evidence.formats import EvidenceError, check_jpeg_structure, default_max_pixels, open_image
 from geodesk.evidence.hashing import copy_and_hash
 from geodesk.evidence.metadata import ImageMetadata, read_metadata
-from geodesk.evidence.thumbnails import THUMB_SIZE, make_thumbnail, write_jpeg_atomic
+from geodesk.evidence.thumbnails import JPEG_FORMATS, THUMB_SIZE, make_thumbnail, write_jpeg_atomic
+from geodesk.pixels import DEFAULT_DECODE_BUDGET_BYTES, ImageTooLargeError
 
 if TYPE_CHECKING:
     from geodesk.store import CaseStore
 
 STAGING_DIR = ".staging"  # inside the case folder: same file system as evidence/, so os.replace is atomic
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic"}
+EXTENSIONS = {"JPEG": ".jpg", "MPO": ".mpo", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic"}
 
 BATCH = 8  # results committed together (places looked up at once)
 BATCH_WAIT_S = 2.0  # never hold a finished result back longer than this waiting for its batch
@@ -74,6 +76,7 @@ class ImportOptions:
     max_pixels: int | None = None  # None: Pillow's decompression-bomb threshold, read when the import starts
     verify_decode: bool = False  # decode every image in full (slower) instead of trusting the EXIF thumbnail
     thumb_size: int = THUMB_SIZE
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES  # above it: stored, flagged oversize, no thumbnail
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ class Prepared:
     thumbnail_source: str
     notes: tuple[str, ...] = ()
     timings: tuple[tuple[str, float], ...] = ()  # (step, seconds) for benchmarks: where the time goes
+    damaged: str | None = None  # the pixel data is damaged but readable: imported, flagged (why)
+    oversize: str | None = None  # too large to decode within the budget: stored without a thumbnail (why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +250,7 @@ class WorkerSettings:
     max_pixels: int
     verify_decode: bool
     thumb_size: int
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES
 
 
 def init_worker() -> None:
@@ -297,33 +303,111 @@ def _prepare(source: SourceFile, settings: WorkerSettings, staged: Path, thumb_p
     if size == 0:
         raise EvidenceError("the file is empty (0 bytes)")
     copied = time.perf_counter()
-    with open_image(staged, max_pixels=settings.max_pixels) as image:
-        metadata = read_metadata(image)
-        if image.format == "JPEG" and not settings.verify_decode:
-            check_jpeg_structure(staged)
-        probed = time.perf_counter()
+    with _captured_diagnostics() as diagnostics:
+        probe = _probe(staged, settings)
+    probed = probe.probed_at
+    notes: list[str] = list(diagnostics)
+    if probe.damaged:
+        notes.append(f"the file is damaged: {probe.damaged}; it was imported as it is, flagged as damaged")
+    if probe.oversize:
+        notes.append(f"{probe.oversize}; it was stored without a thumbnail")
+    staged_thumb: str | None = None
+    if probe.thumb is not None:
         try:
-            thumb, thumb_source = make_thumbnail(
-                image, metadata.orientation, size=settings.thumb_size,
-                prefer_embedded=not settings.verify_decode,
-            )
-        except Image.DecompressionBombError as exc:
-            raise EvidenceError(f"refused as a possible decompression bomb: {exc}") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise EvidenceError(
-                f"is a damaged {metadata.format} image: its pixel data cannot be decoded ({_describe(exc)})"
-            ) from None
-    notes: tuple[str, ...] = ()
-    staged_thumb: str | None = str(thumb_path)
-    try:
-        write_jpeg_atomic(thumb, thumb_path)
-    except OSError as exc:  # the original is what matters; a thumbnail can be rebuilt
-        notes = (f"the thumbnail could not be written ({exc}); it will be missing",)
-        staged_thumb = None
+            write_jpeg_atomic(probe.thumb, thumb_path)
+            staged_thumb = str(thumb_path)
+        except OSError as exc:  # the original is what matters; a thumbnail can be rebuilt
+            notes.append(f"the thumbnail could not be written ({exc}); it will be missing")
     ended = time.perf_counter()
     timings = (("copy_hash", copied - started), ("probe_metadata", probed - copied),
                ("thumbnail", ended - probed))
-    return Prepared(source, sha256, size, str(staged), staged_thumb, metadata, thumb_source, notes, timings)
+    return Prepared(source, sha256, size, str(staged), staged_thumb, probe.metadata, probe.thumb_source,
+                    tuple(notes), timings, probe.damaged, probe.oversize)
+
+
+@dataclass(slots=True)
+class _Probe:
+    metadata: ImageMetadata
+    thumb: Image.Image | None
+    thumb_source: str  # "exif-embedded", "decoded" or "none" (oversize)
+    damaged: str | None
+    oversize: str | None
+    probed_at: float
+
+
+def _probe(staged: Path, settings: WorkerSettings) -> _Probe:
+    """Metadata, integrity and thumbnail of the staged copy; EvidenceError when it cannot be evidence.
+
+    Damaged but readable files (a truncated JPEG whose header and metadata are intact, as seized photos
+    often are) are kept and flagged; only a file of which nothing decodes is refused.
+    """
+    damaged: str | None = None
+    with open_image(staged, max_pixels=settings.max_pixels) as image:
+        metadata = read_metadata(image)
+        if image.format in JPEG_FORMATS and not settings.verify_decode:
+            try:
+                check_jpeg_structure(staged)
+            except EvidenceError as exc:
+                damaged = str(exc).removeprefix("is ")
+        probed = time.perf_counter()
+        try:
+            thumb, source = make_thumbnail(
+                image, metadata.orientation, size=settings.thumb_size,
+                prefer_embedded=not settings.verify_decode, budget_bytes=settings.decode_budget_bytes,
+            )
+            return _Probe(metadata, thumb, source, damaged, None, probed)
+        except ImageTooLargeError as exc:
+            return _Probe(metadata, None, "none", damaged, str(exc), probed)
+        except Image.DecompressionBombError as exc:
+            raise EvidenceError(f"refused as a possible decompression bomb: {exc}") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            first_error = exc
+    # The pixel data does not decode in full: keep the file if part of it does, flagged as damaged.
+    try:
+        with open_image(staged, max_pixels=settings.max_pixels) as image:
+            thumb, source = make_thumbnail(
+                image, metadata.orientation, size=settings.thumb_size, prefer_embedded=False,
+                budget_bytes=settings.decode_budget_bytes, allow_truncated=True,
+            )
+    except Exception:  # nothing decodes: this is not usable evidence
+        reason = _describe(first_error)
+        raise EvidenceError(
+            f"is a damaged {metadata.format} image: its pixel data cannot be decoded ({reason})"
+        ) from None
+    damaged = damaged or f"its {metadata.format} pixel data is damaged ({_describe(first_error)})"
+    return _Probe(metadata, thumb, source, damaged, None, probed)
+
+
+_MAX_DIAGNOSTICS = 5
+_DIAGNOSTICS_BYTES = 16 * 1024
+
+
+@contextlib.contextmanager
+def _captured_diagnostics() -> Iterator[list[str]]:
+    """Python warnings and C-library messages (libtiff writes to file descriptor 2) raised while one
+    file is probed, returned as notes about that file instead of anonymous lines on the terminal."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(_DIAGNOSTICS_BYTES).decode("utf-8", errors="replace")
+            found = [f"the decoder warned: {w.message}" for w in caught]
+            found += [f"the decoder reported: {line.strip()}" for line in text.splitlines() if line.strip()]
+            for line in dict.fromkeys(found):  # in order, without repeats
+                if len(lines) == _MAX_DIAGNOSTICS:
+                    lines.append(f"(and {len(set(found)) - _MAX_DIAGNOSTICS} more decoder messages)")
+                    break
+                lines.append(line)
 
 
 # --- the parent side ----------------------------------------------------------------------------------
@@ -393,6 +477,7 @@ def run_import(
         max_pixels=options.max_pixels if options.max_pixels is not None else default_max_pixels(),
         verify_decode=options.verify_decode,
         thumb_size=options.thumb_size,
+        decode_budget_bytes=options.decode_budget_bytes,
     )
     committer = _Committer(store, report, locate)
     done = 0
@@ -585,6 +670,10 @@ class _Committer:
         metadata = meta.as_dict()
         metadata["notes"] = notes
         metadata["thumbnail_source"] = result.thumbnail_source
+        if result.damaged:
+            metadata["damaged"] = result.damaged
+        if result.oversize:
+            metadata["oversize"] = result.oversize
         evidence = Evidence(
             sha256=result.sha256,
             original_name=Path(result.source.path).name,

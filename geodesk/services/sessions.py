@@ -534,7 +534,8 @@ def _open_image(store: CaseStore, evidence: Evidence) -> Image.Image:
     if cached is not None:
         return cached
     try:
-        upright = open_rgb(path)
+        # Evidence imported as damaged (a truncated JPEG): the model sees the part that decodes.
+        upright = open_rgb(path, allow_truncated=bool(evidence.metadata.get("damaged")))
     except ImageRefusedError as exc:
         raise SessionError(f"the image {evidence.original_name} cannot be given to a model: {exc}") from None
     except (OSError, ValueError) as exc:
