@@ -214,6 +214,8 @@ def _show(args: argparse.Namespace) -> int:
         hints = "; ".join(f"{h['kind']}: {h['text']}" for h in t["hints"]) or "first turn"
         where = ", ".join(x for x in (p["city"], p["region"], p["country"]) if x) or "-"
         lines.append(f"  turn {t['turn']} [{t['status']}] {hints} -> {where} ({p['lat']}, {p['lon']})")
+        if t["status"] != "done" and t.get("error"):
+            lines.append(f"    {t['status']}: {t['error']}")
     emit(args, document, "\n".join(lines))
     return 0
 

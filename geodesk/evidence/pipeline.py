@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from geodesk._crashpoints import crash_point
 from geodesk.domain.model import Evidence, GpsPoint, Place
 from geodesk.evidence.formats import EvidenceError, check_jpeg_structure, default_max_pixels, open_image
 from geodesk.evidence.hashing import copy_and_hash
@@ -658,6 +659,7 @@ class _Committer:
 
     def _commit_one(self, result: Prepared, place: Place | str | None) -> None:
         from geodesk.store.errors import AlreadyExistsError
+        from geodesk.store.recovery import placing_marker
 
         store, meta = self.store, result.metadata
         if store.evidence.exists(result.sha256):
@@ -693,11 +695,14 @@ class _Committer:
         final = store.evidence_path(result.sha256, EXTENSIONS.get(meta.format, ""))
         placed = False
         try:
-            with store.transaction():
+            # The marker outlives a kill -9 between the rename and the commit: the next open of the case
+            # then removes the placed file whose row never committed (geodesk/store/recovery.py).
+            with placing_marker(store.path, result.sha256, final), store.transaction():
                 store.evidence.add(evidence)
                 Path(result.staged_original).replace(final)
                 placed = True
                 final.chmod(0o444)  # read-only: the original is never modified
+                crash_point("import-commit")
         except AlreadyExistsError:  # another importer (GUI and CLI at once) got there first
             self._duplicate(result)
             return

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from geodesk._crashpoints import crash_point
 from geodesk.domain.model import (
     Clue,
     ClueSource,
@@ -45,6 +46,7 @@ from geodesk.engine.backends.base import (
 from geodesk.engine.parsing import NameNormalizer, ParsedAnswer, parse_answer
 from geodesk.geo.distance import haversine_km
 from geodesk.services.candidates import DEFAULT_LINK_KM, cluster_candidates
+from geodesk.store.recovery import turn_marker
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -329,7 +331,24 @@ def _execute(
     if image is None:
         image = _open_image(store, evidence)
     messages = _conversation(session.mode, history, user, image, (evidence.width, evidence.height))
-    # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap.
+    # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap,
+    # and its work marker lets the next open of the case mark it 'interrupted' (geodesk/store/recovery).
+    with turn_marker(store.path, session.id, index):
+        return _ask_model(store, session, evidence, backend, hints, user, options, index, messages)
+
+
+def _ask_model(
+    store: CaseStore,
+    session: Session,
+    evidence: Evidence,
+    backend: Backend,
+    hints: tuple[Hint, ...],
+    user: prompts.UserTurn,
+    options: TurnOptions,
+    index: int,
+    messages: list[ChatMessage],
+) -> TurnOutcome:
+    assert session.id is not None
     turn = store.turns.add(
         Turn(
             id=None,
@@ -343,6 +362,7 @@ def _execute(
             protocol_version=user.protocol_version,
         )
     )
+    crash_point("turn-running")
     normalizer = options.normalizer if options.normalizer is not None else default_normalizer()
     result: GenerationResult | None = None
     try:
@@ -625,6 +645,7 @@ def turn_document(t: Turn) -> dict[str, Any]:
         "turn": t.index,
         "turn_id": t.id,
         "status": t.status.value,
+        "error": t.error,
         "hints": [hint_document(h) for h in t.hints],
         "prompt": t.prompt,
         "raw": t.raw_answer,

@@ -32,6 +32,7 @@ from geodesk.store._files import write_json_atomic
 from geodesk.store.audit import AuditLog
 from geodesk.store.errors import NotACaseError, StoreError
 from geodesk.store.migrations import apply_migrations, schema_version
+from geodesk.store.recovery import RecoveryReport, recover
 from geodesk.store.repositories import (
     ClueRepository,
     EvidenceRepository,
@@ -73,6 +74,7 @@ class CaseStore:
         created = from_text(row[2])
         assert created is not None
         self.case = Case(id=row[0], title=row[1], path=str(path), created_at=created)
+        self.recovered = RecoveryReport([], [])  # what crash recovery settled when this store opened
 
     # ------------------------------------------------------------------ opening, creating, closing
 
@@ -99,7 +101,11 @@ class CaseStore:
         db = cls._connect(db_path)
         try:
             apply_migrations(db, label=f"case {case_dir.name}")
-            return cls(db, case_dir)
+            store = cls(db, case_dir)
+            # Work a killed process left half-done (a placed original without its row, a turn left
+            # 'running') is settled before anyone reads the case: geodesk/store/recovery.py.
+            store.recovered = recover(store)
+            return store
         except BaseException:
             db.close()
             raise
