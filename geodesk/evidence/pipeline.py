@@ -254,12 +254,45 @@ class WorkerSettings:
     decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES
 
 
-def init_worker() -> None:
-    """Worker start-up: ignore Ctrl-C (the parent decides), silence Pillow's bomb warning (we check)."""
+def init_worker(parent_pid: int | None = None) -> None:
+    """Worker start-up: ignore Ctrl-C (the parent decides), silence Pillow's bomb warning (we check),
+    and die with the importing process.
+
+    A worker blocks on its task queue, which never reports end-of-file (every worker holds the queue's
+    write end too), so after a ``kill -9`` of the parent it would wait for ever. On Linux the kernel
+    kills it when its parent (the forkserver, which itself exits when the importing process's pipe to
+    it closes) dies; everywhere a watchdog thread ends it within a second of the importing process.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    if parent_pid is None:
+        return
+    _die_with_parent()
+    watchdog = threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True)
+    watchdog.start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def _watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    while True:
+        time.sleep(interval_s)
+        if not _pid_alive(parent_pid):
+            os._exit(1)  # the importing process is gone: nobody will read this worker's result
 
 
 def prepare_file(source: SourceFile, settings: WorkerSettings) -> Prepared | Failed:
@@ -442,8 +475,30 @@ def _pool_context() -> Any:
     if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["geodesk.evidence.pipeline"])
+        _start_forkserver_safely()
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver_safely() -> None:
+    """Start the forkserver with ``PYTHONSAFEPATH`` so the current folder is not first on its path.
+
+    The forkserver runs ``python -c ...``, which puts the current folder first on ``sys.path``: run from
+    the folder that holds a checkout (``./geodesk/``), it imported that folder instead of the installed
+    package, and the workers then failed with an ImportError traceback. The variable is set only while
+    the server starts, and only for it and the workers it forks (which take the parent's ``sys.path``).
+    """
+    from multiprocessing import forkserver
+
+    saved = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = saved
 
 
 def default_workers() -> int:
@@ -531,7 +586,8 @@ def _run_pool(
 
     def new_pool() -> ProcessPoolExecutor | None:
         """A pool that has shown it can run a task, or None (workers cannot start in this process)."""
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                                   initargs=(os.getpid(),))
         try:
             pool.submit(_ping).result()
         except Exception:

@@ -645,7 +645,6 @@ def turn_document(t: Turn) -> dict[str, Any]:
         "turn": t.index,
         "turn_id": t.id,
         "status": t.status.value,
-        "error": t.error,
         "hints": [hint_document(h) for h in t.hints],
         "prompt": t.prompt,
         "raw": t.raw_answer,
