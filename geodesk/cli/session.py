@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
-from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
+from geodesk.cli._common import CliError, add_json_argument, emit, terminal_safe, workspace_path
 from geodesk.domain.model import Hint, HintKind, Region, SessionMode
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _turn_options(args: argparse.Namespace) -> Any:
         raise CliError("--samples must be zero or more")
 
     def stream(piece: str) -> None:
-        sys.stderr.write(piece)
+        sys.stderr.write(terminal_safe(piece))  # model text is untrusted: no raw escapes
         sys.stderr.flush()
 
     return TurnOptions(settings=settings, samples=args.samples, on_token=stream if args.stream else None)
