@@ -107,7 +107,7 @@ def test_a_36000000x1_png_is_refused_by_shape_and_bounded_when_allowed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _png(tmp_path / "line.png", (36_000_000, 1))
-    with Image.open(path) as img, pytest.raises(ImageRefusedError, match="36000000×1 pixels.*Crop"):
+    with Image.open(path) as img, pytest.raises(ImageRefusedError, match=r"36000000×1 pixels.*Crop"):
         prepare_image(img)  # refused from the header, before a pixel is decoded
     sizes = _canvas_sizes(monkeypatch)
     with Image.open(path) as img:
@@ -116,7 +116,9 @@ def test_a_36000000x1_png_is_refused_by_shape_and_bounded_when_allowed(
     assert max(w * h for w, h in sizes) <= MODEL_MAX_EDGE**2
 
 
-def test_a_20000x2000_jpeg_is_decoded_at_reduced_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_20000x2000_jpeg_is_decoded_at_reduced_scale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "wide.jpg"
     Image.new("RGB", (20000, 2000), (200, 30, 30)).save(path, "JPEG", quality=50)
     loaded: list[tuple[int, int]] = []
