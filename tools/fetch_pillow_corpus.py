@@ -1,7 +1,7 @@
 """Fetch Pillow's test-image corpus (Tests/images of its source distribution) for bench/reliability.py.
 
 The corpus is about 1,500 real and deliberately broken images that Pillow's own tests decode. It comes
-from PyPI through pip (``pip download --no-binary :all:``: the sdist, not a wheel), for the Pillow
+from PyPI through pip (``pip download --no-binary pillow``: the sdist, not a wheel), for the Pillow
 version geodesk pins, into a cache outside git::
 
     .venv/bin/python tools/fetch_pillow_corpus.py            # ~/.cache/geodesk-bench/pillow-tests-images
@@ -29,8 +29,9 @@ def download(version: str, into: Path) -> Path:
     if found:
         return found[0]
     # pip reads the sdist's metadata, which needs Pillow's build requirements (setuptools, pybind11)
-    # in an isolated build environment: a minute or two the first time.
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+    # in an isolated build environment. "--no-binary pillow", not ":all:": with ":all:" pip would also
+    # build those requirements from source, which takes many minutes.
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pillow",
                f"pillow=={version}", "-d", str(into)]
     subprocess.run(command, check=True)
     return next(into.glob(f"pillow-{version}.tar.gz"))
