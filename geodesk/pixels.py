@@ -155,10 +155,12 @@ def _shrink(image: Image.Image, target: tuple[int, int]) -> Image.Image:
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.size == target:
         return image.copy()
-    factor = min(image.width // target[0], image.height // target[1])
-    if factor >= 2:
-        # reduce() averages factor×factor blocks: cheap, and the resize after it works on a small image.
-        image = image.reduce(factor)
+    # reduce() averages fx×fy blocks: cheap, and the resize after it scales by less than 2. Each axis
+    # has its own factor: a resampling filter's table grows with the scale (a 36,000,000×1 strip
+    # resized straight to 3584×1 would take a gigabyte of filter coefficients).
+    fx, fy = max(1, image.width // target[0]), max(1, image.height // target[1])
+    if fx >= 2 or fy >= 2:
+        image = image.reduce((fx, fy))
     if image.size == target:
         return image
     return image.resize(target, Image.Resampling.BICUBIC)
