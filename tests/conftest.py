@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import network_guard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -17,38 +18,35 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+GUARD_SITE = Path(__file__).resolve().parent / "netguard_site"
 
 
-def _is_loopback(address: Any) -> bool:
-    if isinstance(address, (str, bytes)):  # AF_UNIX paths
-        return True
-    host = address[0]
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _guarded_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """``env`` (or this process's) with the network guard's sitecustomize first on PYTHONPATH."""
+    out = dict(os.environ if env is None else env)
+    parts = [p for p in out.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(GUARD_SITE)]
+    out["PYTHONPATH"] = os.pathsep.join([str(GUARD_SITE), *parts])
+    out[network_guard.ENV_FLAG] = "1"
+    return out
 
 
-def _guarded_connect(self: socket.socket, address: Any) -> Any:
-    if not _is_loopback(address):
-        raise RuntimeError(f"tests must not touch the network (tried to connect to {address!r})")
-    return _real_connect(self, address)
+# Children started any way (multiprocessing's forkserver execs directly) inherit the guard from here.
+os.environ.update(_guarded_env(None))
+_real_popen_init = subprocess.Popen.__init__
 
 
-def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
-    if not _is_loopback(address):
-        raise RuntimeError(f"tests must not touch the network (tried to connect to {address!r})")
-    return _real_connect_ex(self, address)
+def _guarded_popen_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+    # A test that passes its own env= still gets the guard in its child.
+    kwargs["env"] = _guarded_env(kwargs.get("env"))
+    _real_popen_init(self, *args, **kwargs)
 
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    """TCP, UDP and DNS beyond loopback are refused here and in every Python child (tests/network_guard)."""
+    for (owner, name), guard in network_guard.GUARDS.items():
+        monkeypatch.setattr(owner, name, guard)
+    monkeypatch.setattr(subprocess.Popen, "__init__", _guarded_popen_init)
 
 
 @pytest.fixture

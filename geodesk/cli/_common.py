@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,18 +42,45 @@ def workspace_path(args: argparse.Namespace) -> Path:
     return resolve(getattr(args, "workspace", None))
 
 
+# Bidirectional-text controls reorder what a terminal shows ("Trojan Source"): escaped like C0/C1 controls.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\u202e``), so untrusted strings
+    (EXIF fields, titles, file names, model answers) cannot move the cursor, recolour, retitle or
+    rewrite the analyst's terminal. Line breaks and tabs stay: multi-line answers remain readable."""
+    if text.isprintable():
+        return text  # the common case: nothing to escape
+    return "".join(
+        _escaped(ch)
+        if (ch not in "\n\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI_CONTROLS
+        else ch
+        for ch in text
+    )
+
+
 def emit(args: argparse.Namespace, document: Any, human: str | None = None) -> None:
-    """Print ``document`` as JSON with ``--json``, else ``human`` (or an indented JSON fallback)."""
+    """Print ``document`` as JSON with ``--json``, else ``human`` (or an indented JSON fallback).
+
+    This is the one place text reaches the terminal: human text goes through :func:`terminal_safe`;
+    JSON stays exact (its encoder already escapes every control character).
+    """
     if getattr(args, "json", False) or human is None:
         indent = None if getattr(args, "json", False) else 2
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
     else:
-        sys.stdout.write(human.rstrip("\n") + "\n")
+        sys.stdout.write(terminal_safe(human.rstrip("\n")) + "\n")
     sys.stdout.flush()
 
 
 def fail(message: str, exit_code: int = 1) -> int:
-    sys.stderr.write(f"geodesk: {message}\n")
+    sys.stderr.write(f"geodesk: {terminal_safe(message)}\n")
     sys.stderr.flush()
     return exit_code
 

@@ -92,6 +92,7 @@ def _add_text(document: dict[str, Any]) -> str:
         already = "earlier in this batch" if d["within_batch"] else "already in the case"
         lines.append(f"  = {d['sha256'][:12]}  {d['path']}  ({already} as {d['existing_name']})")
     lines += [f"  ! {e['path']}: {e['error']}" for e in errors]
+    lines += [f"  note: {note}" for note in document.get("notes", [])]
     return "\n".join(lines)
 
 

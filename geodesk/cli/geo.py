@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from geodesk.cli._common import CliError, add_json_argument, emit, fail
+from geodesk.cli._common import CliError, add_json_argument, emit, fail, terminal_safe
 
 BATCH_ROWS = 10_000  # rows reverse-geocoded per vectorised call when reading a file
 
@@ -156,7 +156,7 @@ def _reverse_file(path: str) -> int:
                 else:
                     failed += 1
                     doc = {"line": line, "lat": raw_lat, "lon": raw_lon, "error": err}
-                    sys.stderr.write(f"geodesk: {path} line {line}: {err}\n")
+                    sys.stderr.write(terminal_safe(f"geodesk: {path} line {line}: {err}") + "\n")
                 sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
             sys.stdout.flush()
             batch.clear()

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
-from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
+from geodesk.cli._common import CliError, add_json_argument, emit, terminal_safe, workspace_path
 from geodesk.domain.model import Hint, HintKind, Region, SessionMode
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _turn_options(args: argparse.Namespace, profile: Any = None) -> Any:
         raise CliError("--samples must be zero or more")
 
     def stream(piece: str) -> None:
-        sys.stderr.write(piece)
+        sys.stderr.write(terminal_safe(piece))  # model text is untrusted: no raw escapes
         sys.stderr.flush()
 
     return TurnOptions(settings=settings, samples=args.samples, on_token=stream if args.stream else None)
@@ -274,6 +274,8 @@ def _show(args: argparse.Namespace) -> int:
         hints = "; ".join(f"{h['kind']}: {h['text']}" for h in t["hints"]) or "first turn"
         truth = "" if t["truth_km"] is None else f", {t['truth_km']:.1f} km from the true place"
         lines.append(f"  turn {t['turn']} [{t['status']}] {hints} -> {_where(p)}{truth}")
+        if t["status"] != "done" and t.get("error"):
+            lines.append(f"    {t['status']}: {t['error']}")
     lines += [f"  warning: {w}" for w in document["warnings"]]
     emit(args, document, "\n".join(lines))
     return 0

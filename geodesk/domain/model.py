@@ -48,6 +48,7 @@ class TurnStatus(enum.StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its process was killed mid-answer; found and marked on the next open
 
 
 class FindingStatus(enum.StrEnum):

@@ -30,9 +30,11 @@ _OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
     (b"8BPS", "Photoshop PSD"),
     (b"%PDF", "PDF"),
     (b"\x00\x00\x01\x00", "ICO"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "BigTIFF"),
+    (b"MM\x00+", "BigTIFF"),
 )
+# Bytes allowed in a text file besides printable characters: tab, line feed, form feed, carriage return.
+_TEXT_CONTROLS = {"\t", "\n", "\f", "\r"}
 
 
 class EvidenceError(Exception):
@@ -83,15 +85,23 @@ def describe_unknown(head: bytes) -> str:
     if head[4:8] == b"ftyp":
         brand = head[8:12].decode("latin-1")
         return f"an ISO media file of brand {brand!r} (video or AVIF), not an image geodesk imports"
-    if head.startswith(b"\xff\xd8"):
-        return "a damaged JPEG (its header cannot be parsed)"
-    if head.startswith(b"\x89PNG"):
-        return "a damaged PNG (its header cannot be parsed)"
+    claimed = _claimed_format(head)
+    if claimed != "image":  # a format geodesk imports, whose header Pillow could not parse
+        return f"a damaged {claimed} (its header cannot be parsed)"
+    if _looks_like_text(head):
+        return "a text file, not an image"
+    return "not an image (unrecognised binary content)"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """True when the first bytes are UTF-8 text: printable characters and ordinary white space only."""
     try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not an image (unrecognised content)"
-    return "a text file, not an image"
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # only a character cut off at the end of the sample is forgiven
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return bool(text) and all(ch.isprintable() or ch in _TEXT_CONTROLS for ch in text)
 
 
 def _claimed_format(head: bytes) -> str:

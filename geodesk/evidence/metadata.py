@@ -243,6 +243,9 @@ def gps_from_xmp(xmp: Mapping[str, str], notes: list[str]) -> GpsPoint | None:
         except (ValueError, ZeroDivisionError):
             notes.append(f"XMP GPSAltitude {alt_text!r} is unreadable; ignored")
             alt = None
+        if alt is not None and not math.isfinite(alt):  # "nan", "inf", 1e999: no altitude, the point stays
+            notes.append(f"XMP GPSAltitude {alt_text!r} is not a finite number; ignored")
+            alt = None
         if alt is not None and xmp.get("exif:GPSAltitudeRef", "0").strip() == "1":
             alt = -abs(alt)
     return _point(lat, lon, alt, "XMP GPS", notes)
@@ -411,7 +414,10 @@ def read_metadata(image: Image.Image) -> ImageMetadata:
     """All metadata of a lazily opened image (no pixels are decoded)."""
     notes: list[str] = []
     try:
-        exif = image.getexif()
+        # PngImageFile.getexif decodes the whole picture to look for an eXIf chunk after the pixel data
+        # (a 328 KB PNG can decode to gigabytes, and a damaged one would be blamed on its EXIF): a PNG
+        # whose header holds no EXIF has none here.
+        exif = Image.Exif() if image.format == "PNG" and "exif" not in image.info else image.getexif()
         base: Mapping[int, Any] = dict(exif)
         exif_ifd: Mapping[int, Any] = exif.get_ifd(IFD_EXIF)
         gps_ifd: Mapping[int, Any] = exif.get_ifd(IFD_GPS)

@@ -30,11 +30,12 @@ import secrets
 import shutil
 import stat
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
@@ -45,18 +46,20 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from geodesk._crashpoints import crash_point
 from geodesk.domain.model import Evidence, GpsPoint, Place
 from geodesk.evidence.formats import EvidenceError, check_jpeg_structure, default_max_pixels, open_image
 from geodesk.evidence.hashing import copy_and_hash
 from geodesk.evidence.metadata import ImageMetadata, read_metadata
-from geodesk.evidence.thumbnails import THUMB_SIZE, make_thumbnail, write_jpeg_atomic
+from geodesk.evidence.thumbnails import JPEG_FORMATS, THUMB_SIZE, make_thumbnail, write_jpeg_atomic
+from geodesk.pixels import DEFAULT_DECODE_BUDGET_BYTES, ImageTooLargeError
 from geodesk.processes import pid_alive as _pid_alive
 
 if TYPE_CHECKING:
     from geodesk.store import CaseStore
 
 STAGING_DIR = ".staging"  # inside the case folder: same file system as evidence/, so os.replace is atomic
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic"}
+EXTENSIONS = {"JPEG": ".jpg", "MPO": ".mpo", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic"}
 
 BATCH = 8  # results committed together (places looked up at once)
 BATCH_WAIT_S = 2.0  # never hold a finished result back longer than this waiting for its batch
@@ -75,6 +78,7 @@ class ImportOptions:
     max_pixels: int | None = None  # None: Pillow's decompression-bomb threshold, read when the import starts
     verify_decode: bool = False  # decode every image in full (slower) instead of trusting the EXIF thumbnail
     thumb_size: int = THUMB_SIZE
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES  # above it: stored, flagged oversize, no thumbnail
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,8 @@ class Prepared:
     thumbnail_source: str
     notes: tuple[str, ...] = ()
     timings: tuple[tuple[str, float], ...] = ()  # (step, seconds) for benchmarks: where the time goes
+    damaged: str | None = None  # the pixel data is damaged but readable: imported, flagged (why)
+    oversize: str | None = None  # too large to decode within the budget: stored without a thumbnail (why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +252,48 @@ class WorkerSettings:
     max_pixels: int
     verify_decode: bool
     thumb_size: int
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES
 
 
-def init_worker() -> None:
-    """Worker start-up: ignore Ctrl-C (the parent decides), silence Pillow's bomb warning (we check)."""
+def init_worker(parent_pid: int | None = None) -> None:
+    """Worker start-up: ignore Ctrl-C (the parent decides), silence Pillow's bomb warning (we check),
+    and die with the importing process.
+
+    A worker blocks on its task queue, which never reports end-of-file (every worker holds the queue's
+    write end too), so after a ``kill -9`` of the parent it would wait for ever. On Linux the kernel
+    kills it when its parent (the forkserver, which itself exits when the importing process's pipe to
+    it closes) dies; everywhere a watchdog thread ends it within a second of the importing process.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    if parent_pid is None:
+        return
+    _die_with_parent()
+    watchdog = threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True)
+    watchdog.start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def _watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    while True:
+        time.sleep(interval_s)
+        if not _pid_alive(parent_pid):
+            os._exit(1)  # the importing process is gone: nobody will read this worker's result
 
 
 def prepare_file(source: SourceFile, settings: WorkerSettings) -> Prepared | Failed:
@@ -298,33 +338,111 @@ def _prepare(source: SourceFile, settings: WorkerSettings, staged: Path, thumb_p
     if size == 0:
         raise EvidenceError("the file is empty (0 bytes)")
     copied = time.perf_counter()
-    with open_image(staged, max_pixels=settings.max_pixels) as image:
-        metadata = read_metadata(image)
-        if image.format == "JPEG" and not settings.verify_decode:
-            check_jpeg_structure(staged)
-        probed = time.perf_counter()
+    with _captured_diagnostics() as diagnostics:
+        probe = _probe(staged, settings)
+    probed = probe.probed_at
+    notes: list[str] = list(diagnostics)
+    if probe.damaged:
+        notes.append(f"the file is damaged: {probe.damaged}; it was imported as it is, flagged as damaged")
+    if probe.oversize:
+        notes.append(f"{probe.oversize}; it was stored without a thumbnail")
+    staged_thumb: str | None = None
+    if probe.thumb is not None:
         try:
-            thumb, thumb_source = make_thumbnail(
-                image, metadata.orientation, size=settings.thumb_size,
-                prefer_embedded=not settings.verify_decode,
-            )
-        except Image.DecompressionBombError as exc:
-            raise EvidenceError(f"refused as a possible decompression bomb: {exc}") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise EvidenceError(
-                f"is a damaged {metadata.format} image: its pixel data cannot be decoded ({_describe(exc)})"
-            ) from None
-    notes: tuple[str, ...] = ()
-    staged_thumb: str | None = str(thumb_path)
-    try:
-        write_jpeg_atomic(thumb, thumb_path)
-    except OSError as exc:  # the original is what matters; a thumbnail can be rebuilt
-        notes = (f"the thumbnail could not be written ({exc}); it will be missing",)
-        staged_thumb = None
+            write_jpeg_atomic(probe.thumb, thumb_path)
+            staged_thumb = str(thumb_path)
+        except OSError as exc:  # the original is what matters; a thumbnail can be rebuilt
+            notes.append(f"the thumbnail could not be written ({exc}); it will be missing")
     ended = time.perf_counter()
     timings = (("copy_hash", copied - started), ("probe_metadata", probed - copied),
                ("thumbnail", ended - probed))
-    return Prepared(source, sha256, size, str(staged), staged_thumb, metadata, thumb_source, notes, timings)
+    return Prepared(source, sha256, size, str(staged), staged_thumb, probe.metadata, probe.thumb_source,
+                    tuple(notes), timings, probe.damaged, probe.oversize)
+
+
+@dataclass(slots=True)
+class _Probe:
+    metadata: ImageMetadata
+    thumb: Image.Image | None
+    thumb_source: str  # "exif-embedded", "decoded" or "none" (oversize)
+    damaged: str | None
+    oversize: str | None
+    probed_at: float
+
+
+def _probe(staged: Path, settings: WorkerSettings) -> _Probe:
+    """Metadata, integrity and thumbnail of the staged copy; EvidenceError when it cannot be evidence.
+
+    Damaged but readable files (a truncated JPEG whose header and metadata are intact, as seized photos
+    often are) are kept and flagged; only a file of which nothing decodes is refused.
+    """
+    damaged: str | None = None
+    with open_image(staged, max_pixels=settings.max_pixels) as image:
+        metadata = read_metadata(image)
+        if image.format in JPEG_FORMATS and not settings.verify_decode:
+            try:
+                check_jpeg_structure(staged)
+            except EvidenceError as exc:
+                damaged = str(exc).removeprefix("is ")
+        probed = time.perf_counter()
+        try:
+            thumb, source = make_thumbnail(
+                image, metadata.orientation, size=settings.thumb_size,
+                prefer_embedded=not settings.verify_decode, budget_bytes=settings.decode_budget_bytes,
+            )
+            return _Probe(metadata, thumb, source, damaged, None, probed)
+        except ImageTooLargeError as exc:
+            return _Probe(metadata, None, "none", damaged, str(exc), probed)
+        except Image.DecompressionBombError as exc:
+            raise EvidenceError(f"refused as a possible decompression bomb: {exc}") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            first_error = exc
+    # The pixel data does not decode in full: keep the file if part of it does, flagged as damaged.
+    try:
+        with open_image(staged, max_pixels=settings.max_pixels) as image:
+            thumb, source = make_thumbnail(
+                image, metadata.orientation, size=settings.thumb_size, prefer_embedded=False,
+                budget_bytes=settings.decode_budget_bytes, allow_truncated=True,
+            )
+    except Exception:  # nothing decodes: this is not usable evidence
+        reason = _describe(first_error)
+        raise EvidenceError(
+            f"is a damaged {metadata.format} image: its pixel data cannot be decoded ({reason})"
+        ) from None
+    damaged = damaged or f"its {metadata.format} pixel data is damaged ({_describe(first_error)})"
+    return _Probe(metadata, thumb, source, damaged, None, probed)
+
+
+_MAX_DIAGNOSTICS = 5
+_DIAGNOSTICS_BYTES = 16 * 1024
+
+
+@contextlib.contextmanager
+def _captured_diagnostics() -> Iterator[list[str]]:
+    """Python warnings and C-library messages (libtiff writes to file descriptor 2) raised while one
+    file is probed, returned as notes about that file instead of anonymous lines on the terminal."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(_DIAGNOSTICS_BYTES).decode("utf-8", errors="replace")
+            found = [f"the decoder warned: {w.message}" for w in caught]
+            found += [f"the decoder reported: {line.strip()}" for line in text.splitlines() if line.strip()]
+            for line in dict.fromkeys(found):  # in order, without repeats
+                if len(lines) == _MAX_DIAGNOSTICS:
+                    lines.append(f"(and {len(set(found)) - _MAX_DIAGNOSTICS} more decoder messages)")
+                    break
+                lines.append(line)
 
 
 # --- the parent side ----------------------------------------------------------------------------------
@@ -349,8 +467,30 @@ def _pool_context() -> Any:
     if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["geodesk.evidence.pipeline"])
+        _start_forkserver_safely()
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver_safely() -> None:
+    """Start the forkserver with ``PYTHONSAFEPATH`` so the current folder is not first on its path.
+
+    The forkserver runs ``python -c ...``, which puts the current folder first on ``sys.path``: run from
+    the folder that holds a checkout (``./geodesk/``), it imported that folder instead of the installed
+    package, and the workers then failed with an ImportError traceback. The variable is set only while
+    the server starts, and only for it and the workers it forks (which take the parent's ``sys.path``).
+    """
+    from multiprocessing import forkserver
+
+    saved = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = saved
 
 
 def default_workers() -> int:
@@ -385,6 +525,7 @@ def run_import(
         max_pixels=options.max_pixels if options.max_pixels is not None else default_max_pixels(),
         verify_decode=options.verify_decode,
         thumb_size=options.thumb_size,
+        decode_budget_bytes=options.decode_budget_bytes,
     )
     committer = _Committer(store, report, locate)
     done = 0
@@ -437,7 +578,8 @@ def _run_pool(
 
     def new_pool() -> ProcessPoolExecutor | None:
         """A pool that has shown it can run a task, or None (workers cannot start in this process)."""
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                                   initargs=(os.getpid(),))
         try:
             pool.submit(_ping).result()
         except Exception:
@@ -565,6 +707,7 @@ class _Committer:
 
     def _commit_one(self, result: Prepared, place: Place | str | None) -> None:
         from geodesk.store.errors import AlreadyExistsError
+        from geodesk.store.recovery import placing_marker
 
         store, meta = self.store, result.metadata
         if store.evidence.exists(result.sha256):
@@ -577,6 +720,10 @@ class _Committer:
         metadata = meta.as_dict()
         metadata["notes"] = notes
         metadata["thumbnail_source"] = result.thumbnail_source
+        if result.damaged:
+            metadata["damaged"] = result.damaged
+        if result.oversize:
+            metadata["oversize"] = result.oversize
         evidence = Evidence(
             sha256=result.sha256,
             original_name=Path(result.source.path).name,
@@ -596,11 +743,14 @@ class _Committer:
         final = store.evidence_path(result.sha256, EXTENSIONS.get(meta.format, ""))
         placed = False
         try:
-            with store.transaction():
+            # The marker outlives a kill -9 between the rename and the commit: the next open of the case
+            # then removes the placed file whose row never committed (geodesk/store/recovery.py).
+            with placing_marker(store.path, result.sha256, final), store.transaction():
                 store.evidence.add(evidence)
                 Path(result.staged_original).replace(final)
                 placed = True
                 final.chmod(0o444)  # read-only: the original is never modified
+                crash_point("import-commit")
         except AlreadyExistsError:  # another importer (GUI and CLI at once) got there first
             self._duplicate(result)
             return

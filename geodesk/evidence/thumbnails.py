@@ -3,8 +3,10 @@
 Two ways to a thumbnail, both fast on 12-megapixel JPEGs:
 - the JPEG's own EXIF thumbnail (IFD1, typically 160×120), which costs no pixel decoding at all; the
   import's integrity check is then the marker-chain check of :func:`formats.check_jpeg_structure`;
-- decoding the image itself, JPEGs at reduced scale with ``Image.draft`` (libjpeg skips most of the
-  inverse DCT work: 1/8 scale for 256 px thumbnails), which also proves every scan decodes.
+- decoding the image itself through :func:`geodesk.pixels.decode_bounded`: JPEGs at reduced scale
+  with ``Image.draft`` (libjpeg skips most of the inverse DCT work: 1/8 scale for 256 px thumbnails),
+  every picture shrunk before it is converted (a 13000×13000 16-bit PNG never becomes a float copy),
+  and a decode budget checked before any pixel is decoded; this also proves every scan decodes.
 docs/adr/0004-evidence-import.md explains when each is used.
 """
 
@@ -16,21 +18,14 @@ import os
 from PIL import ExifTags, Image
 
 from geodesk.atomic import atomic_open
+from geodesk.pixels import DEFAULT_DECODE_BUDGET_BYTES, TRANSPOSE, decode_bounded
 
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO (multi-picture, 3-D and some phone cameras) is JPEG plus previews
 THUMB_SIZE = 256  # longest edge, pixels: an evidence-grid cell on a high-DPI screen
 THUMB_QUALITY = 85
 MIN_EMBEDDED_EDGE = 120  # smaller EXIF thumbnails (some write 80×60) look too poor in the grid
 
-# EXIF orientation -> the transposition that makes the picture upright (ImageOps.exif_transpose's table).
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+_TRANSPOSE = TRANSPOSE  # EXIF orientation -> the transposition that makes the picture upright
 
 
 def thumbnail_name(sha256: str) -> str:
@@ -44,7 +39,10 @@ def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB for any mode Pillow opens: alpha composited on white, 16/32-bit scaled down."""
+    """8-bit RGB for any mode Pillow opens: alpha composited on white, 16/32-bit scaled down.
+
+    Call it on a small image (a thumbnail): 16/32-bit pictures go through a float64 copy.
+    """
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
@@ -70,7 +68,7 @@ def embedded_thumbnail(image: Image.Image) -> Image.Image | None:
     thumbnail shows exactly the picture's frame.
     """
     raw = image.info.get("exif")
-    if image.format != "JPEG" or not isinstance(raw, bytes) or not raw.startswith(b"Exif\x00\x00"):
+    if image.format not in JPEG_FORMATS or not isinstance(raw, bytes) or not raw.startswith(b"Exif\x00\x00"):
         return None
     try:
         ifd1 = image.getexif().get_ifd(ExifTags.IFD.IFD1)
@@ -105,29 +103,32 @@ def embedded_thumbnail(image: Image.Image) -> Image.Image | None:
     return to_rgb(thumb)
 
 
-def decoded_thumbnail(image: Image.Image, size: int = THUMB_SIZE) -> Image.Image:
-    """Decode ``image`` (JPEGs at reduced scale) and shrink it to ``size`` px on its longest edge.
+def decoded_thumbnail(
+    image: Image.Image,
+    size: int = THUMB_SIZE,
+    *,
+    budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    allow_truncated: bool = False,
+) -> Image.Image:
+    """Decode ``image`` (bounded: JPEGs at reduced scale) and shrink it to ``size`` px on its longest edge.
 
-    ``load()`` runs the decoder over the whole file, so truncated or corrupt pixel data raises here.
+    The decoder runs over the whole file, so truncated or corrupt pixel data raises here (unless
+    ``allow_truncated``); :class:`geodesk.pixels.ImageTooLargeError` when the picture would not fit the
+    decode budget. Orientation is left to the caller.
     """
-    if image.format == "JPEG":
-        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: a 4000×3000 JPEG arrives as 500×375.
-        image.draft("RGB", (size, size))
-    image.load()
-    small = to_rgb(image)
-    if small is image:
-        small = image.copy()
-    small.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    return small
+    return to_rgb(decode_bounded(image, size, budget_bytes=budget_bytes, upright=False,
+                                 allow_truncated=allow_truncated))
 
 
 def make_thumbnail(image: Image.Image, orientation: int, *, size: int = THUMB_SIZE,
-                   prefer_embedded: bool = True) -> tuple[Image.Image, str]:
+                   prefer_embedded: bool = True, budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+                   allow_truncated: bool = False) -> tuple[Image.Image, str]:
     """An upright RGB thumbnail and where it came from: ``"exif-embedded"`` or ``"decoded"``."""
     thumb = embedded_thumbnail(image) if prefer_embedded else None
     source = "exif-embedded"
     if thumb is None:
-        thumb, source = decoded_thumbnail(image, size), "decoded"
+        decoded = decoded_thumbnail(image, size, budget_bytes=budget_bytes, allow_truncated=allow_truncated)
+        thumb, source = decoded, "decoded"
     elif max(thumb.size) > size:
         thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
     return apply_orientation(thumb, orientation), source

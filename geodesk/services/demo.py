@@ -16,6 +16,7 @@ administrator (``geodesk model install``).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geodesk
 from geodesk.atomic import atomic_write_json
 from geodesk.domain import Case, GroundTruth
 from geodesk.engine.package import MANIFEST_NAME, PackageError, read_manifest
@@ -98,11 +100,23 @@ class DemoResult:
 
 
 def generate_with_training_cli(out: Path, n: int, seed: int) -> list[Path]:
-    """Run ``geodesk-train geosynth`` in a child process and return its images."""
-    command = [sys.executable, "-m", "training.cli", "geosynth", "--n", str(n), "--seed", str(seed),
-               "--out", str(out), "--no-data", "--json"]
+    """Run ``geodesk-train geosynth`` in a child process and return its images.
+
+    The child is isolated from the current folder: ``-P`` keeps the working directory off its
+    ``sys.path`` (a ``training/cli.py`` there would otherwise run), it works in ``out`` (a folder this
+    command owns), and the only extra import path it gets is the folder this very ``geodesk`` package
+    was loaded from, so it runs the training module that belongs to this geodesk or none.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-P", "-m", "training.cli", "geosynth", "--n", str(n), "--seed", str(seed),
+               "--out", str(out.resolve()), "--no-data", "--json"]
+    env = dict(os.environ)
+    source_root = str(Path(geodesk.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH", "")) if p)
+    env.pop("PYTHONSTARTUP", None)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900,
+                              cwd=out, env=env)
     except (OSError, subprocess.SubprocessError) as exc:
         raise DemoError(f"could not run the GeoSynth generator ({exc})") from None
     if done.returncode != 0:

@@ -127,10 +127,12 @@ def error_document(e: FileError) -> dict[str, str]:
 
 
 def report_document(report: ImportReport) -> dict[str, Any]:
-    """``{"imported": [...], "duplicates": [...], "errors": [{"path", "error"}], "cancelled": bool}``."""
+    """``{"imported": [...], "duplicates": [...], "errors": [{"path", "error"}], "cancelled": bool,
+    "notes": [...]}``; notes are about the run as a whole (e.g. it ran without worker processes)."""
     return {
         "imported": [evidence_summary(e) for e in report.imported],
         "duplicates": [duplicate_document(d) for d in report.duplicates],
         "errors": [error_document(e) for e in report.errors],
         "cancelled": report.cancelled,
+        "notes": list(report.notes),
     }

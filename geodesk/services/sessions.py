@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from geodesk._crashpoints import crash_point
 from geodesk.domain.model import (
     Clue,
     ClueSource,
@@ -46,6 +47,7 @@ from geodesk.engine.backends.base import (
 from geodesk.engine.parsing import NameNormalizer, ParsedAnswer, Problem
 from geodesk.geo.distance import haversine_km
 from geodesk.services.candidates import DEFAULT_LINK_KM, cluster_candidates
+from geodesk.store.recovery import turn_marker
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -386,8 +388,27 @@ def _execute(
     if image is None:
         image = _open_image(store, evidence)
     profile = session_profile(session)
-    messages = _conversation(session.mode, history, user, image, profile)
-    # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap.
+    messages = _conversation(session.mode, history, user, image, profile,
+                             (evidence.width, evidence.height))
+    # The turn exists before the model runs: a crash mid-answer leaves a 'running' record, never a gap,
+    # and its work marker lets the next open of the case mark it 'interrupted' (geodesk/store/recovery).
+    with turn_marker(store.path, session.id, index):
+        return _ask_model(store, session, evidence, backend, hints, user, options, index, messages, profile)
+
+
+def _ask_model(
+    store: CaseStore,
+    session: Session,
+    evidence: Evidence,
+    backend: Backend,
+    hints: tuple[Hint, ...],
+    user: prompts.UserTurn,
+    options: TurnOptions,
+    index: int,
+    messages: list[ChatMessage],
+    profile: profiles.PromptProfile,
+) -> TurnOutcome:
+    assert session.id is not None
     turn = store.turns.add(
         Turn(
             id=None,
@@ -401,6 +422,7 @@ def _execute(
             protocol_version=user.protocol_version,
         )
     )
+    crash_point("turn-running")
     normalizer = options.normalizer if options.normalizer is not None else default_normalizer()
     result: GenerationResult | None = None
     try:
@@ -499,17 +521,25 @@ def _conversation(
     user: prompts.UserTurn,
     image: Image.Image,
     profile: profiles.PromptProfile,
+    original_size: tuple[int, int],
 ) -> list[ChatMessage]:
-    """System prompt, earlier (user, answer) pairs with their images re-attached, then the new user turn."""
+    """System prompt, earlier (user, answer) pairs with their images re-attached, then the new user turn.
+
+    ``original_size`` is the evidence's upright size, in which hint regions are given; ``image`` may be
+    the bounded decode of it (at most MODEL_MAX_EDGE px), so region boxes are scaled to it.
+    """
     messages = [ChatMessage("system", profile.system_prompt(mode))]
     for past in history:
         crops = _crop_regions(past.prompt, past.hints, first=past.index == 0)
         messages.append(
-            ChatMessage("user", past.prompt, _images_for(past.prompt, image, crops, past.index == 0))
+            ChatMessage(
+                "user", past.prompt, _images_for(past.prompt, image, crops, past.index == 0, original_size)
+            )
         )
         messages.append(ChatMessage("assistant", past.raw_answer))
     first = not history
-    messages.append(ChatMessage("user", user.text, _images_for(user.text, image, user.region_crops, first)))
+    images = _images_for(user.text, image, user.region_crops, first, original_size)
+    messages.append(ChatMessage("user", user.text, images))
     return messages
 
 
@@ -520,14 +550,21 @@ def _crop_regions(text: str, hints: Sequence[Hint], *, first: bool) -> tuple[Any
     return tuple(regions[: max(extra, 0)])
 
 
-def _images_for(text: str, image: Image.Image, crops: Sequence[Any], first: bool) -> tuple[Image.Image, ...]:
+def _images_for(
+    text: str, image: Image.Image, crops: Sequence[Any], first: bool, original_size: tuple[int, int]
+) -> tuple[Image.Image, ...]:
     images: list[Image.Image] = [image] if first and prompts.IMAGE_PLACEHOLDER in text else []
+    # Regions are in the original's pixels; the decoded image may be smaller (bounded for the model).
+    sx = image.width / original_size[0] if original_size[0] > 0 else 1.0
+    sy = image.height / original_size[1] if original_size[1] > 0 else 1.0
     for region in crops:
+        x0, y0 = int(region.x0 * sx), int(region.y0 * sy)
+        x1, y1 = round(region.x1 * sx), round(region.y1 * sy)
         box = (
-            max(0, min(region.x0, image.width - 1)),
-            max(0, min(region.y0, image.height - 1)),
-            max(1, min(region.x1, image.width)),
-            max(1, min(region.y1, image.height)),
+            max(0, min(x0, image.width - 1)),
+            max(0, min(y0, image.height - 1)),
+            max(1, min(max(x1, x0 + 1), image.width)),
+            max(1, min(max(y1, y0 + 1), image.height)),
         )
         images.append(image.crop(box))
     return tuple(images)
@@ -566,8 +603,9 @@ _DECODED = _DecodedOriginals()
 
 
 def _open_image(store: CaseStore, evidence: Evidence) -> Image.Image:
-    """The evidence original, upright (EXIF orientation applied), RGB. Never modified by callers."""
-    from PIL import Image, ImageOps
+    """The evidence original, upright (EXIF orientation applied), RGB, decoded through the one bounded
+    preparation step (at most MODEL_MAX_EDGE px on its longest side). Never modified by callers."""
+    from geodesk.engine.imaging import ImageRefusedError, open_rgb
 
     try:
         path = store.evidence_file(evidence.sha256)  # the original must still be in the case
@@ -580,9 +618,11 @@ def _open_image(store: CaseStore, evidence: Evidence) -> Image.Image:
     if cached is not None:
         return cached
     try:
-        with Image.open(path) as img:
-            upright = ImageOps.exif_transpose(img).convert("RGB")
-    except OSError as exc:
+        # Evidence imported as damaged (a truncated JPEG): the model sees the part that decodes.
+        upright = open_rgb(path, allow_truncated=bool(evidence.metadata.get("damaged")))
+    except ImageRefusedError as exc:
+        raise SessionError(f"the image {evidence.original_name} cannot be given to a model: {exc}") from None
+    except (OSError, ValueError) as exc:
         raise SessionError(f"the image {evidence.original_name} cannot be decoded: {exc}") from None
     _DECODED.put(evidence.sha256, upright)
     return upright

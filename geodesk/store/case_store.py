@@ -34,6 +34,7 @@ from geodesk.store.anchor import CaseAnchor, Head, anchor_for, restrict_folder
 from geodesk.store.audit import AuditLog
 from geodesk.store.errors import NotACaseError, StoreError
 from geodesk.store.migrations import apply_migrations, schema_version
+from geodesk.store.recovery import RecoveryReport, recover
 from geodesk.store.repositories import (
     ClueRepository,
     EvidenceRepository,
@@ -97,6 +98,7 @@ class CaseStore:
         created = from_text(row[2])
         assert created is not None
         self.case = Case(id=row[0], title=row[1], path=str(path), created_at=created)
+        self.recovered = RecoveryReport([], [])  # what crash recovery settled when this store opened
 
     # ------------------------------------------------------------------ opening, creating, closing
 
@@ -130,7 +132,11 @@ class CaseStore:
         db = cls._connect(db_path)
         try:
             apply_migrations(db, label=f"case {case_dir.name}")
-            return cls(db, case_dir, anchor_for(case_dir))
+            store = cls(db, case_dir, anchor_for(case_dir))
+            # Work a killed process left half-done (a placed original without its row, a turn left
+            # 'running') is settled before anyone reads the case: geodesk/store/recovery.py.
+            store.recovered = recover(store)
+            return store
         except BaseException:
             db.close()
             raise

@@ -123,11 +123,14 @@ def broken_corpus(folder: Path, *, outside: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     expected: dict[str, str] = {}
 
-    good = io.BytesIO()
-    pattern(400, 300).save(good, "JPEG", quality=90)
-    data = good.getvalue()
-    (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
-    expected["truncated.jpg"] = "truncated"
+    # A truncated JPEG is damaged but readable: it is imported and flagged (tests/evidence/test_hostile.py).
+    tiff = io.BytesIO()
+    pattern(40, 30).save(tiff, "TIFF")
+    (folder / "damaged.tif").write_bytes(tiff.getvalue()[:8] + b"\x00" * 24)  # first directory zeroed
+    expected["damaged.tif"] = "damaged TIFF"
+
+    (folder / "controls.bin").write_bytes(bytes(range(1, 32)) * 4)  # decodes as UTF-8, but it is not text
+    expected["controls.bin"] = "not an image"
 
     # Seeded, and starting with a byte no image format starts with, so the test cannot flake.
     (folder / "random.jpg").write_bytes(b"\x07" + random.Random(7).randbytes(4095))

@@ -33,11 +33,10 @@ def teacher_name(teacher: Backend) -> dict[str, Any]:
 
 def open_image(path: Path) -> Any:
     """The image upright and in RGB; DataError when it cannot be decoded."""
-    from PIL import Image, ImageOps
+    from geodesk.engine.imaging import open_rgb
 
     try:
-        with Image.open(path) as img:
-            return ImageOps.exif_transpose(img).convert("RGB")
+        return open_rgb(path)  # bounded: a teacher model gets what every geodesk model gets
     except (OSError, ValueError) as exc:
         raise DataError(f"the image {path} cannot be decoded ({exc})") from None
 

@@ -78,15 +78,15 @@ class EvalOptions:
 
 
 def _open_image(path: Path | None) -> tuple[Any, str | None]:
-    from PIL import Image, ImageOps
+    from PIL import Image
+
+    from geodesk.engine.imaging import open_rgb
 
     if path is None:
         return None, "no image file for this id"
     try:
-        with Image.open(path) as img:
-            upright = ImageOps.exif_transpose(img)
-            upright.load()
-            return upright.convert("RGB"), None
+        # The one bounded preparation step: upright, RGB, at most MODEL_MAX_EDGE px (padded later).
+        return open_rgb(path), None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         return None, f"cannot read {path.name}: {exc}"
 

@@ -56,7 +56,7 @@ from geodesk.engine.backends.base import (
 )
 from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, weight_files
 from geodesk.engine.families import LLAVA, Family, FamilyError, detect_family, family_from_config
-from geodesk.engine.imaging import prepare_image
+from geodesk.engine.imaging import ImageRefusedError, prepare_image
 from geodesk.engine.package import (
     MANIFEST_NAME,
     PackageError,
@@ -440,7 +440,10 @@ class HFBackend:
         conversation, images = self._template_messages(messages)
         template = self.processor.apply_chat_template
         text = str(template(conversation, add_generation_prompt=True, tokenize=False))
-        prepared = [self.prepare_model_image(img) for img in images]
+        try:
+            prepared = [self.prepare_model_image(img) for img in images]
+        except (ImageRefusedError, OSError) as exc:
+            raise BackendError(f"an image cannot be given to the model: {exc}") from None
         encoded = self.processor(
             text=[text], images=prepared or None, return_tensors="pt", add_special_tokens=False
         )
@@ -470,13 +473,12 @@ class HFBackend:
 
     def prepare_model_image(self, image: Any) -> Any:
         """Orientation and RGB for every family; LLaVA's mean-colour square padding where it applies."""
-        from geodesk.engine.imaging import mean_fill, to_rgb
+        from geodesk.engine.imaging import bounded_rgb
 
         if self.family.pad_to_square:
             return prepare_image(image, self.image_mean)
-        if image.width < 1 or image.height < 1:
-            raise ValueError("the image has no pixels")
-        return to_rgb(image, mean_fill(self.image_mean))
+        # Qwen2.5-VL and InternVL resize on their side, but the decode must still be bounded.
+        return bounded_rgb(image, self.image_mean)
 
     # ---------------------------------------------------------------- KV cache
 

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from geodesk.domain.model import ModelIdentity
 from geodesk.engine.backends.base import (
@@ -55,6 +55,7 @@ from geodesk.engine.backends.base import (
     GenerationSettings,
     TokenCallback,
 )
+from geodesk.engine.imaging import ImageRefusedError, bounded_rgb
 
 REMOTE_VERSION = "remote"  # ModelIdentity.version when the server does not report one
 # "auto" sends PNG (lossless: the server sees exactly our pixels) up to this size and JPEG above: a
@@ -131,8 +132,12 @@ def parse_endpoint(url: str) -> tuple[str, str, int, str]:
 
 
 def encode_image(image: Image.Image, fmt: ImageFormat = "auto", quality: int = 95) -> str:
-    """``image`` as a data URL. EXIF orientation is applied first (PNG carries none)."""
-    upright = ImageOps.exif_transpose(image)
+    """``image`` as a data URL, through the one bounded preparation step (orientation applied, at most
+    MODEL_MAX_EDGE px; the server pads it). Raises BackendError for a picture no model should get."""
+    try:
+        upright = bounded_rgb(image)
+    except (ImageRefusedError, OSError) as exc:
+        raise BackendError(f"an image cannot be given to the model: {exc}") from None
     buffer = io.BytesIO()
     if fmt == "auto":
         fmt = "png" if upright.width * upright.height <= AUTO_PNG_MAX_PIXELS else "jpeg"
