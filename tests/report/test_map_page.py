@@ -22,7 +22,7 @@ from geodesk.domain.model import (
     Turn,
     TurnStatus,
 )
-from geodesk.report.history import describe_hint, haversine_km, history_rows, km_moved, reference_point
+from geodesk.report.history import describe_hint, history_rows, km_moved, point_distance_km, reference_point
 from geodesk.report.map_page import (
     MapState,
     build_map_page,
@@ -63,10 +63,11 @@ def evidence(gps: GpsPoint | None) -> Evidence:
 
 def test_haversine_matches_a_known_distance() -> None:
     # Paris -> London, 343.5 km on a 6371 km sphere
-    assert haversine_km(GpsPoint(48.8566, 2.3522), GpsPoint(51.5074, -0.1278)) == pytest.approx(
+    assert point_distance_km(GpsPoint(48.8566, 2.3522), GpsPoint(51.5074, -0.1278)) == pytest.approx(
         343.5, abs=0.5
     )
-    assert haversine_km(GpsPoint(0, 0), GpsPoint(0, 180)) == pytest.approx(6371 * 3.141592653589793, rel=1e-9)
+    half_way_round = point_distance_km(GpsPoint(0, 0), GpsPoint(0, 180))
+    assert half_way_round == pytest.approx(6371 * 3.141592653589793, rel=1e-9)
 
 
 def test_km_moved_skips_turns_without_a_point() -> None:
