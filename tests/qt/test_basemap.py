@@ -1,0 +1,131 @@
+"""The default basemap in Qt WebEngine: tiles read from local PMTiles files, asserted on the page's JS
+state (``grab()`` of a web view is blank offscreen); the offline filter still refuses the network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QUrl
+from pytestqt.qtbot import QtBot
+
+from geodesk.qt.main_window import MainWindow
+from geodesk.report.map_page import MapState, default_basemap_path, write_map_page
+from tests.qt.helpers import js, wait_summary
+
+
+def probe(qtbot: QtBot, window: MainWindow, lat: float, lon: float, z: int) -> dict[str, Any]:
+    """Features per layer of the basemap tile under (lat, lon) at zoom z, as the renderer decoded it."""
+    js(
+        qtbot,
+        window.map,
+        f"(window.__probe = null, geodesk.probeBasemap({lat}, {lon}, {z})"
+        ".then(function (r) { window.__probe = JSON.stringify(r); },"
+        " function (e) { window.__probe = JSON.stringify({error: String(e)}); }), 1)",
+    )
+    box: list[str] = []
+
+    def done() -> bool:
+        value = js(qtbot, window.map, "window.__probe || ''")
+        if value:
+            box.append(value)
+        return bool(box)
+
+    qtbot.waitUntil(done, timeout=15000)
+    result: dict[str, Any] = json.loads(box[0])
+    return result
+
+
+def tiny_vector_pmtiles(path: Path) -> Path:
+    """A real one-tile PMTiles file (z0, layer 'land' with one square, 'places' with one point),
+    written with mapbox-vector-tile and pmtiles: under 16 KB, so the page reads it whole."""
+    import gzip
+
+    import mapbox_vector_tile
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+    from pmtiles.writer import write
+
+    tile = mapbox_vector_tile.encode(
+        [
+            {
+                "name": "land",
+                "features": [{"geometry": "POLYGON ((1024 1024, 3072 1024, 3072 3072, 1024 3072, 1024 1024))",
+                              "properties": {}}],
+            },
+            {
+                "name": "places",
+                "features": [{"geometry": "POINT (2048 2048)",
+                              "properties": {"name": "<img src=x onerror=alert(1)>", "rank": 0}}],
+            },
+        ]
+    )  # fmt: skip
+    with write(str(path)) as writer:
+        writer.write_tile(zxy_to_tileid(0, 0, 0), gzip.compress(tile))
+        writer.finalize(
+            {
+                "tile_type": TileType.MVT,
+                "tile_compression": Compression.GZIP,
+                "min_zoom": 0,
+                "max_zoom": 0,
+                "min_lon_e7": -1800000000,
+                "min_lat_e7": -850000000,
+                "max_lon_e7": 1800000000,
+                "max_lat_e7": 850000000,
+                "center_zoom": 0,
+                "center_lon_e7": 0,
+                "center_lat_e7": 0,
+            },
+            {"vector_layers": [{"id": "land", "fields": {}}, {"id": "places", "fields": {"name": "String"}}]},
+        )
+    return path
+
+
+def test_default_basemap_draws_natural_earth_tiles(qtbot: QtBot, window: MainWindow) -> None:
+    if default_basemap_path() is None:
+        pytest.fail("resources/basemap/naturalearth-10m.pmtiles is missing: run tools/build_basemap.py")
+    state = wait_summary(qtbot, window.map, lambda s: s["basemap"] and s["tiles"]["loaded"] > 0, 30000)
+    tiles = state["tiles"]
+    assert tiles["errors"] == 0 and tiles["error"] is None
+    assert tiles["mode"] == "range"  # Qt WebEngine honours the Range header on file:// URLs
+    assert tiles["header"] == {"minZoom": 0, "maxZoom": 8, "tileType": 1}  # 1: vector (MVT)
+    assert state["layers"] == 4  # basemap, names, session overlay, candidates
+    # what the renderer decoded around Paris at zoom 5: land, borders, rivers, the city itself
+    paris = probe(qtbot, window, 48.8566, 2.3522, 5)
+    assert paris["land"] > 0 and paris["boundaries"] > 0 and paris["rivers"] > 0
+    assert "Paris" in paris["placeNames"]
+    # over-zoomed past the data's zoom 8: still drawn from the zoom-8 tile
+    assert "Strasbourg" in probe(qtbot, window, 48.5734, 7.7521, 11)["placeNames"]
+
+
+def test_a_small_pmtiles_file_is_read_whole_and_names_stay_text(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    tiles = tiny_vector_pmtiles(tmp_path / "tiny.pmtiles")
+    assert tiles.stat().st_size < 16384
+    page = write_map_page(tmp_path / "map.html", MapState(), basemap=tiles, view=(0.0, 0.0, 1))
+    window.map.load(QUrl.fromLocalFile(str(page)))
+    state = wait_summary(qtbot, window.map, lambda s: s["basemap"] and s["tiles"]["loaded"] > 0, 30000)
+    assert state["tiles"]["mode"] == "whole" and state["tiles"]["errors"] == 0
+    result = probe(qtbot, window, 10.0, 10.0, 0)
+    assert result["land"] == 1 and result["placeNames"] == ["<img src=x onerror=alert(1)>"]
+    # a label is drawn on a canvas, never parsed as markup: no <img> reached the document
+    assert js(qtbot, window.map, "document.querySelectorAll('img[src=x]').length") == 0
+
+
+def test_the_network_stays_refused_with_a_basemap(qtbot: QtBot, window: MainWindow) -> None:
+    from geodesk.qt import map_view
+
+    wait_summary(qtbot, window.map, lambda s: s["basemap"], 30000)
+    js(
+        qtbot,
+        window.map,
+        "(window.__net = [], ['http://example.com/t.pmtiles', 'https://example.com/x', 'ftp://example.com/y']"
+        ".forEach(function (u) { fetch(u).then(function () { window.__net.push('ok ' + u); },"
+        " function () { window.__net.push('refused'); }); }), 1)",
+    )
+    qtbot.waitUntil(lambda: js(qtbot, window.map, "window.__net.length") == 3, timeout=15000)
+    assert json.loads(js(qtbot, window.map, "JSON.stringify(window.__net)")) == ["refused"] * 3
+    assert map_view._interceptor is not None
+    assert any(u.startswith("http://example.com") for u in map_view._interceptor.blocked)
