@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     baseline = rg.RGeocoder(mode=1, verbose=False)
     baseline_build_s = time.perf_counter() - t0
     table = gaz.places.table
+    # the previous 1:110m borders on the same places, to show what the 1:10m polygons cost
+    gaz_110m = Gazetteer(places=table, borders=CountryBorders(geojson=load_countries_geojson()))
+    gaz_110m.reverse(0.0, 0.0)
     near_lat, near_lon = near_place_points(table.lat, table.lon, args.points, SEED + 1)
     near_array = np.column_stack((near_lat, near_lon))
 
@@ -230,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "geodesk_reverse_many": lambda: gaz.reverse_many(lat, lon),
         "baseline_array": lambda: baseline.query(coords_array),
         "geodesk_reverse_columns": lambda: gaz.reverse_columns(lat, lon),
+        "geodesk_reverse_columns_110m_borders": lambda: gaz_110m.reverse_columns(lat, lon),
         "baseline_list": lambda: baseline.query(coords_list),
         "geodesk_nearest_only": lambda: gaz.places.nearest(lat, lon),
         "geodesk_reverse_many_single_thread": single_thread,
@@ -321,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "throughput_ratio_single_thread": round(
             med["baseline_array"] / med["geodesk_reverse_many_single_thread"], 3
+        ),
+        "cost_of_10m_borders_reverse_columns": round(
+            med["geodesk_reverse_columns"] / med["geodesk_reverse_columns_110m_borders"], 3
         ),
         "throughput_ratio_near_places": round(
             med["near_places_baseline_array"] / med["near_places_geodesk_reverse_many"], 3
