@@ -33,7 +33,8 @@ def session_state() -> MapState:
         MapTurn(0, 48.78, 9.18, "Turn 0: Germany, Baden-Württemberg, Stuttgart", True),
         MapTurn(1, 48.60, 7.72, "Turn 1: France, Grand Est, Strasbourg", True),
     )
-    finding = Finding(None, "0" * 64, 48.5839, 7.7455, 6.0, FindingStatus.PROBABLE, "tram livery, bilingual sign")
+    reason = "tram livery, bilingual sign"
+    finding = Finding(None, "0" * 64, 48.5839, 7.7455, 6.0, FindingStatus.PROBABLE, reason)
     return MapState(
         title="street.jpg",
         turns=turns,
