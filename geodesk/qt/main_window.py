@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         self._refresh_model_label()
         self.is_started = True
         self._update_actions()
-        self.map.build(self._settings_value("tile_folder") or "")
+        self.map.build(self._settings_value("tile_folder") or "", self.workspace_path)
         self.show_status(f"Workspace {self.workspace_path}")
         self.started.emit()
 

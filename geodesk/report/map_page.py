@@ -231,6 +231,7 @@ def build_map_page(
     tile_ext: str = "png",
     basemap: Path | bool | None = True,
     view: tuple[float, float, int] | None = None,
+    tilesets: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The whole HTML page. ``basemap=True`` uses :func:`default_basemap_path` (when built), a path
     that PMTiles file, ``False``/``None`` none. ``borders=True`` uses :func:`default_borders_path`
@@ -238,6 +239,9 @@ def build_map_page(
 
     ``tiles_dir`` is a local ``{z}/{x}/{y}.<ext>`` tile folder; tiles are then drawn over the basemap.
     ``view`` (lat, lon, zoom) opens the map there instead of around the session's points.
+    ``tilesets`` are an administrator's installed PMTiles sets (``services.map_tiles.page_tilesets``),
+    drawn over the basemap inside their bounds: vector sets in the Protomaps basemap schema, raster
+    sets as images.
     """
     import offlinefolium  # 0.4 s import: only when a page is built (in a worker, by the Qt layer)
     from branca.element import MacroElement
@@ -279,11 +283,27 @@ def build_map_page(
         + "</script>{% endmacro %}"
         "{% macro script(this, kwargs) %}"
         "window.geodesk.init({{ this._parent.get_name() }}, {{ this.state_json }}, {{ this.borders_json }},"
-        " {{ this.basemap_json }}, {{ this.view_json }});"
+        " {{ this.basemap_json }}, {{ this.view_json }}, {{ this.tilesets_json }});"
         "{% endmacro %}"
     )
     # the renderer only when there is a basemap to draw; "</script" cannot occur in the bundle
-    layer.renderer_js = "" if basemap_doc is None else protomaps_bundle()
+    needs_renderer = basemap_doc is not None or bool(tilesets)
+    layer.renderer_js = protomaps_bundle() if needs_renderer else ""
+    layer.tilesets_json = safe_json(
+        [
+            {
+                "id": str(t["id"]),
+                "name_html": _text(str(t["name"])),
+                "url": str(t["url"]),
+                "kind": "vector" if t["kind"] == "vector" else "raster",
+                "mime": "image/" + str(t["tile_format"]),
+                "min_zoom": int(t["min_zoom"]),
+                "max_zoom": int(t["max_zoom"]),
+                "bounds": [float(v) for v in t["bounds"]],
+            }
+            for t in tilesets
+        ]
+    )
     layer.basemap_json = "null" if basemap_doc is None else safe_json(basemap_doc)
     layer.view_json = "null" if view is None else safe_json([float(view[0]), float(view[1]), int(view[2])])
     # Values are substituted, never re-parsed as template text, so model text cannot inject Jinja.
@@ -330,7 +350,9 @@ _JS = r"""
   // A PMTiles byte source for local files. Qt WebEngine answers a file:// fetch with a Range header
   // with just those bytes but no Content-Length, which the stock FetchSource refuses; a browser that
   // ignores the header (or forbids file:// fetch) gets the whole file read once, by XHR, and sliced.
-  function FileSource(url) { this.url = url; this.mode = null; this.whole = null; this.loading = null; }
+  function FileSource(url, stats) {
+    this.url = url; this.stats = stats; this.mode = null; this.whole = null; this.loading = null;
+  }
   FileSource.prototype.getKey = function () { return this.url; };
   FileSource.prototype.readWhole = function () {
     var url = this.url, self = this;
@@ -349,7 +371,7 @@ _JS = r"""
     return this.loading;
   };
   FileSource.prototype.getBytes = function (offset, length, signal) {
-    var self = this, stats = G.tiles;
+    var self = this, stats = this.stats;
     stats.requests += 1;
     function slice(buf) { stats.bytes += Math.min(length, buf.byteLength - offset);
                           return {data: buf.slice(offset, offset + length)}; }
@@ -414,12 +436,43 @@ _JS = r"""
     return {paint: paint, label: label, background: water};
   }
 
+  // PMTiles is not exported by the bundle; a source built from a name hands us its class.
+  function pmtilesClass(P) { return new P.PmtilesSource("geodesk.pmtiles", false).p.constructor; }
+
+  // An administrator's tile set over the basemap, inside its bounds (tiles outside are never asked for).
+  function addTileSet(map, t, P) {
+    var stats = {id: t.id, requests: 0, bytes: 0, loaded: 0, errors: 0, mode: null, kind: t.kind};
+    var archive = new (pmtilesClass(P))(new FileSource(t.url, stats));
+    var b = t.bounds, bounds = L.latLngBounds([num(b[1]), num(b[0])], [num(b[3]), num(b[2])]);
+    var layer;
+    if (t.kind === "vector") {
+      layer = P.leafletLayer({url: archive, flavor: "light", lang: "en", bounds: bounds,
+        maxDataZoom: num(t.max_zoom), attribution: ""});
+    } else {
+      var Raster = L.GridLayer.extend({createTile: function (coords, done) {
+        var img = document.createElement("img");
+        img.alt = "";
+        archive.getZxy(coords.z, coords.x, coords.y).then(function (r) {
+          if (!r) { done(null, img); return; }
+          var url = URL.createObjectURL(new Blob([r.data], {type: t.mime}));
+          img.onload = function () { URL.revokeObjectURL(url); done(null, img); };
+          img.onerror = function () { URL.revokeObjectURL(url); done(new Error("bad tile"), img); };
+          img.src = url;
+        }, function (e) { done(e, img); });
+        return img;
+      }});
+      layer = new Raster({bounds: bounds, maxNativeZoom: num(t.max_zoom), minNativeZoom: num(t.min_zoom)});
+    }
+    layer.on("tileload", function () { stats.loaded += 1; });
+    layer.on("tileerror", function () { stats.errors += 1; });
+    layer.addTo(map);
+    return {layer: layer, stats: stats, name_html: t.name_html};
+  }
+
   function addBasemap(map, doc) {
     var P = window.protomapsL;
     if (!P) { G.tiles.error = "the map renderer is missing"; return null; }
-    // PMTiles is not exported by the bundle; a source built from a name hands us its class.
-    var PMTiles = new P.PmtilesSource("geodesk.pmtiles", false).p.constructor;
-    var archive = new PMTiles(new FileSource(doc.url));
+    var archive = new (pmtilesClass(P))(new FileSource(doc.url, G.tiles));
     G.tiles.archive = archive;
     var rules = basemapRules(P);
     var maxData = num(doc.max_data_zoom) || 8;
@@ -461,11 +514,21 @@ _JS = r"""
   G.tiles = {requests: 0, bytes: 0, loaded: 0, labelTiles: 0, errors: 0, mode: null, header: null,
              error: null};
 
-  G.init = function (map, state, borders, basemap, view) {
+  G.init = function (map, state, borders, basemap, view, tilesets) {
     G.map = map;
     var overlays = {};
     G.basemap = basemap ? addBasemap(map, basemap) : null;
-    if (G.basemap) { overlays["Place, province and river names"] = G.basemap.labels; }
+    G.tilesets = [];
+    (tilesets || []).forEach(function (t) {
+      if (!window.protomapsL) { return; }
+      var added = addTileSet(map, t, window.protomapsL);
+      G.tilesets.push(added);
+      overlays["Installed tiles: " + added.name_html] = added.layer;
+    });
+    if (G.basemap) {
+      G.basemap.labels.bringToFront();
+      overlays["Place, province and river names"] = G.basemap.labels;
+    }
     if (borders) {
       L.geoJSON(borders, {interactive: false,
         style: {color: "#6b7280", weight: 0.8, fillColor: "#f2efe9", fillOpacity: 1}}).addTo(map);
@@ -579,7 +642,8 @@ _JS = r"""
             basemap: !!G.basemap, layers: G.layerControl ? G.layerControl._layers.length : 0,
             tiles: {requests: G.tiles.requests, bytes: G.tiles.bytes, loaded: G.tiles.loaded,
                     labelTiles: G.tiles.labelTiles, errors: G.tiles.errors, mode: G.tiles.mode,
-                    header: G.tiles.header, error: G.tiles.error}};
+                    header: G.tiles.header, error: G.tiles.error},
+            tilesets: (G.tilesets || []).map(function (t) { return t.stats; })};
   };
 
   // Features of the basemap tile under a point at a zoom, by layer: what the tests check was drawn.

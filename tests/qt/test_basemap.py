@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from geodesk.qt.main_window import MainWindow
 from geodesk.report.map_page import MapState, default_basemap_path, write_map_page
 from tests.qt.helpers import js, wait_summary
+from tests.tilefiles import raster_mbtiles, tiny_vector_pmtiles
 
 
 def probe(qtbot: QtBot, window: MainWindow, lat: float, lon: float, z: int) -> dict[str, Any]:
@@ -38,50 +39,6 @@ def probe(qtbot: QtBot, window: MainWindow, lat: float, lon: float, z: int) -> d
     return result
 
 
-def tiny_vector_pmtiles(path: Path) -> Path:
-    """A real one-tile PMTiles file (z0, layer 'land' with one square, 'places' with one point),
-    written with mapbox-vector-tile and pmtiles: under 16 KB, so the page reads it whole."""
-    import gzip
-
-    import mapbox_vector_tile
-    from pmtiles.tile import Compression, TileType, zxy_to_tileid
-    from pmtiles.writer import write
-
-    tile = mapbox_vector_tile.encode(
-        [
-            {
-                "name": "land",
-                "features": [{"geometry": "POLYGON ((1024 1024, 3072 1024, 3072 3072, 1024 3072, 1024 1024))",
-                              "properties": {}}],
-            },
-            {
-                "name": "places",
-                "features": [{"geometry": "POINT (2048 2048)",
-                              "properties": {"name": "<img src=x onerror=alert(1)>", "rank": 0}}],
-            },
-        ]
-    )  # fmt: skip
-    with write(str(path)) as writer:
-        writer.write_tile(zxy_to_tileid(0, 0, 0), gzip.compress(tile))
-        writer.finalize(
-            {
-                "tile_type": TileType.MVT,
-                "tile_compression": Compression.GZIP,
-                "min_zoom": 0,
-                "max_zoom": 0,
-                "min_lon_e7": -1800000000,
-                "min_lat_e7": -850000000,
-                "max_lon_e7": 1800000000,
-                "max_lat_e7": 850000000,
-                "center_zoom": 0,
-                "center_lon_e7": 0,
-                "center_lat_e7": 0,
-            },
-            {"vector_layers": [{"id": "land", "fields": {}}, {"id": "places", "fields": {"name": "String"}}]},
-        )
-    return path
-
-
 def test_default_basemap_draws_natural_earth_tiles(qtbot: QtBot, window: MainWindow) -> None:
     if default_basemap_path() is None:
         pytest.fail("resources/basemap/naturalearth-10m.pmtiles is missing: run tools/build_basemap.py")
@@ -102,7 +59,7 @@ def test_default_basemap_draws_natural_earth_tiles(qtbot: QtBot, window: MainWin
 def test_a_small_pmtiles_file_is_read_whole_and_names_stay_text(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
-    tiles = tiny_vector_pmtiles(tmp_path / "tiny.pmtiles")
+    tiles = tiny_vector_pmtiles(tmp_path / "tiny.pmtiles", "<img src=x onerror=alert(1)>")
     assert tiles.stat().st_size < 16384
     page = write_map_page(tmp_path / "map.html", MapState(), basemap=tiles, view=(0.0, 0.0, 1))
     wait_summary(qtbot, window.map, lambda s: s["basemap"], 30000)  # the window's own page first
@@ -135,3 +92,24 @@ def test_the_network_stays_refused_with_a_basemap(qtbot: QtBot, window: MainWind
     assert json.loads(js(qtbot, window.map, "JSON.stringify(window.__net)")) == ["refused"] * 3
     assert map_view._interceptor is not None  # the offline filter is installed on the page's profile
     assert window.map.page().profile() is map_view.offline_profile()
+
+
+def test_installed_pmtiles_and_mbtiles_are_drawn_over_the_basemap(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from geodesk.services.map_tiles import install_tileset
+
+    vector = install_tileset(window.workspace_path, tiny_vector_pmtiles(tmp_path / "town.pmtiles"), "Town")
+    raster = install_tileset(window.workspace_path, raster_mbtiles(tmp_path / "aerial.mbtiles"))
+    wait_summary(qtbot, window.map, lambda s: s["basemap"], 30000)  # the window's first page
+    window.map.build("", window.workspace_path)  # as the window does on start
+
+    def drawn(s: dict[str, Any]) -> bool:
+        sets = s.get("tilesets") or []
+        return len(sets) == 2 and all(t["loaded"] > 0 for t in sets) and s["tiles"]["loaded"] > 0
+
+    state = wait_summary(qtbot, window.map, drawn, 30000)
+    by_id = {t["id"]: t for t in state["tilesets"]}
+    assert by_id[vector.id]["kind"] == "vector" and by_id[raster.id]["kind"] == "raster"
+    assert all(t["errors"] == 0 and t["bytes"] > 0 for t in state["tilesets"])
+    assert state["layers"] == 6  # basemap, names, two tile sets, session overlay, candidates
