@@ -69,6 +69,7 @@ from geodesk.qt.settings import LAYOUT_VERSION, LayoutSettings
 from geodesk.qt.workers import Task, TaskContext, TaskRunner
 from geodesk.report.history import history_rows, reference_point
 from geodesk.report.map_page import map_state
+from geodesk.services.case_layers import case_map_layers
 
 if TYPE_CHECKING:
     from geodesk.store import CaseStore, Workspace
@@ -629,7 +630,10 @@ class MainWindow(QMainWindow):
         self.finding_editor.show_finding(self.finding, self.store.findings.history(sha))
         rows = history_rows(self.turns, self.evidence, self.finding)
         self.history.set_rows(rows, reference_point(self.evidence, self.finding))
-        self.map.set_state(map_state(self.turns, self.evidence, self.finding), fit=fit_map)
+        self.map.set_state(
+            map_state(self.turns, self.evidence, self.finding, layers=case_map_layers(self.store.path)),
+            fit=fit_map,
+        )
         self._update_regions()
         self.grid.set_located(self.located_evidence())
         self.turns_changed.emit()

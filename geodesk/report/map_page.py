@@ -61,6 +61,8 @@ class MapState:
     finding: Finding | None = None
     selected_turn: int | None = None
     turn_count: int = 0  # all turns of the session, with or without a point on the map
+    # the case's map layers (services.case_layers.page_layers): id, name, colour, visible, features
+    layers: tuple[dict[str, Any], ...] = ()
 
 
 def map_state(
@@ -68,8 +70,10 @@ def map_state(
     evidence: Evidence | None = None,
     finding: Finding | None = None,
     selected_turn: int | None = None,
+    layers: Sequence[dict[str, Any]] = (),
 ) -> MapState:
-    """What the map shows for one evidence item's session: its turns with points, EXIF GPS, finding."""
+    """What the map shows for one evidence item's session: its turns with points, EXIF GPS, finding,
+    and the case's own map layers."""
     map_turns: list[MapTurn] = []
     for turn in sorted(turns, key=lambda t: t.index):
         p = turn.prediction
@@ -95,6 +99,7 @@ def map_state(
         finding=finding,
         selected_turn=selected_turn,
         turn_count=len(turns),
+        layers=tuple(layers),
     )
 
 
@@ -147,6 +152,36 @@ def state_document(state: MapState) -> dict[str, Any]:
         },
         "selected_turn": state.selected_turn,
         "turn_count": state.turn_count,
+        "layers": [
+            {
+                "id": str(layer["id"]),
+                "name_html": _text(str(layer["name"])),
+                "colour": _colour(str(layer.get("colour", ""))),
+                "visible": bool(layer.get("visible", True)),
+                "features": [_layer_feature(f) for f in layer["features"]],
+            }
+            for layer in state.layers
+        ],
+    }
+
+
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _colour(value: str) -> str:
+    return value if _COLOUR.fullmatch(value) else "#e8590c"
+
+
+def _layer_feature(feature: dict[str, Any]) -> dict[str, Any]:
+    """A case layer's feature with its texts escaped: the page never sees a raw name."""
+    props = feature.get("properties") or {}
+    return {
+        "type": "Feature",
+        "geometry": feature["geometry"],
+        "properties": {
+            "name_html": _text(str(props.get("name") or "")),
+            "description_html": _text(str(props.get("description") or "")),
+        },
     }
 
 
@@ -540,6 +575,8 @@ _JS = r"""
     G.info.addTo(map);
     G.candidateLayer = L.layerGroup().addTo(map);
     overlays["Sampled candidates"] = G.candidateLayer;
+    G.caseLayerGroup = L.layerGroup().addTo(map);
+    overlays["Case layers"] = G.caseLayerGroup;
     G.layerControl = L.control.layers(G.basemap ? {"Natural Earth 1:10m": G.basemap.base} : {}, overlays,
                                       {collapsed: true, position: "topright"}).addTo(map);
     G.legend = addLegend(map, !!G.basemap);
@@ -559,8 +596,33 @@ _JS = r"""
     G.ready = true;
   };
 
+  function drawCaseLayers(layers) {
+    G.caseLayerGroup.clearLayers();
+    G.caseLayers = {};
+    (layers || []).forEach(function (l) {
+      var colour = /^#[0-9a-fA-F]{6}$/.test(l.colour) ? l.colour : "#e8590c";
+      var drawn = L.geoJSON({type: "FeatureCollection", features: l.features || []}, {
+        style: {color: colour, weight: 2, fillOpacity: 0.15},
+        pointToLayer: function (f, ll) {
+          return L.circleMarker(ll, {radius: 5, color: "#fff", weight: 1.5, fillColor: colour,
+                                     fillOpacity: 1});
+        },
+        onEachFeature: function (f, layer) {
+          var p = f.properties || {};
+          var text = "<b>" + (p.name_html || "") + "</b>" +
+            (p.description_html ? "<br>" + p.description_html : "");
+          layer.bindPopup('<div class="gd-layer-popup">' + l.name_html + "<br>" + text + "</div>");
+        }
+      });
+      G.caseLayers[l.id] = {layer: drawn, features: (l.features || []).length, visible: !!l.visible,
+                            name_html: l.name_html};
+      if (l.visible) { drawn.addTo(G.caseLayerGroup); }
+    });
+  }
+
   G.setState = function (state, fit) {
     G.state = state;
+    drawCaseLayers(state.layers);
     G.overlay.clearLayers();
     G.turnMarkers = {};
     var bounds = [];
@@ -643,7 +705,12 @@ _JS = r"""
             tiles: {requests: G.tiles.requests, bytes: G.tiles.bytes, loaded: G.tiles.loaded,
                     labelTiles: G.tiles.labelTiles, errors: G.tiles.errors, mode: G.tiles.mode,
                     header: G.tiles.header, error: G.tiles.error},
-            tilesets: (G.tilesets || []).map(function (t) { return t.stats; })};
+            tilesets: (G.tilesets || []).map(function (t) { return t.stats; }),
+            caseLayers: Object.keys(G.caseLayers || {}).map(function (k) {
+              var c = G.caseLayers[k];
+              return {id: k, features: c.features, visible: c.visible,
+                      shown: G.caseLayerGroup.hasLayer(c.layer)};
+            })};
   };
 
   // Features of the basemap tile under a point at a zoom, by layer: what the tests check was drawn.

@@ -34,7 +34,7 @@ ARCHIVE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # What an archive carries, relative to the case folder: exports/ stays out (earlier archives and
 # reports would nest and grow without end).
-_ARCHIVED_FOLDERS = ("evidence", "thumbs")
+_ARCHIVED_FOLDERS = ("evidence", "thumbs", "layers")  # layers: the case's map layers (case_layers)
 
 
 class ArchiveError(StoreError):

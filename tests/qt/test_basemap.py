@@ -113,3 +113,48 @@ def test_installed_pmtiles_and_mbtiles_are_drawn_over_the_basemap(
     assert by_id[vector.id]["kind"] == "vector" and by_id[raster.id]["kind"] == "raster"
     assert all(t["errors"] == 0 and t["bytes"] > 0 for t in state["tilesets"])
     assert state["layers"] == 6  # basemap, names, two tile sets, session overlay, candidates
+
+
+def test_case_layers_are_drawn_and_their_names_stay_text(
+    qtbot: QtBot, window: MainWindow, images: list[Path], tmp_path: Path
+) -> None:
+    from geodesk.services.case_layers import import_layer, set_visible
+    from tests.services.test_case_layers import layer_files
+
+    from tests.qt.conftest import import_and_wait
+
+    window.create_case("Layers")
+    import_and_wait(qtbot, window, images[:1])
+    assert window.store is not None and window.evidence is not None
+    kml, _, gpx, _ = layer_files(tmp_path)
+    shown = import_layer(Path(window.store.path), kml)
+    hidden = set_visible(Path(window.store.path), import_layer(Path(window.store.path), gpx).id, False)
+    wait_summary(qtbot, window.map, lambda s: s["basemap"], 30000)
+    window.refresh_case_view(fit_map=True)
+    state = wait_summary(qtbot, window.map, lambda s: len(s.get("caseLayers") or []) == 2)
+    by_id = {c["id"]: c for c in state["caseLayers"]}
+    assert by_id[shown.id] == {"id": shown.id, "features": 2, "visible": True, "shown": True}
+    assert by_id[hidden.id]["shown"] is False
+    # open every popup of the shown layer: the hostile name is text, no element was created from it
+    js(
+        qtbot,
+        window.map,
+        "(geodesk.caseLayers[" + json.dumps(shown.id) + "].layer.eachLayer("
+        "function (l) { l.openPopup(); }), 1)",
+    )
+    text = js(
+        qtbot,
+        window.map,
+        "Array.from(document.querySelectorAll('.gd-layer-popup'))"
+        ".map(function (e) { return e.textContent; }).join('|')",
+    )
+    assert "<script>alert(1)</script>" in text or "<img src=x" in text
+    assert (
+        js(
+            qtbot,
+            window.map,
+            "document.querySelectorAll('.gd-layer-popup img, .gd-layer-popup script').length",
+        )
+        == 0
+    )
+    assert js(qtbot, window.map, "String(window.pwned)") == "undefined"
