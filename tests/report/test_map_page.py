@@ -146,7 +146,7 @@ def test_a_basemap_replaces_the_outlines_and_inlines_the_renderer(tmp_path: Path
     assert "Natural Earth 1:10m (public domain)" in page and "protomaps-leaflet (BSD-3)" in page
     init = re.findall(r"window\.geodesk\.init\([^\n]*", page)[0]
     assert ', null, {"url":' in init  # no 1:110m outlines under a basemap
-    assert init.rstrip().endswith("[48.5,7.7,8]);")
+    assert init.rstrip().endswith("[48.5,7.7,8], []);")  # the view, then no tile sets
     # no renderer without a basemap: the page stays small
     assert "var protomapsL=" not in build_map_page(MapState(), basemap=None, borders=None)
 
