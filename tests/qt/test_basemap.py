@@ -119,9 +119,8 @@ def test_case_layers_are_drawn_and_their_names_stay_text(
     qtbot: QtBot, window: MainWindow, images: list[Path], tmp_path: Path
 ) -> None:
     from geodesk.services.case_layers import import_layer, set_visible
-    from tests.services.test_case_layers import layer_files
-
     from tests.qt.conftest import import_and_wait
+    from tests.services.test_case_layers import layer_files
 
     window.create_case("Layers")
     import_and_wait(qtbot, window, images[:1])
