@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_ENV := QT_QPA_PLATFORM=offscreen QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu" \
             HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install system-packages run shell doctor test lint typecheck contracts pytest bench screenshots clean
+.PHONY: install system-packages run shell doctor test lint typecheck contracts pytest bench screenshots basemap clean
 
 install: $(STAMP)
 
@@ -22,8 +22,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev,training]"
 	touch $(STAMP)
 
+# The default offline basemap (ADR 0034): Natural Earth 1:10m vector tiles, built from two Debian
+# packages fetched with apt-get download (install time only), ~18 MB, not committed.
+BASEMAP := resources/basemap/naturalearth-10m.pmtiles
+
+basemap: $(BASEMAP)
+
+$(BASEMAP): tools/build_basemap.py | $(STAMP)
+	$(BIN)/python tools/build_basemap.py --out $(BASEMAP)
+
 # geodesk itself turns Qt WebEngine's sandbox off when it runs as root, and says so.
-run: system-packages install
+run: system-packages install $(BASEMAP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/geodesk
 
 # A shell with .venv first on PATH, so `geodesk` and `geodesk-train` are the checkout's commands.
@@ -43,7 +52,7 @@ typecheck: install
 contracts: install
 	$(BIN)/lint-imports
 
-pytest: install
+pytest: install $(BASEMAP)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests selected"; exit 0; fi; exit $$rc
 
 test: system-packages lint typecheck contracts pytest

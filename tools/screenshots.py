@@ -203,6 +203,8 @@ def main() -> int:
                     "--no-sandbox",
                     "--disable-gpu",
                     "--hide-scrollbars",
+                    "--allow-file-access-from-files",  # the page reads the local basemap file
+                    "--virtual-time-budget=20000",
                     "--window-size=1200,800",
                     f"--screenshot={args.out / '05-map.png'}",
                     page.as_uri(),

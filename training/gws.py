@@ -22,8 +22,13 @@ Followed exactly where it is specific:
 
 Fixed where the paper is silent (documented in ADR 0012):
 
-- Co is the Natural Earth 1:110m countries (ISO alpha-2; Somaliland and Northern Cyprus merge into SO
-  and CY) that have at least one city in C; a country without cities cannot be sampled from
+- Co is the Natural Earth 1:10m countries (ADR 0032: ISO alpha-2, Germany's point of view, so
+  Somaliland and Northern Cyprus are in SO and CY as GeoNames files them; Singapore, Hong Kong,
+  Malta, Bahrain... have their own polygons, which the 1:110m map could not draw: 212 countries with
+  cities instead of 172) that have at least one city in C. France's and the Netherlands' overseas
+  departments (GF, GP, MQ, RE, YT, BQ) are part of those countries' polygons in Natural Earth and
+  GeoNames files their cities under their own codes, so they still cannot be drawn; a country
+  without cities cannot be sampled from
   (Antarctica). Areas are geodesic: each polygon's vertices are densified to 0.25 degree steps and
   projected onto the Lambert cylindrical equal-area projection of the sphere R = 6371 km (x = R lon,
   y = R sin lat), where planar area is true spherical area; A_total sums over Co.
@@ -134,14 +139,19 @@ def polygon_area_km2(geometry: Mapping[str, Any]) -> float:
 
 
 def natural_earth_areas(geojson: Mapping[str, Any] | None = None) -> dict[str, float]:
-    """Country code -> geodesic area (km²) over the bundled Natural Earth 1:110m countries."""
-    from geodesk.geo.sources import load_countries_geojson
+    """Country code -> geodesic area (km²) over the Natural Earth 1:10m countries (or the features,
+    with ``iso_a2`` properties, of ``geojson``). Areas without a country (Bir Tawil) are left out."""
+    from shapely.geometry import mapping
 
-    doc = geojson if geojson is not None else load_countries_geojson()
+    from geodesk.geo.sources import load_countries_10m
+
+    if geojson is not None:
+        pairs = [(str(f["properties"]["iso_a2"]), f["geometry"]) for f in geojson["features"]]
+    else:
+        pairs = [(f.code, mapping(f.geometry)) for f in load_countries_10m() if f.code is not None]
     areas: dict[str, float] = {}
-    for feature in doc["features"]:
-        code = str(feature["properties"]["iso_a2"])
-        areas[code] = areas.get(code, 0.0) + polygon_area_km2(feature["geometry"])
+    for code, geometry in pairs:
+        areas[code] = areas.get(code, 0.0) + polygon_area_km2(geometry)
     return areas
 
 

@@ -1,6 +1,6 @@
 """``geodesk geo``: offline reverse geocoding and place-name look-up.
 
-geodesk geo reverse LAT LON [--json]
+geodesk geo reverse LAT LON [--rule named|nearest] [--json]
 geodesk geo reverse --input POINTS.csv        one JSON object per line, in input order
 geodesk geo lookup NAME [--kind country|region|city] [--limit N] [--json]
 """
@@ -32,14 +32,23 @@ def register(subparsers: Any) -> None:
     rev = sub.add_parser(
         "reverse",
         help="the place at coordinates",
-        description="Country (by border polygon), region and nearest city for a point, or for every row "
-        "of a CSV file with columns lat,lon (header required; '-' reads standard input). File input "
-        "prints one JSON object per line in input order; a bad row prints an object with an 'error' "
-        "field, the rest go on, and the exit code is 2 if any row failed.",
+        description="Country (by Natural Earth 1:10m border polygon), region and city for a point, or "
+        "for every row of a CSV file with columns lat,lon (header required; '-' reads standard input). "
+        "The city is the place a person would name (population and distance: the Eiffel Tower is in "
+        "Paris) unless --rule nearest asks for the nearest populated place, the rule evaluation uses. "
+        "A disputed area's 'dispute' names its claimants. File input prints one JSON object per line "
+        "in input order; a bad row prints an object with an 'error' field, the rest go on, and the "
+        "exit code is 2 if any row failed.",
     )
     rev.add_argument("lat", nargs="?", help="latitude in decimal degrees (-90..90)")
     rev.add_argument("lon", nargs="?", help="longitude in decimal degrees (-180..180)")
     rev.add_argument("--input", metavar="FILE.csv", help="CSV file with columns lat,lon")
+    rev.add_argument(
+        "--rule",
+        choices=("named", "nearest"),
+        default="named",
+        help="named: the place a person would name (default); nearest: the nearest populated place",
+    )
     add_json_argument(rev)
     rev.set_defaults(handler=_reverse)
 
@@ -75,8 +84,12 @@ def _gazetteer() -> Any:
     return default_gazetteer()
 
 
-def _place_document(lat: float, lon: float, place: Any) -> dict[str, Any]:
-    return {**place.as_dict(), "lat": lat, "lon": lon}
+def _place_document(lat: float, lon: float, place: Any, dispute: str | None) -> dict[str, Any]:
+    return {**place.as_dict(), "dispute": dispute, "lat": lat, "lon": lon}
+
+
+def _columns(gaz: Any, rule: str, lats: list[float], lons: list[float]) -> Any:
+    return gaz.named_columns(lats, lons) if rule == "named" else gaz.reverse_columns(lats, lons)
 
 
 def _reverse(args: argparse.Namespace) -> int:
@@ -86,7 +99,7 @@ def _reverse(args: argparse.Namespace) -> int:
         if args.input is not None:
             if args.lat is not None or args.lon is not None:
                 raise CliError("give either LAT LON or --input FILE.csv, not both")
-            return _reverse_file(args.input)
+            return _reverse_file(args.input, args.rule)
         if args.lat is None or args.lon is None:
             raise CliError("give LAT LON (decimal degrees), or --input FILE.csv")
         try:
@@ -94,10 +107,10 @@ def _reverse(args: argparse.Namespace) -> int:
             lon = _parse_coordinate(args.lon, "longitude")
         except ValueError as exc:
             raise CliError(f"{exc}; give decimal degrees, e.g. 48.8566 2.3522") from None
-        place = _gazetteer().reverse(lat, lon)
+        columns = _columns(_gazetteer(), args.rule, [lat], [lon])
     except GeoDataError as exc:
         raise CliError(str(exc)) from None
-    doc = _place_document(lat, lon, place)
+    doc = _place_document(lat, lon, columns.place(0), columns.dispute[0])
     emit(args, doc, _human_place(doc))
     return 0
 
@@ -105,10 +118,14 @@ def _reverse(args: argparse.Namespace) -> int:
 def _human_place(doc: dict[str, Any]) -> str:
     lines = [f"point:    {doc['lat']:.6f}, {doc['lon']:.6f}"]
     if doc["country_code"] is None:
-        lines.append("country:  none (at sea)")
+        lines.append("country:  none" if doc["dispute"] else "country:  none (at sea)")
         lines.append(f"nearest:  {doc['distance_km']:.1f} km to the nearest populated place")
+        if doc["dispute"]:
+            lines.append(f"disputed: {doc['dispute']}")
         return "\n".join(lines)
     lines.append(f"country:  {doc['country']} ({doc['country_code']})")
+    if doc["dispute"]:
+        lines.append(f"disputed: {doc['dispute']}")
     lines.append(f"region:   {doc['region'] or '-'}")
     if doc["city"] is not None:
         lines.append(f"city:     {doc['city']} ({doc['distance_km']:.1f} km away)")
@@ -138,7 +155,7 @@ def _rows(fh: TextIO, path: str) -> Iterator[tuple[int, dict[str, str | None]]]:
         yield reader.line_num, {"lat": row.get(lat_col), "lon": row.get(lon_col)}
 
 
-def _reverse_file(path: str) -> int:
+def _reverse_file(path: str, rule: str) -> int:
     gaz = _gazetteer()
     failed = 0
     fh = _open_input(path)
@@ -147,12 +164,14 @@ def _reverse_file(path: str) -> int:
 
         def flush() -> None:
             nonlocal failed
-            good = [(la, lo) for _, _, _, la, lo, err in batch if err is None]
-            places = iter(gaz.reverse_many([p[0] for p in good], [p[1] for p in good]) if good else [])
+            good = [(la, lo) for *_, la, lo, err in batch if la is not None and lo is not None]
+            columns = _columns(gaz, rule, [p[0] for p in good], [p[1] for p in good]) if good else None
+            k = 0
             for line, raw_lat, raw_lon, la, lo, err in batch:
                 if err is None:
-                    assert la is not None and lo is not None
-                    doc = _place_document(la, lo, next(places))
+                    assert la is not None and lo is not None and columns is not None
+                    doc = _place_document(la, lo, columns.place(k), columns.dispute[k])
+                    k += 1
                 else:
                     failed += 1
                     doc = {"line": line, "lat": raw_lat, "lon": raw_lon, "error": err}

@@ -1,8 +1,10 @@
-"""Which country contains a point: Natural Earth 1:110m polygons in a shapely STRtree.
+"""Which country contains a point: Natural Earth 1:10m admin-0 polygons in a shapely STRtree.
 
 The polygons are split at the antimeridian (Fiji, Russia, the USA), so plain lon/lat containment is
 right on both sides of the date line. Points on a shared border match several polygons; the first
-in file order wins, which is as good as any choice at 110m resolution.
+in file order wins (at 1:10m a shared edge is a line no real place lies on). A polygon may have no
+country code (Bir Tawil, the Spratly Islands): points in it have no country, and its dispute note
+names the claimants (ADR 0032).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry import shape
 
-from geodesk.geo.sources import load_countries_geojson
+from geodesk.geo.sources import CountryFeature, load_countries_10m
 
 MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
 
@@ -23,15 +25,25 @@ MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
 class CountryBorders:
     """Point-in-polygon country lookup over the bundled Natural Earth borders."""
 
-    def __init__(self, geojson: dict[str, Any] | None = None) -> None:
-        doc = geojson if geojson is not None else load_countries_geojson()
-        features = doc["features"]
-        self.codes: list[str] = [f["properties"]["iso_a2"] for f in features]
-        self.names: list[str] = [f["properties"]["name"] for f in features]
-        self.geometries = [shape(f["geometry"]) for f in features]
+    def __init__(
+        self, features: Sequence[CountryFeature] | None = None, *, geojson: dict[str, Any] | None = None
+    ) -> None:
+        """Borders from ``features`` (default: the 1:10m countries), or from a GeoJSON document of
+        features with ``iso_a2`` and ``name`` properties (tests build small worlds that way)."""
+        if features is None and geojson is not None:
+            features = [
+                CountryFeature(f["properties"]["iso_a2"], f["properties"]["name"], shape(f["geometry"]), None)
+                for f in geojson["features"]
+            ]
+        feats = list(features) if features is not None else load_countries_10m()
+        self.codes: list[str | None] = [f.code for f in feats]
+        self.names: list[str] = [f.name for f in feats]
+        self.disputes: list[str | None] = [f.dispute for f in feats]
+        self.aliases: list[tuple[str, ...]] = [f.aliases for f in feats]
+        self.geometries = [f.geometry for f in feats]
         self._tree = shapely.STRtree(self.geometries)
         for geom in self.geometries:
-            shapely.prepare(geom)  # intersects_xy on a prepared polygon is ~10x faster
+            shapely.prepare(geom)  # intersects_xy and contains on a prepared polygon are ~10x faster
         self._grid, self._cell_start, self._cell_polys = self._build_grid()
 
     def _build_grid(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -48,9 +60,22 @@ class CountryBorders:
             np.arange(-90.0, 90.0), np.arange(-180.0, 180.0), indexing="ij"
         )  # (180, 360)
         boxes = shapely.box(lon0.ravel(), lat0.ravel(), lon0.ravel() + 1.0, lat0.ravel() + 1.0)  # (64800,)
-        pairs = self._tree.query(boxes, predicate="intersects")  # (2, M): [box, polygon touching it]
+        # Polygon by polygon against the cells its bounding box covers, with the polygon prepared:
+        # ~20x faster for 1:10m outlines than querying the tree with each cell (which prepares the cell).
+        box_tree = shapely.STRtree(boxes)
+        touch_cells, touch_polys, within_cells, within_polys = [], [], [], []
+        for k, geom in enumerate(self.geometries):
+            cand = box_tree.query(geom)  # cells whose box meets the polygon's bounding box
+            hit = cand[shapely.intersects(geom, boxes[cand])]
+            inside = hit[shapely.contains(geom, boxes[hit])]
+            touch_cells.append(hit)
+            touch_polys.append(np.full(hit.size, k, dtype=np.int64))
+            within_cells.append(inside)
+            within_polys.append(np.full(inside.size, k, dtype=np.int64))
+        # (2, M): [cell, polygon] for every cell a polygon touches; (2, M'): the cells it contains
+        pairs = np.stack([np.concatenate(touch_cells), np.concatenate(touch_polys)])
+        within = np.stack([np.concatenate(within_cells), np.concatenate(within_polys)])
         touching = np.bincount(pairs[0], minlength=boxes.size)  # (64800,)
-        within = self._tree.query(boxes, predicate="within")  # (2, M): [box, polygon containing it]
         grid = np.full(boxes.size, MIXED, dtype=np.int64)
         grid[touching == 0] = -1
         pure = within[0][touching[within[0]] == 1]
@@ -63,14 +88,17 @@ class CountryBorders:
 
     @property
     def country_codes(self) -> frozenset[str]:
-        return frozenset(self.codes)
+        return frozenset(c for c in self.codes if c is not None)
 
     def country_indices(
         self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
     ) -> npt.NDArray[np.int64]:
         """Polygon index containing each point (or on its edge), -1 where none does. Shapes: (N,) -> (N,)."""
-        lat = np.asarray(lats, dtype=np.float64)
-        lon = np.asarray(lons, dtype=np.float64)
+        # 1:10m rings stop a hair short of the map's edges (Antarctica at -89.99999999999994, the
+        # parts split at the date line at -179.99999999999991): points are clamped 1e-7 degrees
+        # (1 cm) inside them, so the pole is land and ±180 give the same answer.
+        lat = np.clip(np.asarray(lats, dtype=np.float64), -90.0 + 1e-7, 90.0 - 1e-7)
+        lon = np.clip(np.asarray(lons, dtype=np.float64), -180.0 + 1e-7, 180.0 - 1e-7)
         out = np.full(lat.shape[0], -1, dtype=np.int64)
         if lat.shape[0] == 0:
             return out

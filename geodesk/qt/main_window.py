@@ -104,7 +104,7 @@ class MainWindow(QMainWindow):
             return
         self.docks["history"].panel.ensure_plot()  # type: ignore[attr-defined]
         self.app.start()
-        self.docks["map"].view.build(self.state.tile_folder)  # type: ignore[attr-defined]
+        self.docks["map"].view.build(self.state.tile_folder, self.state.workspace)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ layout
     def _arrange_docks(self) -> None:

@@ -149,14 +149,18 @@ class MapView(QWebEngineView):
         self.bridge.turn_clicked.connect(self.turn_clicked)
         self.loadFinished.connect(self._on_loaded)
 
-    def build(self, tiles_dir: str = "") -> None:
-        """Build the page in a worker, then load it from its file."""
+    def build(self, tiles_dir: str = "", workspace: Path | None = None) -> None:
+        """Build the page in a worker, then load it from its file; ``workspace``: draw its installed
+        tile sets over the basemap (geodesk.services.map_tiles)."""
         self.is_ready = False
         tiles = Path(tiles_dir) if tiles_dir else None
         path = self.page_path
 
         def job(ctx: TaskContext) -> Path:
-            return write_map_page(path, None, tiles_dir=tiles)
+            from geodesk.services.map_tiles import page_tilesets
+
+            tilesets = page_tilesets(workspace) if workspace is not None else []
+            return write_map_page(path, None, tiles_dir=tiles, tilesets=tilesets)
 
         self._runner.start(job, "build map page", on_result=self._load_file, on_failed=self._build_failed)
 

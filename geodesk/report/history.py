@@ -1,26 +1,22 @@
 """The prediction history of a session as plain rows: what each turn asked, answered and how far it moved.
 
 The desktop app shows these rows in a table and a plot; tests and exports call the same functions, so
-"km moved per turn" has one definition. Distances are great-circle (haversine, R = 6371 km), the
+"km moved per turn" has one definition. Distances are geodesk.geo's one haversine (R = 6371 km), the
 formula DESIGN.md fixes for every metric.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from geodesk.domain.model import Evidence, Finding, GpsPoint, Hint, HintKind, Prediction, Turn
+from geodesk.geo.distance import haversine_km
 
-EARTH_RADIUS_KM = 6371.0
 
-
-def haversine_km(a: GpsPoint, b: GpsPoint) -> float:
+def point_distance_km(a: GpsPoint, b: GpsPoint) -> float:
     """Great-circle distance in km between two WGS84 points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+    return haversine_km(a.lat, a.lon, b.lat, b.lon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +86,7 @@ def km_moved(turns: Sequence[Turn]) -> list[float | None]:
     last: GpsPoint | None = None
     for turn in turns:
         point = _point(turn)
-        moved.append(None if point is None or last is None else haversine_km(last, point))
+        moved.append(None if point is None or last is None else point_distance_km(last, point))
         if point is not None:
             last = point
     return moved
@@ -113,7 +109,9 @@ def history_rows(
                 else turn.status.value,
                 point=point,
                 km_moved=moved,
-                km_from_reference=None if point is None or ref is None else haversine_km(point, ref.point),
+                km_from_reference=(
+                    None if point is None or ref is None else point_distance_km(point, ref.point)
+                ),
                 seconds=turn.total_time_s,
                 status=turn.status.value,
                 valid=turn.prediction.valid,

@@ -63,7 +63,7 @@ ARCHIVE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # What an archive carries, relative to the case folder: exports/ stays out (earlier archives and
 # reports would nest and grow without end).
-_ARCHIVED_FOLDERS = ("evidence", "thumbs")
+_ARCHIVED_FOLDERS = ("evidence", "thumbs", "layers")  # layers: the case's map layers (case_layers)
 IMPORT_STAGING_PREFIX = ".import-"
 
 # Limits on what an archive may ask of the disk and memory, checked from the zip's directory before
@@ -296,11 +296,13 @@ def _safe_member(name: str) -> PurePosixPath:
 # content address and thumbnails. Anything else a manifest lists is refused, whatever its hash.
 _EVIDENCE_MEMBER = re.compile(r"evidence/([0-9a-f]{2})/([0-9a-f]{64})(\.[a-z0-9]{1,10})?")
 _THUMB_MEMBER = re.compile(r"thumbs/[0-9a-f]{64}\.jpg")
+# A case's map layers (geodesk/services/case_layers.py): the index and one GeoJSON per imported file.
+_LAYER_MEMBER = re.compile(r"layers/(layers\.json|[0-9a-f]{64}\.geojson)")
 
 
 def _is_case_member(rel: str) -> bool:
     """Whether ``rel`` (an already safe relative path) belongs to a case folder's layout."""
-    if rel in (DB_NAME, CASE_JSON) or _THUMB_MEMBER.fullmatch(rel):
+    if rel in (DB_NAME, CASE_JSON) or _THUMB_MEMBER.fullmatch(rel) or _LAYER_MEMBER.fullmatch(rel):
         return True
     match = _EVIDENCE_MEMBER.fullmatch(rel)
     return match is not None and match.group(2).startswith(match.group(1))

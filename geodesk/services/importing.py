@@ -31,11 +31,12 @@ from geodesk.store._codec import to_text
 
 
 def gazetteer_places(points: Sequence[GpsPoint]) -> list[Place | None]:
-    """Places of GPS points from the default gazetteer (loaded on first use, then kept)."""
-    from geodesk.geo.gazetteer import default_gazetteer
+    """Places of GPS points from the default gazetteer (loaded on first use, then kept), named as a
+    person would name them (the city by population and distance, ADR 0033)."""
+    from geodesk.geo.gazetteer import default_gazetteer, places_from_columns
 
-    places = default_gazetteer().reverse_many([p.lat for p in points], [p.lon for p in points])
-    return list(places)
+    columns = default_gazetteer().named_columns([p.lat for p in points], [p.lon for p in points])
+    return list(places_from_columns(columns))
 
 
 def warm_gazetteer_in_background() -> threading.Thread:

@@ -11,7 +11,7 @@ import pytest
 
 from geodesk.cli import main
 
-PLACE_KEYS = {"country_code", "country", "region", "city", "distance_km", "lat", "lon"}
+PLACE_KEYS = {"country_code", "country", "region", "city", "distance_km", "dispute", "lat", "lon"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -28,6 +28,18 @@ def test_reverse_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert (doc["country_code"], doc["country"], doc["city"]) == ("FR", "France", "Paris")
     assert (doc["lat"], doc["lon"]) == (48.8566, 2.3522)
     assert doc["distance_km"] < 1
+
+
+def test_reverse_rules_and_disputes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["geo", "reverse", "48.85837", "2.29448", "--json"]) == 0  # the Eiffel Tower
+    assert json.loads(capsys.readouterr().out)["city"] == "Paris"
+    assert main(["geo", "reverse", "48.85837", "2.29448", "--rule", "nearest", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["city"] == "Neuilly-sur-Seine"
+    assert main(["geo", "reverse", "36.14", "-5.35"]) == 0  # Gibraltar
+    assert "disputed: Admin. By U.K.; Claimed by Spain" in capsys.readouterr().out
+    assert main(["geo", "reverse", "21.87", "33.75"]) == 0  # Bir Tawil
+    out = capsys.readouterr().out
+    assert "country:  none\n" in out and "Between Egypt and Sudan" in out
 
 
 def test_reverse_negative_coordinates_and_human_output(capsys: pytest.CaptureFixture[str]) -> None:

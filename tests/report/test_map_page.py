@@ -22,7 +22,7 @@ from geodesk.domain.model import (
     Turn,
     TurnStatus,
 )
-from geodesk.report.history import describe_hint, haversine_km, history_rows, km_moved, reference_point
+from geodesk.report.history import describe_hint, history_rows, km_moved, point_distance_km, reference_point
 from geodesk.report.map_page import (
     MapState,
     build_map_page,
@@ -63,10 +63,11 @@ def evidence(gps: GpsPoint | None) -> Evidence:
 
 def test_haversine_matches_a_known_distance() -> None:
     # Paris -> London, 343.5 km on a 6371 km sphere
-    assert haversine_km(GpsPoint(48.8566, 2.3522), GpsPoint(51.5074, -0.1278)) == pytest.approx(
+    assert point_distance_km(GpsPoint(48.8566, 2.3522), GpsPoint(51.5074, -0.1278)) == pytest.approx(
         343.5, abs=0.5
     )
-    assert haversine_km(GpsPoint(0, 0), GpsPoint(0, 180)) == pytest.approx(6371 * 3.141592653589793, rel=1e-9)
+    half_way_round = point_distance_km(GpsPoint(0, 0), GpsPoint(0, 180))
+    assert half_way_round == pytest.approx(6371 * 3.141592653589793, rel=1e-9)
 
 
 def test_km_moved_skips_turns_without_a_point() -> None:
@@ -118,7 +119,7 @@ def test_state_json_escapes_model_text_and_cannot_close_the_script() -> None:
 
 def test_page_is_offline_and_model_text_stays_data(tmp_path: Path) -> None:
     state = map_state([turn(0, 10.0, 20.0, reasoning=EVIL)], evidence(GpsPoint(1, 2)))
-    page = build_map_page(state, borders=None)
+    page = build_map_page(state, borders=None, basemap=None)
     # No resource is fetched from anywhere: outside the inlined scripts, no tag points at a host.
     markup = re.sub(r"<script>.*?</script>", "", page, flags=re.DOTALL)
     assert "<script>" in page and not re.findall(r"<(?:script|link|img)[^>]*(?:src|href)=", markup)
@@ -133,8 +134,26 @@ def test_bundled_borders_are_used_when_present(tmp_path: Path) -> None:
     borders = default_borders_path()
     if borders is None:
         pytest.skip("resources/geo has no borders GeoJSON in this checkout")
-    page = build_map_page(MapState())
+    page = build_map_page(MapState(), basemap=None)
     assert '"FeatureCollection"' in page
+
+
+def test_a_basemap_replaces_the_outlines_and_inlines_the_renderer(tmp_path: Path) -> None:
+    tiles = tmp_path / "base.pmtiles"
+    tiles.write_bytes(b"PMTiles")  # the page only names the file; the Qt test reads real tiles
+    page = build_map_page(MapState(), basemap=tiles, view=(48.5, 7.7, 8))
+    assert tiles.resolve().as_uri() in page and "var protomapsL=" in page
+    assert "Natural Earth 1:10m (public domain)" in page and "protomaps-leaflet (BSD-3)" in page
+    init = re.findall(r"window\.geodesk\.init\([^\n]*", page)[0]
+    assert ', null, {"url":' in init  # no 1:110m outlines under a basemap
+    assert init.rstrip().endswith("[48.5,7.7,8], []);")  # the view, then no tile sets
+    # no renderer without a basemap: the page stays small
+    assert "var protomapsL=" not in build_map_page(MapState(), basemap=None, borders=None)
+
+
+def test_a_missing_basemap_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"build it with tools/build_basemap\.py"):
+        build_map_page(MapState(), basemap=tmp_path / "none.pmtiles")
 
 
 def test_bad_borders_and_tiles_are_clear_errors(tmp_path: Path) -> None:

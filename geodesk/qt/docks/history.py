@@ -13,6 +13,7 @@ from geodesk.qt.map_view import MapView
 from geodesk.qt.workers import TaskRunner
 from geodesk.report.history import history_rows, reference_point
 from geodesk.report.map_page import map_state
+from geodesk.services.case_layers import case_map_layers
 
 
 class HistoryDock(Dock):
@@ -49,7 +50,7 @@ class MapDock(Dock):
         self.watch_all(("evidence", "turns", "finding"), self._show)
         self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", self.view.select_turn)
-        self.watch("tile_folder", self.view.build)
+        self.watch("tile_folder", lambda folder: self.view.build(folder, self.state.workspace))
 
     def _show(self) -> None:
         s = self.state
@@ -58,4 +59,6 @@ class MapDock(Dock):
         if s.evidence is None:
             self.view.set_state(map_state([]), fit=True)  # nothing's data: an empty map, the world view
             return
-        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding), fit=fit)
+        # The case's own map layers (KML/GeoJSON/GPX an analyst imported) are drawn with its items.
+        layers = case_map_layers(Path(s.case.path)) if s.case is not None else []
+        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding, layers=layers), fit=fit)
