@@ -53,7 +53,7 @@ from geodesk.engine.backends.base import (
     TokenCallback,
     template_messages,
 )
-from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, weight_files
+from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, unlisted_weight_files, weight_files
 from geodesk.engine.imaging import prepare_image
 from geodesk.engine.package import (
     MANIFEST_NAME,
@@ -83,7 +83,9 @@ class HFOptions:
     cache: Literal["dynamic", "static"] = "dynamic"  # static: pre-allocated, torch.compile can capture it
     max_context: int = 4096  # static cache length
     compile: bool = False  # torch.compile the decode step (transformers does it with a static cache on CUDA)
-    verify: bool = False  # re-hash every file against geodesk-model.json before loading
+    # The identity of the folder's files as the caller just checked them (the registry's load check);
+    # None: the backend hashes every file itself and compares with geodesk-model.json.
+    verified_identity: ModelIdentity | None = None
     max_images_per_message: int | None = None  # None: from the manifest (1 without one)
 
 
@@ -293,11 +295,21 @@ class HFBackend:
             checkpoint_naming(root)  # refuses unknown / mixed key namings
             if (root / MANIFEST_NAME).is_file():
                 manifest = read_manifest(root)
-                if self.options.verify:
+                unlisted = unlisted_weight_files(root, manifest.files)
+                if unlisted:
+                    raise BackendError(
+                        f"{root}: weight files {', '.join(unlisted)} are not in {MANIFEST_NAME}; "
+                        "they would load unchecked. Rebuild or reinstall the package"
+                    )
+                verified = self.options.verified_identity
+                if verified is None:
+                    # The session records this identity: it must be that of the bytes on disk, not
+                    # only the manifest's claim.
                     report = verify_package(root, manifest)
                     if not report.ok:
                         raise BackendError(report.describe())
-                identity, files = manifest.identity(root), dict(manifest.files)
+                    verified = manifest.identity(root)
+                identity, files = verified, dict(manifest.files)
                 images = manifest.max_images_per_message
             else:
                 files = hash_files(root)
