@@ -325,6 +325,12 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _direct_opener() -> urllib.request.OpenerDirector:
+    """An opener that ignores ``http_proxy`` / ``https_proxy``: the server is on this machine's loopback,
+    and urllib would otherwise send the health check (and what it reveals) through a configured proxy."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class LmdeployServer:
     """Start, check and stop one local ``lmdeploy serve api_server``, recorded in the workspace."""
 
@@ -357,7 +363,7 @@ class LmdeployServer:
     def _health(self, record: ServerRecord, timeout_s: float = 3.0) -> tuple[bool, str]:
         url = f"{record.endpoint}/v1/models"
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            with _direct_opener().open(url, timeout=timeout_s) as response:
                 return response.status == 200, f"GET /v1/models answered {response.status}"
         except urllib.error.HTTPError as exc:
             return False, f"GET /v1/models answered {exc.code}"
