@@ -230,6 +230,7 @@ def export_for_lmdeploy(src_dir: str | Path, dst_dir: str | Path) -> LmdeployExp
             staging / CHAT_TEMPLATE_FILE,
             {"model_name": "llama3", "stop_words": [LLAMA3_EOT, LLAMA3_END_OF_TEXT]},
         )
+        _rehash_manifest(staging)  # the files above changed: the manifest must describe them
         if dst.exists():
             dst.rmdir()
         staging.replace(dst)
@@ -323,6 +324,25 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _rehash_manifest(folder: Path) -> None:
+    """Rewrite an export's geodesk-model.json for its final files (same name, version, provenance)."""
+    from geodesk.engine.package import MANIFEST_NAME, read_manifest, write_manifest
+
+    if not (folder / MANIFEST_NAME).is_file():
+        return
+    manifest = read_manifest(folder)
+    write_manifest(
+        folder,
+        name=manifest.name,
+        version=manifest.version,
+        protocol_version=manifest.protocol_version,
+        provenance=manifest.provenance,
+        untrained=manifest.untrained,
+        max_images_per_message=manifest.max_images_per_message,
+        extra=manifest.extra,
+    )
 
 
 def _direct_opener() -> urllib.request.OpenerDirector:
