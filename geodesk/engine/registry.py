@@ -517,7 +517,10 @@ class ModelRegistry:
                 identity = package_identity(root)
         except (PackageError, json.JSONDecodeError) as exc:
             raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
-        size = sum((root / rel).stat().st_size for rel in list_package_files(root))
+        try:
+            size = sum((root / rel).stat().st_size for rel in list_package_files(root))
+        except PackageError as exc:
+            raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
         return InstalledModel(
             name=identity.name,
             version=identity.version,
@@ -980,7 +983,10 @@ class ModelRegistry:
             files=dict(record["files"]),
             memory_bytes={},
         )
-        report = verify_package(model.path, recorded)
+        try:
+            report = verify_package(model.path, recorded)
+        except PackageError as exc:  # a link or a special file in the folder
+            raise RegistryError(f"{model.ref} cannot be verified: {exc}") from None
         manifest_path = model.path / MANIFEST_NAME
         manifest_ok = manifest_path.is_file() and sha256_file(manifest_path) == record["manifest_sha256"]
         if manifest_ok:

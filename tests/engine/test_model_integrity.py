@@ -236,3 +236,25 @@ def test_racing_installs_and_activations_lose_no_record(
     for who in range(4):
         entry = state["models"][f"racer{who}"]
         assert entry["active"] == "2" and entry["history"] == ["0", "1", "2"]
+
+
+def test_an_installed_model_given_an_outside_index_or_a_link_is_refused_and_verify_says_so(
+    tiny_model_dir: Path, workspace: Path, tmp_path: Path
+) -> None:
+    registry = ModelRegistry(workspace)
+    model = registry.install(tiny_model_dir)
+    outside = tmp_path / "evil.safetensors"
+    shutil.copy(model.path / "model.safetensors", outside)
+    write_index(model.path, str(outside))
+    with pytest.raises(RegistryError, match="inside the package"):
+        registry.check_for_loading(model)
+    assert not registry.verify(model.ref).ok  # the added index is named
+    (model.path / INDEX_NAME).unlink()
+    weights = model.path / "model.safetensors"
+    weights.chmod(0o644)
+    weights.unlink()
+    weights.symlink_to(outside)
+    with pytest.raises(RegistryError, match="symbolic link"):
+        registry.check_for_loading(model)
+    with pytest.raises(RegistryError, match="symbolic link"):
+        registry.verify(model.ref)
