@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geodesk.cli._common import CliError, workspace_path
+from geodesk.services.serve_config import API_KEY_VARIABLE
 
 if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend
@@ -36,9 +37,6 @@ def add_backend_arguments(parser: Any, *, remote: bool = True, adapter: bool = T
     parser.add_argument("--quantization", choices=["none", "nf4", "int8"], default="none")
     if adapter:
         parser.add_argument("--adapter", default=None, help="LoRA adapter folder (hf backend)")
-
-
-API_KEY_VARIABLE = "GEODESK_API_KEY"
 
 
 def add_api_key_arguments(parser: Any, what: str) -> None:

@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def _register_serve(subparsers: Any) -> None:
-    from geodesk.services.serving import DEFAULT_HOST, DEFAULT_PORT, ServeLimits
+    from geodesk.services.serve_config import DEFAULT_HOST, DEFAULT_PORT, ServeLimits
 
     defaults = ServeLimits()
     parser = subparsers.add_parser(
