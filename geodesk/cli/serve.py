@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
+from geodesk.cli._backend import (
+    add_api_key_arguments,
+    add_backend_arguments,
+    api_key_from_args,
+    open_backend_from_args,
+)
 from geodesk.cli._common import CliError, add_json_argument, emit, workspace_path
-
-API_KEY_VARIABLE = "GEODESK_SERVE_API_KEY"  # keeps the key out of the process list
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def _register_serve(subparsers: Any) -> None:
-    from geodesk.services.serving import DEFAULT_HOST, DEFAULT_PORT, ServeLimits
+    from geodesk.services.serve_config import DEFAULT_HOST, DEFAULT_PORT, ServeLimits
 
     defaults = ServeLimits()
     parser = subparsers.add_parser(
@@ -47,10 +49,25 @@ def _register_serve(subparsers: Any) -> None:
     parser.add_argument("--model", default=None, help="model folder or NAME[@VERSION] (default: active)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0: any free")
+    add_api_key_arguments(parser, "the key clients must send as 'Authorization: Bearer KEY'")
     parser.add_argument(
-        "--api-key",
-        default=os.environ.get(API_KEY_VARIABLE),
-        help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_VARIABLE}, else no key)",
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients may use for this machine besides loopback and --host (repeat); "
+        "requests naming any other Host are refused (DNS rebinding)",
+    )
+    parser.add_argument(
+        "--allow-no-api-key",
+        action="store_true",
+        help="listen beyond loopback without an API key (refused otherwise); only on an isolated network",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="open connections at once; more are answered 503",
     )
     parser.add_argument("--model-name", default=None, help="model id clients use (default: the package name)")
     parser.add_argument("--max-image-pixels", type=int, default=defaults.max_image_pixels)
@@ -66,7 +83,13 @@ def _register_serve(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from geodesk.services.serving import ChatServer, ServeConfig, ServeLimits, is_loopback_host
+    from geodesk.services.serving import (
+        ChatServer,
+        ServeConfig,
+        ServeLimits,
+        UnsafeServeConfigError,
+        is_loopback_host,
+    )
 
     try:
         limits = ServeLimits(
@@ -76,21 +99,35 @@ def _serve(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             default_max_tokens=min(ServeLimits().default_max_tokens, args.max_tokens),
             queue_size=args.queue,
+            max_connections=args.max_connections,
         )
     except ValueError as exc:
         raise CliError(f"invalid limit: {exc}") from None
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
-    backend = open_backend_from_args(args, args.model)
+    api_key = api_key_from_args(args)
     config = ServeConfig(
         host=args.host,
         port=args.port,
-        api_key=args.api_key or None,
+        api_key=api_key,
         limits=limits,
         model_name=args.model_name,
+        allowed_hosts=tuple(args.allow_host),
+        allow_no_api_key=args.allow_no_api_key,
     )
+    if not is_loopback_host(args.host) and not api_key and not args.allow_no_api_key:
+        # Refused before the weights load (minutes for a large model); ChatServer checks again.
+        raise CliError(
+            f"refusing to listen on {args.host} without an API key: other machines could use the model. "
+            "Give one with --api-key-file FILE (or $GEODESK_API_KEY), listen on 127.0.0.1, or pass "
+            "--allow-no-api-key on an isolated network"
+        )
+    backend = open_backend_from_args(args, args.model)
     try:
         server = ChatServer(backend, config)
+    except UnsafeServeConfigError as exc:
+        backend.close()
+        raise CliError(str(exc)) from None
     except OSError as exc:
         backend.close()
         raise CliError(f"{exc}; choose another --port or stop what uses it") from None
@@ -100,8 +137,8 @@ def _serve(args: argparse.Namespace) -> int:
             f"{banner}\ngeodesk serve: listening on {args.host}: OTHER MACHINES CAN REACH THIS MODEL.\n"
             + (
                 "An API key is required.\n"
-                if args.api_key
-                else "NO API KEY IS SET: anyone who can reach this port can use it. Pass --api-key.\n"
+                if api_key
+                else "NO API KEY IS SET (--allow-no-api-key): anyone who can reach this port can use it.\n"
             )
             + f"{banner}\n"
         )
@@ -112,13 +149,14 @@ def _serve(args: argparse.Namespace) -> int:
         "version": identity.version,
         "sha256": identity.sha256,
         "backend": backend.name,
-        "api_key_required": bool(args.api_key),
+        "api_key_required": bool(api_key),
         "limits": {
             "max_image_pixels": limits.max_image_pixels,
             "max_image_bytes": limits.max_image_bytes,
             "max_images": limits.max_images,
             "max_tokens": limits.max_tokens,
             "queue": limits.queue_size,
+            "max_connections": limits.max_connections,
         },
     }
     emit(

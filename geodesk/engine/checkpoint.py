@@ -28,6 +28,7 @@ from geodesk.atomic import atomic_directory
 from geodesk.engine.package import (
     MANIFEST_NAME,
     PackageError,
+    check_relative_path,
     read_manifest,
     safetensors_header,
     write_manifest,
@@ -133,8 +134,26 @@ def weight_files(folder: str | Path) -> list[Path]:
         raise CheckpointError(f"model folder {root} does not exist")
     index = root / INDEX_NAME
     if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
-        files = sorted({root / name for name in weight_map.values()})
+        try:
+            document = json.loads(index.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CheckpointError(f"{index} is not valid JSON; the model folder is damaged") from None
+        weight_map = document.get("weight_map") if isinstance(document, dict) else None
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CheckpointError(f"{index} has no weight_map; the model folder is damaged")
+        names = set(weight_map.values())
+        for name in sorted(names, key=str):
+            # transformers joins the folder with the shard name: an absolute or ../ name would load
+            # weights from outside the package, past its manifest and identity.
+            try:
+                check_relative_path(name, str(index))
+            except PackageError as exc:
+                raise CheckpointError(
+                    f"{exc}; refusing to load weights from outside the model folder"
+                ) from None
+            if (root / name).is_symlink() or not (root / name).resolve().is_relative_to(root.resolve()):
+                raise CheckpointError(f"{index}: shard {name!r} is a link or lies outside the model folder")
+        files = sorted({root / name for name in names})
         missing = [p.name for p in files if not p.is_file()]
         if missing:
             raise CheckpointError(
@@ -142,6 +161,11 @@ def weight_files(folder: str | Path) -> list[Path]:
             )
         return files
     files = sorted(p for p in root.glob("*.safetensors") if not p.name.startswith("adapter_model"))
+    links = [p.name for p in files if p.is_symlink()]
+    if links:
+        raise CheckpointError(
+            f"{root}: weight file(s) {', '.join(links)} are symbolic links; copy the real files"
+        )
     if files:
         return files
     pickles = sorted(p.name for p in root.iterdir() if p.suffix in PICKLE_SUFFIXES)
@@ -152,6 +176,17 @@ def weight_files(folder: str | Path) -> list[Path]:
             "trusted machine first (load with transformers, then save_pretrained(folder))."
         )
     raise CheckpointError(f"{root} has no *.safetensors weights: it is not a model folder")
+
+
+def unlisted_weight_files(folder: str | Path, listed: Iterable[str]) -> list[str]:
+    """Weight files the model would load that ``listed`` (a manifest's file list) does not name."""
+    root = Path(folder)
+    known = set(listed)
+    return [
+        p.relative_to(root).as_posix()
+        for p in weight_files(root)
+        if p.relative_to(root).as_posix() not in known
+    ]
 
 
 def checkpoint_keys(folder: str | Path) -> list[str]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,7 +128,7 @@ class PackageManifest:
         for rel, digest in files.items():
             if not (isinstance(digest, str) and len(digest) == 64):
                 raise PackageError(f"{source}: the hash for {rel!r} is not a SHA-256 hex string")
-            _check_relative(rel, source)
+            check_relative_path(rel, source)
         manifest = cls(
             name=need("name", str),
             version=need("version", str),
@@ -177,19 +179,90 @@ class VerifyReport:
         return f"{self.folder} does not match its manifest ({'; '.join(parts)}); reinstall the package"
 
 
-def _check_relative(rel: str, source: str) -> None:
+def check_relative_path(rel: str, source: str) -> None:
+    """A path a manifest, index or registry names must be relative and stay inside the package."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\x00" in rel:
+        raise PackageError(f"{source}: file path {rel!r} must be a relative POSIX path inside the package")
     parts = Path(rel).parts
-    if Path(rel).is_absolute() or ".." in parts or not parts:
+    if Path(rel).is_absolute() or rel.startswith("/") or ".." in parts or not parts or ":" in parts[0]:
         raise PackageError(f"{source}: file path {rel!r} must be relative and stay inside the package")
 
 
 def list_package_files(folder: Path) -> list[str]:
-    """Every regular file under ``folder`` except the manifest, as sorted relative POSIX paths."""
+    """Every regular file under ``folder`` except the manifest, as sorted relative POSIX paths.
+
+    A symbolic link anywhere in the folder is refused, never skipped: a skipped link to a weight file
+    would still be loaded by transformers while being left out of the package identity.
+    """
+    root = Path(folder)
     out = []
-    for path in folder.rglob("*"):
-        if path.is_file() and path.name not in _IGNORED_NAMES and not path.is_symlink():
-            out.append(path.relative_to(folder).as_posix())
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        for entry in (*dirnames, *filenames):
+            path = here / entry
+            mode = path.lstat().st_mode
+            rel = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(mode):
+                raise PackageError(
+                    f"{root}: {rel} is a symbolic link; geodesk model folders hold real files only (copy "
+                    "the folder with `cp -rL` to replace links by the files they point to)"
+                )
+            if stat.S_ISDIR(mode) or entry in _IGNORED_NAMES:
+                continue
+            if not stat.S_ISREG(mode):
+                raise PackageError(f"{root}: {rel} is not a regular file; remove it from the model folder")
+            out.append(rel)
     return sorted(out)
+
+
+def file_stamp(path: Path) -> list[int]:
+    """[size, mtime_ns, ctime_ns] of a file: what changes when its bytes may have changed. The ctime
+    cannot be set back by the file's owner (``touch -d`` moves only the mtime)."""
+    info = path.lstat()
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadCheck:
+    """A folder checked against known file hashes before loading (see :func:`check_files`)."""
+
+    report: VerifyReport
+    rehashed: tuple[str, ...]  # files whose stamps had changed, so they were hashed again
+    stamps: dict[str, list[int]]  # fresh stamps of every file that matched
+
+
+def check_files(
+    folder: str | Path, expected: Mapping[str, str], stamps: Mapping[str, Sequence[int]]
+) -> LoadCheck:
+    """Check ``folder`` against ``expected`` hashes cheaply: file set, sizes and stamps always; the full
+    SHA-256 only of files whose stamp differs from ``stamps`` (or that have none)."""
+    root = Path(folder)
+    present = set(list_package_files(root))
+    listed = set(expected)
+    mismatched: list[str] = []
+    rehashed: list[str] = []
+    fresh: dict[str, list[int]] = {}
+    for rel in sorted(listed & present):
+        stamp = file_stamp(root / rel)
+        known = list(stamps.get(rel, ()))
+        if known == stamp:
+            fresh[rel] = stamp
+            continue
+        if known and known[0] != stamp[0]:
+            mismatched.append(rel)  # another size: no need to read it
+            continue
+        rehashed.append(rel)
+        if sha256_file(root / rel) == expected[rel]:
+            fresh[rel] = stamp
+        else:
+            mismatched.append(rel)
+    report = VerifyReport(
+        folder=str(root),
+        mismatched=tuple(mismatched),
+        missing=tuple(sorted(listed - present)),
+        unlisted=tuple(sorted(present - listed)),
+    )
+    return LoadCheck(report, tuple(rehashed), fresh)
 
 
 def hash_files(folder: str | Path) -> dict[str, str]:
@@ -376,5 +449,6 @@ def package_identity(folder: str | Path) -> ModelIdentity:
     """The identity of a model folder: from its manifest, or computed for a plain llava-hf folder."""
     root = Path(folder).resolve()
     if (root / MANIFEST_NAME).is_file():
+        list_package_files(root)  # refuses links (cheap: no file is read)
         return read_manifest(root).identity(root)
     return ModelIdentity(root.name, "unversioned", identity_from_hashes(hash_files(root)), str(root))

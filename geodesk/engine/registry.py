@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import json
 import os
 import re
@@ -35,16 +36,18 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, cast
+
+from filelock import FileLock, Timeout
 
 from geodesk.atomic import atomic_write_text
 from geodesk.digest import copy_hashing
 from geodesk.domain.model import ModelIdentity
-from geodesk.engine.checkpoint import PICKLE_SUFFIXES, CheckpointError, weight_files
+from geodesk.engine.checkpoint import PICKLE_SUFFIXES, CheckpointError, unlisted_weight_files, weight_files
 from geodesk.engine.errors import ModelNotFoundError as ModelNotFoundError  # re-exported
 from geodesk.engine.errors import RegistryError as RegistryError  # re-exported
 from geodesk.engine.package import (
@@ -53,6 +56,10 @@ from geodesk.engine.package import (
     PackageManifest,
     VerifyReport,
     build_manifest,
+    check_files,
+    check_relative_path,
+    file_stamp,
+    identity_from_hashes,
     list_package_files,
     model_caveat,
     package_identity,
@@ -81,7 +88,89 @@ _FOLDER_VERSION_RE = re.compile(r"^(?P<name>.+?)[-_]v?(?P<version>\d+(?:\.\d+)*)
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
+LOCK_FILE = "registry.json.lock"
+# How long a registry change waits for another process's change (an install holds the lock only for
+# its final move + write, never while copying gigabytes).
+LOCK_TIMEOUT_S = 120.0
+
 Progress = Callable[[int, int], None]
+
+
+class VersionRecord(TypedDict, total=False):
+    """One installed version in registry.json (what was installed, and the proof of it)."""
+
+    identity_sha256: str
+    architecture: str
+    untrained: bool
+    protocol_version: str | None
+    size_bytes: int
+    installed_at: str
+    source: str
+    source_kind: str
+    files: dict[str, str]  # relative path -> SHA-256, as installed
+    manifest_sha256: str
+    # relative path -> [size, mtime_ns, ctime_ns] when the files last matched ``files`` (see stamps())
+    stamps: dict[str, list[int]]
+    synthetic: bool  # trained on GeoSynth scenes only (the package's provenance)
+    family: str  # geodesk.engine.families name
+    profile: str  # geodesk.engine.profiles name
+
+
+class ModelEntry(TypedDict):
+    active: str | None
+    history: list[str]
+    versions: dict[str, VersionRecord]
+
+
+class RegistryState(TypedDict):
+    format_version: int
+    default: str | None
+    models: dict[str, ModelEntry]
+
+
+def _empty_state() -> RegistryState:
+    return {"format_version": REGISTRY_FORMAT, "default": None, "models": {}}
+
+
+def _check_state(data: Any, where: Path) -> RegistryState:
+    """registry.json's document, its shape checked so that later code can trust the types."""
+    damaged = RegistryError(
+        f"{where} is not a geodesk model registry (or is damaged); restore it from a backup, or move it "
+        "away and reinstall the models"
+    )
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise damaged
+    version = data.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise damaged
+    if version > REGISTRY_FORMAT:
+        raise RegistryError(f"{where} was written by a newer geodesk; update geodesk")
+    default = data.setdefault("default", None)
+    if default is not None and not isinstance(default, str):
+        raise damaged
+    for name, entry in data["models"].items():
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("versions"), dict)
+            or not _NAME_RE.match(name)
+        ):
+            raise damaged
+        entry.setdefault("active", None)
+        entry.setdefault("history", [])
+        if not isinstance(entry["history"], list) or not all(isinstance(v, str) for v in entry["history"]):
+            raise damaged
+        for version_name, record in entry["versions"].items():
+            if not (_NAME_RE.match(version_name) and isinstance(record, dict)):
+                raise damaged
+            files = record.get("files")
+            if not isinstance(record.get("identity_sha256"), str) or not isinstance(files, dict):
+                raise damaged
+            for rel in files:
+                try:
+                    check_relative_path(rel, str(where))
+                except PackageError:
+                    raise damaged from None
+    return cast("RegistryState", data)
 
 
 class SourceKind(enum.StrEnum):
@@ -240,6 +329,23 @@ def _gib(n: int) -> str:
     return f"{n / 1024**3:.2f} GiB"
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialised(
+    method: Callable[Concatenate[ModelRegistry, _P], _R],
+) -> Callable[Concatenate[ModelRegistry, _P], _R]:
+    """Run a read-modify-write of registry.json under the registry's file lock."""
+
+    def locked(self: ModelRegistry, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._locked():
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(locked, method)
+    return locked
+
+
 class ModelRegistry:
     """Installed model packages under ``<workspace>/models``; see the module docstring."""
 
@@ -247,6 +353,7 @@ class ModelRegistry:
         self.workspace = Path(workspace_path).expanduser().absolute()
         self.root = self.workspace / "models"
         self.state_path = self.root / REGISTRY_FILE
+        self._lock = FileLock(self.root / LOCK_FILE, timeout=LOCK_TIMEOUT_S, thread_local=False)
         if self.root.is_dir():
             self._clean_stale()
 
@@ -255,9 +362,23 @@ class ModelRegistry:
 
     # --- registry.json -------------------------------------------------------------------------
 
-    def _read_state(self) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the registry's file lock: every read-modify-write of registry.json runs inside it, so
+        concurrent installs and activations (other processes, other threads) never drop a record."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock:
+                yield
+        except Timeout:
+            raise RegistryError(
+                f"another geodesk has been changing the model registry in {self.root} for over "
+                f"{LOCK_TIMEOUT_S:.0f} s; wait for it to finish and try again"
+            ) from None
+
+    def _read_state(self) -> RegistryState:
         if not self.state_path.is_file():
-            return {"format_version": REGISTRY_FORMAT, "default": None, "models": {}}
+            return _empty_state()
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -265,14 +386,9 @@ class ModelRegistry:
                 f"{self.state_path} is damaged ({exc}); restore it from a backup, or move it away and "
                 "reinstall the models"
             ) from None
-        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-            raise RegistryError(f"{self.state_path} is not a geodesk model registry; move it away")
-        if int(data.get("format_version", 0)) > REGISTRY_FORMAT:
-            raise RegistryError(f"{self.state_path} was written by a newer geodesk; update geodesk")
-        data.setdefault("default", None)
-        return data
+        return _check_state(data, self.state_path)
 
-    def _write_state(self, state: Mapping[str, Any]) -> None:
+    def _write_state(self, state: RegistryState) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         atomic_write_text(self.state_path, text)
@@ -291,7 +407,7 @@ class ModelRegistry:
 
     # --- lookups -------------------------------------------------------------------------------
 
-    def _model(self, state: Mapping[str, Any], name: str, version: str) -> InstalledModel:
+    def _model(self, state: RegistryState, name: str, version: str) -> InstalledModel:
         entry = state["models"][name]
         record = entry["versions"][version]
         family = str(record.get("family") or _family_of_architecture(str(record.get("architecture", ""))))
@@ -332,7 +448,7 @@ class ModelRegistry:
             return None
         return self._model(state, name, str(entry["active"]))
 
-    def _lookup_entry(self, state: Mapping[str, Any], name: str) -> dict[str, Any]:
+    def _lookup_entry(self, state: RegistryState, name: str) -> ModelEntry:
         entry = state["models"].get(name)
         if entry is None:
             known = ", ".join(sorted(state["models"])) or "none"
@@ -340,9 +456,9 @@ class ModelRegistry:
                 f"no model named {name!r} is installed (installed: {known}); install it with "
                 "`geodesk model install SRC`"
             )
-        return dict(entry)
+        return entry
 
-    def _lookup(self, state: Mapping[str, Any], name: str, version: str | None) -> InstalledModel:
+    def _lookup(self, state: RegistryState, name: str, version: str | None) -> InstalledModel:
         entry = self._lookup_entry(state, name)
         versions = entry["versions"]
         if version is None:
@@ -411,7 +527,10 @@ class ModelRegistry:
                 profile = ""
         except (PackageError, json.JSONDecodeError) as exc:
             raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
-        size = sum((root / rel).stat().st_size for rel in list_package_files(root))
+        try:
+            size = sum((root / rel).stat().st_size for rel in list_package_files(root))
+        except PackageError as exc:
+            raise ModelNotFoundError(f"{root} cannot be used as a model folder: {exc}") from None
         return InstalledModel(
             name=identity.name,
             version=identity.version,
@@ -487,24 +606,23 @@ class ModelRegistry:
         name_dir_created = not final.parent.exists()
         moved = committed = False
         try:
-            if kind is SourceKind.PACKAGE:
-                assert manifest is not None
-                manifest = self._stage_package(source, manifest, name, version, staging, report, profile)
-            elif kind in (SourceKind.LLAVA_HF, SourceKind.HF_FOLDER):
-                manifest = self._stage_llava_folder(source, name, version, staging, report, profile)
-            else:
-                manifest = self._stage_xtuner(
-                    source, name, version, staging, base_llm, base_visual_encoder, profile
-                )
-                written = sum((staging / rel).stat().st_size for rel in manifest.files)
-                report(written, written)  # converted in place: nothing to copy, done in one step
+            try:
+                if kind is SourceKind.PACKAGE:
+                    assert manifest is not None
+                    manifest = self._stage_package(source, manifest, name, version, staging, report, profile)
+                elif kind in (SourceKind.LLAVA_HF, SourceKind.HF_FOLDER):
+                    manifest = self._stage_llava_folder(source, name, version, staging, report, profile)
+                else:
+                    manifest = self._stage_xtuner(
+                        source, name, version, staging, base_llm, base_visual_encoder, profile
+                    )
+                    written = sum((staging / rel).stat().st_size for rel in manifest.files)
+                    report(written, written)  # converted in place: nothing to copy, done in one step
+            except (PackageError, CheckpointError) as exc:  # symlinks, shard names outside the package
+                raise RegistryError(str(exc)) from None
 
-            state = self._read_state()  # re-read: another process may have written meanwhile
-            if self._same_installed(state, name, version, manifest.identity_sha256):
-                shutil.rmtree(staging, ignore_errors=True)
-                return self._lookup(state, name, version)
             size = sum((staging / rel).stat().st_size for rel in manifest.files)
-            record = {
+            record: VersionRecord = {
                 "identity_sha256": manifest.identity_sha256,
                 "architecture": manifest.architecture,
                 "family": manifest.family_name,
@@ -519,25 +637,31 @@ class ModelRegistry:
                 "files": dict(sorted(manifest.files.items())),
                 "manifest_sha256": sha256_file(staging / MANIFEST_NAME),
             }
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                # A folder the registry does not list: left by an install killed between the move and
-                # the registry write. It was never committed, so it is replaced.
-                leftover = self._scratch(TRASH_PREFIX)
-                final.replace(leftover / "old")
-                shutil.rmtree(leftover, ignore_errors=True)
-            staging.replace(final)
-            moved = True
-            entry = state["models"].setdefault(name, {"active": None, "history": [], "versions": {}})
-            entry["versions"][version] = record
-            if activate:
-                self._set_active(state, name, version)
-            elif activate is None and not entry.get("active"):
-                # The first version of a name becomes its active version; the workspace's active model
-                # changes only when there was none (installing must not switch what analysts run on).
-                self._set_active(state, name, version, make_default=not state.get("default"))
-            self._write_state(state)
-            committed = True
+            with self._locked():
+                state = self._read_state()  # under the lock: what other processes committed is in it
+                if self._same_installed(state, name, version, manifest.identity_sha256):
+                    shutil.rmtree(staging, ignore_errors=True)
+                    return self._lookup(state, name, version)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                if final.exists():
+                    # A folder the registry does not list: left by an install killed between the move and
+                    # the registry write. It was never committed, so it is replaced.
+                    leftover = self._scratch(TRASH_PREFIX)
+                    final.replace(leftover / "old")
+                    shutil.rmtree(leftover, ignore_errors=True)
+                staging.replace(final)
+                moved = True
+                record["stamps"] = {rel: file_stamp(final / rel) for rel in manifest.files}
+                entry = state["models"].setdefault(name, {"active": None, "history": [], "versions": {}})
+                entry["versions"][version] = record
+                if activate:
+                    self._set_active(state, name, version)
+                elif activate is None and not entry.get("active"):
+                    # The first version of a name becomes its active version; the workspace's active model
+                    # changes only when there was none (installing must not switch what analysts run on).
+                    self._set_active(state, name, version, make_default=not state.get("default"))
+                self._write_state(state)
+                committed = True
         except BaseException:
             if not committed:
                 if moved:
@@ -550,9 +674,10 @@ class ModelRegistry:
             raise
         return self._lookup(self._read_state(), name, version)
 
-    def _same_installed(self, state: Mapping[str, Any], name: str, version: str, identity: str) -> bool:
+    def _same_installed(self, state: RegistryState, name: str, version: str, identity: str) -> bool:
         """True when NAME@VERSION is installed with ``identity``; raises when installed with another."""
-        record = state["models"].get(name, {}).get("versions", {}).get(version)
+        entry = state["models"].get(name)
+        record = entry["versions"].get(version) if entry else None
         if record is None:
             return False
         if record["identity_sha256"] == identity and (self.root / name / version).is_dir():
@@ -628,9 +753,14 @@ class ModelRegistry:
                 "only, because loading a pickle can run arbitrary code. Rebuild the package without them."
             )
         try:
-            weight_files(source)
+            unlisted = unlisted_weight_files(source, manifest.files)
         except CheckpointError as exc:
             raise RegistryError(str(exc)) from None
+        if unlisted:
+            raise RegistryError(
+                f"refusing to install {source}: its weights {', '.join(unlisted)} are not in its manifest, "
+                "so they would load without being checked; rebuild the package"
+            )
         # Files the manifest does not list are not copied, so only changed or missing ones matter.
         checked = replace(verify_package(source, manifest), unlisted=())
         if not checked.ok:
@@ -744,7 +874,7 @@ class ModelRegistry:
 
     # --- activation ----------------------------------------------------------------------------
 
-    def _set_active(self, state: dict[str, Any], name: str, version: str, make_default: bool = True) -> None:
+    def _set_active(self, state: RegistryState, name: str, version: str, make_default: bool = True) -> None:
         entry = state["models"][name]
         history: list[str] = entry.setdefault("history", [])
         if not history or history[-1] != version:
@@ -754,7 +884,7 @@ class ModelRegistry:
         if make_default:
             state["default"] = name
 
-    def _check_intact_quickly(self, model: InstalledModel, state: Mapping[str, Any]) -> None:
+    def _check_intact_quickly(self, model: InstalledModel, state: RegistryState) -> None:
         """Folder and manifest as installed (no weights re-hashed; `verify` does that)."""
         record = state["models"][model.name]["versions"][model.version]
         manifest_path = model.path / MANIFEST_NAME
@@ -764,6 +894,7 @@ class ModelRegistry:
                 f"`geodesk model verify {model.ref}` and install it again"
             )
 
+    @_serialised
     def activate(self, ref: str) -> InstalledModel:
         """Make NAME@VERSION the active version of NAME and NAME the workspace's active model.
 
@@ -780,6 +911,7 @@ class ModelRegistry:
         self._write_state(state)
         return self._lookup(state, model.name, model.version)
 
+    @_serialised
     def deactivate(self, name: str) -> None:
         """NAME has no active version afterwards (so its last version can be removed)."""
         name = parse_ref(name)[0]
@@ -790,6 +922,7 @@ class ModelRegistry:
             state["default"] = None
         self._write_state(state)
 
+    @_serialised
     def rollback(self, name: str) -> InstalledModel:
         """Activate the version of NAME that was active before the current one."""
         name = parse_ref(name)[0]
@@ -814,6 +947,55 @@ class ModelRegistry:
         state["default"] = name
         self._write_state(state)
         return self._lookup(state, name, previous)
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def check_for_loading(self, model: InstalledModel) -> ModelIdentity:
+        """Check an installed version before its weights load; the identity of the files as checked.
+
+        Always: the manifest is byte-identical to the one installed, the folder holds exactly the
+        installed files (no links, nothing missing or added) at their installed sizes. Files whose
+        size / mtime / ctime stamp changed since they last matched are hashed again in full (``model
+        verify`` hashes all of them); their new stamps are recorded. Anything that differs refuses the
+        load, naming the files, so a session never records an identity its weights do not have.
+        """
+        state = self._read_state()
+        record = self._record(state, model)
+        manifest_path = model.path / MANIFEST_NAME
+        if not manifest_path.is_file() or sha256_file(manifest_path) != record.get("manifest_sha256"):
+            raise RegistryError(
+                f"{model.ref} is damaged: its {MANIFEST_NAME} changed since it was installed; run "
+                f"`geodesk model verify {model.ref}` and install it again"
+            )
+        files = dict(record["files"])
+        try:
+            checked = check_files(model.path, files, record.get("stamps", {}))
+            unlisted = unlisted_weight_files(model.path, files)
+        except (PackageError, CheckpointError) as exc:
+            raise RegistryError(f"{model.ref} cannot be loaded: {exc}") from None
+        if not checked.report.ok or unlisted:
+            problems = _problems(replace(checked.report, unlisted=(*checked.report.unlisted, *unlisted)))
+            raise RegistryError(
+                f"{model.ref} does not match what was installed ({problems}); run `geodesk model verify "
+                f"{model.ref}` and install it again"
+            )
+        if checked.stamps != record.get("stamps"):
+            with self._locked():  # only the stamps are written; the hashing above ran unlocked
+                fresh = self._read_state()
+                entry = fresh["models"].get(model.name)
+                again = entry["versions"].get(model.version) if entry else None
+                if again is not None and again.get("identity_sha256") == record["identity_sha256"]:
+                    again["stamps"] = checked.stamps
+                    self._write_state(fresh)
+        # The identity of the bytes as checked, with the package's caveat (untrained / synthetic).
+        return ModelIdentity(model.name, model.version, identity_from_hashes(files), str(model.path),
+                             model.caveat)
+
+    def _record(self, state: RegistryState, model: InstalledModel) -> VersionRecord:
+        try:
+            return state["models"][model.name]["versions"][model.version]
+        except KeyError:
+            raise ModelNotFoundError(f"{model.ref} is no longer installed") from None
 
     # --- verify and remove ---------------------------------------------------------------------
 
@@ -845,7 +1027,10 @@ class ModelRegistry:
             files=dict(record["files"]),
             memory_bytes={},
         )
-        report = verify_package(model.path, recorded)
+        try:
+            report = verify_package(model.path, recorded)
+        except PackageError as exc:  # a link or a special file in the folder
+            raise RegistryError(f"{model.ref} cannot be verified: {exc}") from None
         manifest_path = model.path / MANIFEST_NAME
         manifest_ok = manifest_path.is_file() and sha256_file(manifest_path) == record["manifest_sha256"]
         if manifest_ok:
@@ -854,6 +1039,7 @@ class ModelRegistry:
             return replace(report, missing=tuple(sorted((*report.missing, MANIFEST_NAME))))
         return replace(report, mismatched=tuple(sorted((*report.mismatched, MANIFEST_NAME))))
 
+    @_serialised
     def remove(self, ref: str) -> InstalledModel:
         """Delete NAME@VERSION from the workspace; the active version is refused."""
         name, version = parse_ref(ref)

@@ -253,6 +253,7 @@ def export_for_lmdeploy(src_dir: str | Path, dst_dir: str | Path) -> LmdeployExp
             staging / CHAT_TEMPLATE_FILE,
             {"model_name": "llama3", "stop_words": [LLAMA3_EOT, LLAMA3_END_OF_TEXT]},
         )
+        _rehash_manifest(staging)  # the files above changed: the manifest must describe them
         for part in staging.iterdir():  # the export becomes dst itself, not dst/model
             part.rename(staging_root / part.name)
         staging.rmdir()
@@ -328,6 +329,31 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _rehash_manifest(folder: Path) -> None:
+    """Rewrite an export's geodesk-model.json for its final files (same name, version, provenance)."""
+    from geodesk.engine.package import MANIFEST_NAME, read_manifest, write_manifest
+
+    if not (folder / MANIFEST_NAME).is_file():
+        return
+    manifest = read_manifest(folder)
+    write_manifest(
+        folder,
+        name=manifest.name,
+        version=manifest.version,
+        protocol_version=manifest.protocol_version,
+        provenance=manifest.provenance,
+        untrained=manifest.untrained,
+        max_images_per_message=manifest.max_images_per_message,
+        extra=manifest.extra,
+    )
+
+
+def _direct_opener() -> urllib.request.OpenerDirector:
+    """An opener that ignores ``http_proxy`` / ``https_proxy``: the server is on this machine's loopback,
+    and urllib would otherwise send the health check (and what it reveals) through a configured proxy."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class LmdeployServer:
     """Start, check and stop one local ``lmdeploy serve api_server``, recorded in the workspace."""
 
@@ -360,7 +386,7 @@ class LmdeployServer:
     def _health(self, record: ServerRecord, timeout_s: float = 3.0) -> tuple[bool, str]:
         url = f"{record.endpoint}/v1/models"
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            with _direct_opener().open(url, timeout=timeout_s) as response:
                 return response.status == 200, f"GET /v1/models answered {response.status}"
         except urllib.error.HTTPError as exc:
             return False, f"GET /v1/models answered {exc.code}"

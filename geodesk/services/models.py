@@ -73,6 +73,26 @@ def resolve_model_folder(workspace: Path, ref: str | None) -> Path:
         raise ModelNotFoundError(str(exc)) from None
 
 
+def resolve_checked_model(workspace: Path, ref: str | None) -> tuple[Path, ModelIdentity | None]:
+    """The folder for ``ref`` and, for an installed version, the identity its files were just checked
+    to have (:meth:`ModelRegistry.check_for_loading`); None for a folder used in place."""
+    from geodesk.engine.registry import ModelRegistry, RegistryError
+
+    try:
+        registry = ModelRegistry(workspace)
+        model = registry.resolve(ref)
+    except RegistryError as exc:
+        if ref is None:
+            raise ModelNotFoundError(NO_MODEL_HELP) from None
+        raise ModelNotFoundError(str(exc)) from None
+    if not model.installed:
+        return Path(model.path), None
+    try:
+        return Path(model.path), registry.check_for_loading(model)
+    except RegistryError as exc:
+        raise ModelNotFoundError(str(exc)) from None
+
+
 def open_backend(workspace: Path, request: BackendRequest) -> Backend:
     """Load the requested model in-process (``hf``) or connect to OpenAI-compatible endpoints (``remote``)."""
     if request.backend == "remote":
@@ -85,12 +105,13 @@ def open_backend(workspace: Path, request: BackendRequest) -> Backend:
         )
     from geodesk.engine.backends.hf import HFBackend, HFOptions
 
-    folder = resolve_model_folder(workspace, request.model)
+    folder, verified = resolve_checked_model(workspace, request.model)
     options = HFOptions(
         dtype=request.dtype,  # type: ignore[arg-type]
         device=request.device,
         quantization=request.quantization,  # type: ignore[arg-type]
         adapter=request.adapter,
+        verified_identity=verified,
     )
     return HFBackend(folder, options)
 

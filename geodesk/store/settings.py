@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from geodesk.atomic import atomic_write_text
 from geodesk.domain.precision import DTYPES, OLD_DTYPE_NAMES, OLD_QUANTIZATION_NAMES, QUANTIZATIONS
 from geodesk.store._files import write_json_atomic
 from geodesk.store.errors import SettingsError
@@ -33,8 +34,9 @@ class Settings:
     tile_folder: str | None = None  # a local map tile folder an admin configured
     recent_cases: tuple[str, ...] = ()  # case ids, most recent first
     # Several OpenAI-compatible endpoints for the remote backend (spread over by an EndpointPool); when
-    # empty, remote_url alone is used. The API key is stored as given: a workspace is per analyst.
+    # empty, remote_url alone is used.
     remote_endpoints: tuple[str, ...] = ()
+    # Kept out of settings.json: saved in its own owner-only file beside it (REMOTE_KEY_FILE).
     remote_api_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys from elsewhere, kept as they are
 
@@ -47,7 +49,9 @@ class Settings:
             )
 
     def to_json(self) -> dict[str, Any]:
+        """The settings.json document: everything but the API key."""
         document = asdict(self)
+        document.pop("remote_api_key")
         extra = document.pop("extra")
         document["recent_cases"] = list(self.recent_cases)
         document["remote_endpoints"] = list(self.remote_endpoints)
@@ -133,8 +137,24 @@ def settings_from_json(raw: Any, source: str = "settings.json") -> Settings:
     return Settings(**values, extra=extra)
 
 
+REMOTE_KEY_FILE = "remote-api-key"  # beside settings.json, mode 0600
+
+
+def _key_path(settings_path: Path) -> Path:
+    return settings_path.with_name(REMOTE_KEY_FILE)
+
+
 def load_settings(path: Path) -> Settings:
-    """The settings in ``path``; defaults when the file does not exist yet."""
+    """The settings in ``path`` (and the API key from its key file); defaults when there are none."""
+    settings = _load_settings_file(path)
+    try:
+        key = _key_path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return settings  # an older settings.json may still hold the key: it moves out on the next save
+    return replace(settings, remote_api_key=key or None)
+
+
+def _load_settings_file(path: Path) -> Settings:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -149,5 +169,13 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(path: Path, settings: Settings) -> None:
+    """settings.json without the API key; the key (if any) in an owner-only file beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    key_path = _key_path(path)
+    if settings.remote_api_key:
+        # atomic_write_text writes through mkstemp, whose file is created 0600; chmod says so anyway.
+        atomic_write_text(key_path, settings.remote_api_key + "\n")
+        key_path.chmod(0o600)
+    else:
+        key_path.unlink(missing_ok=True)
     write_json_atomic(path, replace(settings, version=SETTINGS_VERSION).to_json())

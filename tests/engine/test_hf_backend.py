@@ -212,7 +212,7 @@ def test_unusable_model_folders_give_actionable_errors(tiny_model_dir: Path, tmp
     with (tampered / "config.json").open("a") as fh:
         fh.write(" ")
     with pytest.raises(BackendError, match=r"changed: config.json"):
-        HFBackend(tampered, HFOptions(verify=True))
+        HFBackend(tampered)
 
 
 def test_static_cache_gives_the_same_answers(tiny_model_dir: Path) -> None:

@@ -21,6 +21,7 @@ from geodesk.engine.package import (
     write_manifest,
 )
 from geodesk.engine.registry import (
+    LOCK_FILE,
     ModelNotFoundError,
     ModelRegistry,
     RegistryError,
@@ -38,11 +39,14 @@ def flip_byte(path: Path, offset: int = -1) -> None:
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes: the exact state of models/."""
+    """Every file under ``folder`` with its bytes: the exact state of models/ (the empty lock file,
+    which stays once a change has taken it, holds no state)."""
     if not folder.exists():
         return {}
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != LOCK_FILE
     }
 
 

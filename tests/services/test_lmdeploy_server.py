@@ -269,3 +269,43 @@ def test_stale_pidfile_is_cleaned_and_bad_inputs_refused(
     server.pidfile.write_text("{broken")
     with pytest.raises(lm.LmdeployError, match="damaged"):
         server.status()
+
+
+def test_the_health_check_of_a_loopback_server_bypasses_http_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With http_proxy set, urllib would send GET 127.0.0.1/v1/models to the proxy; it must not."""
+    import http.server
+    import socket
+    import threading
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"data": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(4)
+    proxy.settimeout(0.5)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        record = lm.ServerRecord(0, "127.0.0.1", httpd.server_address[1], "m", "m", [], "", 0.0)
+        healthy, detail = lm.LmdeployServer(tmp_path, None)._health(record)
+        assert healthy, detail
+        with pytest.raises(TimeoutError):
+            proxy.accept()  # nobody connected to the proxy
+    finally:
+        httpd.shutdown()
+        proxy.close()

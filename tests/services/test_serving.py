@@ -34,7 +34,7 @@ from geodesk.engine.backends.base import (
     TokenCallback,
 )
 from geodesk.engine.backends.hf import HFBackend
-from geodesk.services.serving import ChatServer, ServeConfig, ServeLimits
+from geodesk.services.serving import ChatServer, ServeConfig, ServeLimits, UnsafeServeConfigError
 
 WAIT_S = 60.0  # upper bound for waiting on a condition; never a speed assertion
 
@@ -285,6 +285,7 @@ def _with_images(n: int) -> dict[str, Any]:
         ("more images than the model takes", lambda: _with_images(3), 400, "too_many_images"),
         ("max_tokens above the limit", lambda: openai_body(max_tokens=65), 400, "max_tokens_too_large"),
         ("a remote image URL", lambda: _with_image("https://example.com/a.jpg"), 400, "remote_image_url"),
+        ("a file: image URL", lambda: _with_image("file:///etc/passwd"), 400, "remote_image_url"),
         ("an unknown model", lambda: {**openai_body(), "model": "gpt-4o"}, 404, "model_not_found"),
     ],
 )
@@ -361,7 +362,7 @@ def test_client_disconnect_mid_stream_cancels_the_generation(
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
     payload = json.dumps(openai_body(max_tokens=40, stream=True)).encode()
     sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(payload)}\r\n\r\n".encode()
         + payload
     )
@@ -378,12 +379,17 @@ def test_client_disconnect_mid_stream_cancels_the_generation(
     wait_until(lambda: server.stats.as_dict()["cancelled"] == 1, "the server to count the cancel")
 
 
-def test_binding_beyond_loopback_warns_loudly(hf: HFBackend, caplog: pytest.LogCaptureFixture) -> None:
+def test_binding_beyond_loopback_needs_a_key_or_an_explicit_override(
+    hf: HFBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(UnsafeServeConfigError, match="without an API key"):
+        ChatServer(hf, ServeConfig(host="0.0.0.0", port=0))
     with caplog.at_level(logging.WARNING, logger="geodesk.serve"):
-        server = ChatServer(hf, ServeConfig(host="0.0.0.0", port=0))
-    server.httpd.server_close()
-    server.worker.stop()
+        server = ChatServer(hf, ServeConfig(host="0.0.0.0", port=0, allow_no_api_key=True))
+    server.shutdown()
     assert any("WITHOUT an API key" in r.getMessage() for r in caplog.records)
+    keyed = ChatServer(hf, ServeConfig(host="0.0.0.0", port=0, api_key="k"))
+    keyed.shutdown()
 
 
 # ---------------------------------------------------------------- the real command

@@ -79,3 +79,25 @@ def test_version_1_precision_names_become_the_one_vocabulary() -> None:
     eight_bit = settings_from_json({"version": 1, "dtype": "float32", "quantization": "8bit"})
     assert (eight_bit.dtype, eight_bit.quantization) == ("fp32", "int8")
     assert settings.dtype in DTYPES and settings.quantization in QUANTIZATIONS
+def test_the_remote_api_key_stays_out_of_settings_json(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    from geodesk.store.settings import REMOTE_KEY_FILE, Settings, load_settings, save_settings
+
+    path = tmp_path / "settings.json"
+    save_settings(path, Settings(backend="remote", remote_api_key="s3cret"))
+    assert "s3cret" not in path.read_text(encoding="utf-8")
+    key_file = tmp_path / REMOTE_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_settings(path).remote_api_key == "s3cret"
+    # A settings.json from before keeps working, and the key moves out on the next save.
+    key_file.unlink()
+    path.write_text(json.dumps({"version": 1, "remote_api_key": "older-k3y"}), encoding="utf-8")
+    loaded = load_settings(path)
+    assert loaded.remote_api_key == "older-k3y"
+    save_settings(path, loaded)
+    assert "older-k3y" not in path.read_text(encoding="utf-8")
+    assert key_file.read_text(encoding="utf-8") == "older-k3y\n"
+    save_settings(path, Settings())
+    assert not key_file.exists() and load_settings(path).remote_api_key is None

@@ -32,6 +32,20 @@ class BackendError(Exception):
     """A failure a person can act on: the message says what went wrong and what to try."""
 
 
+class PromptTooLongError(BackendError):
+    """The prompt plus the answer budget does not fit the model's context window."""
+
+    def __init__(self, prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:
+        super().__init__(
+            f"the prompt has {prompt_tokens} tokens and asks for up to {max_new_tokens} more, but the "
+            f"model's context holds {context_window}; shorten the conversation (a new session) or ask "
+            "for fewer tokens"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.context_window = context_window
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role

@@ -35,6 +35,7 @@ from typing import Any, Literal, cast
 
 import torch
 import transformers
+from PIL import Image
 from transformers import (
     DynamicCache,
     StaticCache,
@@ -51,10 +52,12 @@ from geodesk.engine.backends.base import (
     FinishReason,
     GenerationResult,
     GenerationSettings,
+    PromptTooLongError,
+    Role,
     TokenCallback,
     template_messages,
 )
-from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, weight_files
+from geodesk.engine.checkpoint import CheckpointError, checkpoint_naming, unlisted_weight_files, weight_files
 from geodesk.engine.families import LLAVA, Family, FamilyError, detect_family, family_from_config
 from geodesk.engine.imaging import ImageRefusedError, prepare_image
 from geodesk.engine.package import (
@@ -86,7 +89,9 @@ class HFOptions:
     cache: Literal["dynamic", "static"] = "dynamic"  # static: pre-allocated, torch.compile can capture it
     max_context: int = 4096  # static cache length
     compile: bool = False  # torch.compile the decode step (transformers does it with a static cache on CUDA)
-    verify: bool = False  # re-hash every file against geodesk-model.json before loading
+    # The identity of the folder's files as the caller just checked them (the registry's load check);
+    # None: the backend hashes every file itself and compares with geodesk-model.json.
+    verified_identity: ModelIdentity | None = None
     max_images_per_message: int | None = None  # None: from the manifest (1 without one)
 
 
@@ -317,6 +322,7 @@ class HFBackend:
     def _setup(self, processor: Any) -> None:
         """Processor-derived state shared by both constructors."""
         self.processor = processor
+        self._image_tokens: int | None = None  # tokens one image expands to (measured once)
         self.tokenizer = self.processor.tokenizer
         if not getattr(self.processor, "chat_template", None):
             raise BackendError(
@@ -346,11 +352,21 @@ class HFBackend:
             if (root / MANIFEST_NAME).is_file():
                 manifest = read_manifest(root)
                 self.profile = manifest.profile_name
-                if self.options.verify:
+                unlisted = unlisted_weight_files(root, manifest.files)
+                if unlisted:
+                    raise BackendError(
+                        f"{root}: weight files {', '.join(unlisted)} are not in {MANIFEST_NAME}; "
+                        "they would load unchecked. Rebuild or reinstall the package"
+                    )
+                verified = self.options.verified_identity
+                if verified is None:
+                    # The session records this identity: it must be that of the bytes on disk, not
+                    # only the manifest's claim.
                     report = verify_package(root, manifest)
                     if not report.ok:
                         raise BackendError(report.describe())
-                identity, files = manifest.identity(root), dict(manifest.files)
+                    verified = manifest.identity(root)
+                identity, files = verified, dict(manifest.files)
                 images = manifest.max_images_per_message
             else:
                 files = hash_files(root)
@@ -433,6 +449,40 @@ class HFBackend:
                 )
             images.extend(message.images)
         return template_messages([(m.role, m.text) for m in messages]), images
+
+    @property
+    def context_window(self) -> int:
+        """Positions the language model was built for: prompt + answer must fit (longer runs off the
+        rotary table and balloons the attention memory)."""
+        text_config = self._llava_config().get_text_config()
+        return int(getattr(text_config, "max_position_embeddings", 0) or self.options.max_context)
+
+    def count_prompt_tokens(self, conversation: Sequence[tuple[Role, str]]) -> int:
+        """Tokens of the rendered prompt, each image counted as the processor expands it, without
+        touching the model (``geodesk serve`` checks a request against :attr:`context_window` with it)."""
+        text = str(
+            self.processor.apply_chat_template(
+                template_messages(conversation), add_generation_prompt=True, tokenize=False
+            )
+        )
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        images = sum(t.count(IMAGE_PLACEHOLDER) for _, t in conversation)
+        # The template writes one image token per image; the processor expands it to a block.
+        return len(ids) + images * (self._tokens_per_image() - 1)
+
+    def _tokens_per_image(self) -> int:
+        if self._image_tokens is None:
+            side = 32
+            processor_size = getattr(getattr(self.processor, "image_processor", None), "crop_size", None)
+            if isinstance(processor_size, dict) and processor_size.get("height"):
+                side = int(processor_size["height"])
+            blank = prepare_image(Image.new("RGB", (side, side)), self.image_mean)
+            token = str(getattr(self.processor, "image_token", IMAGE_PLACEHOLDER))
+            encoded = self.processor(
+                text=[token], images=[blank], return_tensors="pt", add_special_tokens=False
+            )
+            self._image_tokens = int((encoded["input_ids"][0] == self.image_token_id).sum())
+        return self._image_tokens
 
     def _build_prompt(self, messages: Sequence[ChatMessage]) -> _Prompt:
         if not messages or messages[-1].role != "user":
@@ -561,6 +611,8 @@ class HFBackend:
         started = time.perf_counter()
         prompt = self._build_prompt(messages)
         prompt_len = int(prompt.input_ids.shape[1])
+        if prompt_len + settings.max_new_tokens > self.context_window:
+            raise PromptTooLongError(prompt_len, settings.max_new_tokens, self.context_window)
         if self.options.cache == "static" and prompt_len + settings.max_new_tokens > self.options.max_context:
             raise BackendError(
                 f"the conversation needs {prompt_len + settings.max_new_tokens} tokens; the static cache "

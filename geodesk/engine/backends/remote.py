@@ -322,7 +322,7 @@ class RemoteBackend:
         if status == 401:
             hint = "the API key was refused"
             if not self.options.api_key:
-                hint = "the server needs an API key (--api-key)"
+                hint = "the server needs an API key (--api-key-file FILE or $GEODESK_API_KEY)"
             raise BackendError(f"{self.endpoint}: {hint} ({detail})")
         raise BackendError(f"{self.endpoint} refused the request (HTTP {status}): {detail}")
 
