@@ -30,6 +30,7 @@ from geodesk.domain import Case
 from geodesk.store._codec import from_text, now_utc, to_text
 from geodesk.store._files import write_json_atomic
 from geodesk.store.audit import AuditLog
+from geodesk.store.engine_clues import EngineClueRepository
 from geodesk.store.errors import NotACaseError, StoreError
 from geodesk.store.migrations import apply_migrations, schema_version
 from geodesk.store.repositories import (
@@ -62,6 +63,7 @@ class CaseStore:
         self.audit = AuditLog(db, self.transaction)
         self.evidence = EvidenceRepository(db, self.transaction, self.audit)
         self.clues = ClueRepository(db, self.transaction, self.audit)
+        self.engine_clues = EngineClueRepository(self.clues, db, self.transaction, self.audit)
         self.sessions = SessionRepository(db, self.transaction, self.audit)
         self.turns = TurnRepository(db, self.transaction, self.audit)
         self.findings = FindingRepository(db, self.transaction, self.audit)

@@ -54,8 +54,9 @@ def test_callable_migration_runs_in_the_transaction() -> None:
         d["widgets"].create({"id": int, "name": str}, pk="id")
         d.execute("INSERT INTO widgets (id, name) VALUES (1, 'x')")
 
-    applied = apply_migrations(db, (*MIGRATIONS, Migration(2, "widgets", add_table)))
-    assert applied == [1, 2]
+    nxt = len(MIGRATIONS) + 1
+    applied = apply_migrations(db, (*MIGRATIONS, Migration(nxt, "widgets", add_table)))
+    assert applied == [*range(1, nxt + 1)]
     assert db.execute("SELECT name FROM widgets").fetchall() == [("x",)]
 
 
@@ -63,11 +64,12 @@ def test_failing_migration_leaves_no_trace() -> None:
     db = Database(memory=True)
     apply_migrations(db)
     before = set(db.table_names())
-    broken = Migration(2, "half done", "CREATE TABLE half (id INTEGER); INSERT INTO nowhere VALUES (1);")
-    with pytest.raises(MigrationError, match=r"migration 2 \('half done'\) failed and was rolled back"):
+    nxt = len(MIGRATIONS) + 1
+    broken = Migration(nxt, "half done", "CREATE TABLE half (id INTEGER); INSERT INTO nowhere VALUES (1);")
+    with pytest.raises(MigrationError, match=rf"migration {nxt} \('half done'\) failed and was rolled back"):
         apply_migrations(db, (*MIGRATIONS, broken))
     assert set(db.table_names()) == before
-    assert sorted(applied_migrations(db)) == [1]
+    assert sorted(applied_migrations(db)) == [*range(1, nxt)]
     assert not db.conn.in_transaction
 
 
