@@ -16,7 +16,7 @@ from geodesk import __version__
 from geodesk.cli._common import add_workspace_argument, fail, register_commands, run_handler
 
 # Module names under geodesk.cli; each defines ``register(subparsers)``.
-COMMAND_GROUPS = ("case", "evidence", "geo", "model", "session", "serve", "batch", "demo")
+COMMAND_GROUPS = ("case", "evidence", "geo", "model", "session", "serve", "batch", "demo", "clues")
 
 
 def build_parser() -> argparse.ArgumentParser:

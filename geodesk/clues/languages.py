@@ -76,6 +76,9 @@ SCRIPT_NAMES: dict[str, str] = {
     "Mong": "Mongolian",
 }
 MIN_LETTERS = 10  # shorter lines (a town name, a code) get no language: too little text to tell
+# Scripts where one character is a syllable or a word, and which one language writes: a few suffice.
+MIN_LETTERS_DENSE = 4
+_DENSE_SCRIPTS = frozenset({"Hans", "Jpan", "Kore", "Thai"})
 MIN_LANGUAGE_PROBABILITY = 0.6  # the winner's share among the script's languages
 # How much an official status counts when turning population share into a likelihood.
 _STATUS_WEIGHT = {
@@ -130,6 +133,11 @@ def line_script(text: str) -> ScriptReading | None:
     if "Hang" in counts:
         counts["Kore"] = counts.pop("Hang") + counts.pop("Hani", 0)
     script, count = counts.most_common(1)[0]
+    if script == "Latn" and len(counts) > 1:
+        # Latin letters beside another script are mostly units, codes and brand names ("서울 12 km").
+        other, other_count = next((s, c) for s, c in counts.most_common() if s != "Latn")
+        if other_count >= 2:
+            script, count = other, other_count
     return ScriptReading(script, count / total)
 
 
@@ -252,10 +260,10 @@ _SINGLE_LANGUAGE = {
 
 def identify_language(text: str, script: ScriptReading | None = None) -> LanguageReading | None:
     """The language of ``text`` when it is long enough and clear; None otherwise (never a guess)."""
-    if letters(text) < MIN_LETTERS:
-        return None
     script = script or line_script(text)
     if script is None or script.share < 0.8:
+        return None
+    if letters(text) < (MIN_LETTERS_DENSE if script.script in _DENSE_SCRIPTS else MIN_LETTERS):
         return None
     ranked: list[tuple[str, float]] = list(_identifier().rank(text))
     candidates = [(lang, p) for lang, p in ranked if language_script(lang) == script.script]

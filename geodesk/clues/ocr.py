@@ -3,7 +3,9 @@
 - ``rapidocr``: PP-OCR detection + recognition ONNX models shipped inside the rapidocr wheel, run by
   onnxruntime on the CPU. Fast; reads Latin and Chinese / Japanese, not the other scripts.
 - ``tesseract``: Debian's Tesseract 5 with its language packs (``tesseract-ocr-*``) through
-  pytesseract. Slower; reads every script whose pack is installed.
+  pytesseract. Slower; reads every script whose pack is installed, but takes photo texture for text.
+- ``hybrid``: both; rapidocr's lines are kept for Latin and Chinese / Japanese, Tesseract's lines in
+  every other script replace whatever rapidocr made of the same place.
 
 Every image goes through :func:`bounded` first: its long side is brought to at most ``MAX_SIDE``
 pixels (and a tiny image up to ``MIN_SIDE``), so no photo makes OCR run away in memory, and each
@@ -28,12 +30,27 @@ if TYPE_CHECKING:
 
 MAX_SIDE = 1600
 MIN_SIDE = 480
-TIME_LIMIT_S = 60.0
+TIME_LIMIT_S = 120.0
 # Tesseract packs tried together; a pack that is not installed is left out (and reported).
 # "Latin" is the script pack (every Latin-script language, diacritics included); "eng" stands in when
 # it is not installed.
 TESSERACT_LANGUAGES = ("Latin", "rus", "ell", "ara", "heb", "hin", "tha", "kor", "jpn", "chi_sim")
-ENGINES = ("rapidocr", "tesseract")
+ENGINES = ("hybrid", "rapidocr", "tesseract")
+# Scripts rapidocr's bundled recogniser reads well; for the others the hybrid engine takes Tesseract's
+# reading of the line rapidocr found.
+RAPIDOCR_SCRIPTS = frozenset({"Latn", "Hans", "Jpan"})
+
+
+RAPIDOCR_MIN_SCORE = 0.5
+MIN_WORD_CONFIDENCE = 55.0  # Tesseract's per-word confidence, 0..100
+_UNSPACED_CLASS = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
+
+
+def meaningful(text: str) -> bool:
+    """Whether a read line can be a clue: at least 3 letters or digits (2 in CJK / Hangul / Thai)."""
+    text = text.strip()
+    dense = sum(1 for ch in text if re.match(f"[{_UNSPACED_CLASS}]", ch))
+    return sum(1 for ch in text if ch.isalnum()) >= 3 or dense >= 2
 
 
 class OcrError(Exception):
@@ -159,9 +176,9 @@ class RapidOcr:
         if result is None or result.boxes is None or result.txts is None:
             return []
         return [
-            TextLine(str(t), _box(b), float(s))
+            TextLine(str(t).strip(), _box(b), float(s))
             for b, t, s in zip(result.boxes, result.txts, result.scores, strict=True)
-            if str(t).strip()
+            if meaningful(str(t)) and float(s) >= RAPIDOCR_MIN_SCORE
         ]
 
     def provenance(self) -> dict[str, Any]:
@@ -205,14 +222,17 @@ class Tesseract:
                 "and the script packs"
             )
 
-    def read(self, image: Image.Image) -> list[TextLine]:
+    def read(
+        self, image: Image.Image, psm: int = 11, min_confidence: float = MIN_WORD_CONFIDENCE
+    ) -> list[TextLine]:
+        """Lines with boxes; page segmentation mode 11 (sparse text) for photos, 6 for a text block."""
         import pytesseract
 
         try:
             data = pytesseract.image_to_data(
                 image,
                 lang="+".join(self.languages),
-                config="--psm 11",
+                config=f"--psm {psm}",
                 output_type=pytesseract.Output.DICT,
                 timeout=TIME_LIMIT_S,
             )
@@ -222,7 +242,9 @@ class Tesseract:
             raise OcrError(f"Tesseract failed on this image: {exc}") from None
         lines: dict[tuple[int, int, int], list[int]] = {}
         for i, word in enumerate(data["text"]):
-            if str(word).strip() and float(data["conf"][i]) >= 0:
+            # Words read with low confidence are mostly texture taken for letters (with every script
+            # pack loaded, a brick wall reads as Arabic or kana); drop them before building lines.
+            if str(word).strip() and float(data["conf"][i]) >= min_confidence:
                 lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(
                     i
                 )
@@ -230,7 +252,7 @@ class Tesseract:
         for idx in lines.values():
             text = " ".join(str(data["text"][i]).strip() for i in idx)
             text = _SPACED_CHARS.sub("", _BIDI_MARKS.sub("", text)).strip()
-            if not text:
+            if not meaningful(text):
                 continue
             x0 = min(int(data["left"][i]) for i in idx)
             y0 = min(int(data["top"][i]) for i in idx)
@@ -259,6 +281,52 @@ class Tesseract:
         }
 
 
+def _overlap(a: Region | None, b: Region | None) -> float:
+    """Intersection over the smaller box's area (0 when either box is missing)."""
+    if a is None or b is None:
+        return 0.0
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    if w <= 0 or h <= 0:
+        return 0.0
+    smaller = min((a.x1 - a.x0) * (a.y1 - a.y0), (b.x1 - b.x0) * (b.y1 - b.y0))
+    return w * h / smaller
+
+
+def merge_readings(rapid: list[TextLine], tesseract: list[TextLine]) -> list[TextLine]:
+    """The hybrid reading: rapidocr's lines, with Tesseract's lines in scripts rapidocr does not read
+    replacing whatever rapidocr made of the same place."""
+    from geodesk.clues.languages import line_script
+
+    taken: list[TextLine] = []
+    for line in tesseract:
+        script = line_script(line.text)
+        if script is not None and script.script not in RAPIDOCR_SCRIPTS and script.share >= 0.6:
+            taken.append(line)
+    kept = [r for r in rapid if not any(_overlap(r.region, t.region) > 0.3 for t in taken)]
+    return sorted(
+        [*kept, *taken], key=lambda line: (line.region.y0, line.region.x0) if line.region else (0, 0)
+    )
+
+
+class Hybrid:
+    name = "hybrid"
+
+    def __init__(self, rapid: RapidOcr, tesseract: Tesseract) -> None:
+        self.rapid = rapid
+        self.tesseract = tesseract
+
+    def read(self, image: Image.Image) -> list[TextLine]:
+        return merge_readings(self.rapid.read(image), self.tesseract.read(image))
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "engine": "hybrid",
+            "detector": self.rapid.provenance(),
+            "reader": self.tesseract.provenance(),
+        }
+
+
 def _tessdata_folder() -> Path | None:
     for candidate in (
         "/usr/share/tesseract-ocr/5/tessdata",
@@ -279,8 +347,17 @@ def ocr_engine(name: str) -> OcrEngine:
     if name not in ENGINES:
         raise OcrError(f"unknown OCR engine {name!r}; choose one of {', '.join(ENGINES)}")
     with _engines_lock:
-        engine = _engines.get(name)
-        if engine is None:
+        return _engine(name)
+
+
+def _engine(name: str) -> OcrEngine:
+    engine = _engines.get(name)
+    if engine is None:
+        if name == "hybrid":
+            rapid, tess = _engine("rapidocr"), _engine("tesseract")
+            assert isinstance(rapid, RapidOcr) and isinstance(tess, Tesseract)
+            engine = Hybrid(rapid, tess)
+        else:
             engine = RapidOcr() if name == "rapidocr" else Tesseract()
-            _engines[name] = engine
-        return engine
+        _engines[name] = engine
+    return engine

@@ -124,7 +124,8 @@ def find_domains(text: str) -> list[DomainReading]:
     out: list[DomainReading] = []
     for match in _URL.finditer(text):
         whole = match.group(0)
-        host = match.group(1).lower().rstrip(".")
+        # The host as written ("www." kept: "www.gov.il" is domain "www" under the suffix "gov.il").
+        host = re.sub(r"^(?:https?://|[\w.+-]+@)", "", whole, flags=re.IGNORECASE).lower().rstrip(".")
         parts = _extractor()(host)
         if not parts.suffix or not parts.domain:
             continue

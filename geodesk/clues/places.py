@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MIN_POPULATION = 5000
 MAX_WORDS = 4
 MAX_PLACES = 5
-_DISTANCE = re.compile(r"\b\d+(?:[.,]\d+)?\s*(?:km|mi|m|км|χλμ|كم)\b", re.IGNORECASE)
+_DISTANCE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:km|mi|m|км|χλμ|كم|ק\"מ|ק״מ|कि\.मी\.|กม\.)(?!\w)", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.-](?=[^\W\d_]))*")
 
 

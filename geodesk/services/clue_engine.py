@@ -316,26 +316,38 @@ def constraint_for(
 # ------------------------------------------------------------------------------------------ the model
 
 
-HINT_QUESTION = "What do the writing, the time and the sun in the photo tell about the place?"
+HINT_QUESTION = "What do the time and the sun in the photo tell about the place?"
+SIGN_QUESTION = "What does the writing on the sign say, and where does it point to?"
 
 
 def accepted_clues_hint(store: CaseStore, session_id: int) -> Hint:
-    """The accepted engine clues of the session's evidence as one +QA hint.
-
-    The answer reads as an analyst would say it: the sign text with its script and language, the
-    phone numbers, web addresses and places read, the capture time's offset and the sun band.
-    """
+    """The accepted engine clues of the session's evidence as one +QA hint (see :func:`clues_hint`)."""
     session = _session(store, session_id)
     accepted = [c for c in engine_clues(store, session.evidence_sha256) if c.clue.status in REVIEWED]
     if not accepted:
         raise ClueEngineError("no engine clue of this photo is accepted yet; accept the clues to send first")
+    return clues_hint(accepted)
+
+
+def clues_hint(accepted: Sequence[EngineClue]) -> Hint:
+    """Engine clues as one +QA hint, worded as an analyst would say them: the sign text with its script
+    and language, the phone numbers, web addresses and places read, the capture time's offset and the
+    sun band."""
+    if not accepted:
+        raise ClueEngineError("there are no accepted engine clues to send")
     sentences: list[str] = []
     texts = [c for c in accepted if c.clue.category == "text"]
-    for c in texts:
-        script = c.details.get("script_name")
-        language = c.details.get("language_name")
-        about = ", ".join(x for x in (f"{script} script" if script else None, language) if x)
-        sentences.append(f"A sign in the photo reads {c.clue.text}" + (f" ({about})." if about else "."))
+    if texts:
+        # One sentence for all the lines read, as a person reports a sign: "reads A / B (script, language)".
+        scripts = list(
+            dict.fromkeys(str(c.details["script_name"]) for c in texts if c.details.get("script_name"))
+        )
+        langs = list(
+            dict.fromkeys(str(c.details["language_name"]) for c in texts if c.details.get("language_name"))
+        )
+        about = ", ".join([*(f"{name} script" for name in scripts), *langs])
+        reading = " / ".join(c.clue.text for c in texts)
+        sentences.append(f"A sign in the photo reads {reading}" + (f" ({about})." if about else "."))
     for c in accepted:
         category = c.clue.category
         if category == "text":
@@ -350,11 +362,14 @@ def accepted_clues_hint(store: CaseStore, session_id: int) -> Hint:
             countries = c.details.get("countries", [])
             listed = ", ".join(countries[:12]) + (" and others" if len(countries) > 12 else "")
             sentences.append(f"The camera clock's UTC offset was used only in {listed}.")
+        elif category in ("script", "language") and texts:
+            continue  # already said with the sign's reading
         elif category == "sun":
             sentences.append(f"The shadows put the {c.clue.text}.")
         else:
             sentences.append(f"{c.clue.text[0].upper()}{c.clue.text[1:]}.")
-    return Hint(kind=HintKind.QA, text=HINT_QUESTION, answer=" ".join(sentences))
+    question = SIGN_QUESTION if texts else HINT_QUESTION
+    return Hint(kind=HintKind.QA, text=question, answer=" ".join(sentences))
 
 
 @dataclass(frozen=True, slots=True)
