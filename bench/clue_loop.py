@@ -141,3 +141,27 @@ def run_loop(n: int, seed: int = 1, ocr: str | None = None) -> dict[str, Any]:
         "scenes_with_no_clue": sum(1 for r in rows if r["hint"] is None),
         "rows": rows,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Add the loop's figures to bench/results/clue_engine.json (run bench.clue_engine first)."""
+    import argparse
+    import json
+
+    from bench._engine_common import RESULTS, write_result
+
+    parser = argparse.ArgumentParser(description="the clue-engine loop on GeoSynth hidden-sign scenes")
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ocr", default=None)
+    args = parser.parse_args(argv)
+    path = RESULTS / "clue_engine.json"
+    document = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    document["loop"] = {"command": f"python -m bench.clue_loop --n {args.n} --seed {args.seed}",
+                        **run_loop(args.n, seed=args.seed, ocr=args.ocr)}
+    print(write_result("clue_engine.json", document))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
 from geodesk.cli._common import CliError, add_json_argument, emit, errors_as_sentences, workspace_path
 from geodesk.domain.model import Region
 
-OCR_CHOICES = ("rapidocr", "tesseract")
+OCR_CHOICES = ("hybrid", "rapidocr", "tesseract")
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="evidence SHA-256 or a unique prefix (default: every item)",
     )
-    run.add_argument("--ocr", choices=OCR_CHOICES, default=None, help="OCR engine (default: tesseract)")
+    run.add_argument("--ocr", choices=OCR_CHOICES, default=None, help="OCR engine (default: hybrid, rapidocr with Tesseract for the other scripts)")
     run.add_argument("--region", default=None, metavar="x0,y0,x1,y1", help="OCR only this image region")
     add_json_argument(run)
     run.set_defaults(handler=_run)

@@ -3,7 +3,7 @@
 
 Every run of 1 to 4 words of a line is looked up as a city name or alternate name (GeoNames via
 :class:`geodesk.geo.Gazetteer`), longest runs first, so "Saint Petersburg" wins over "Saint". Distances
-("12 km", "3 mi"), numbers and short words are skipped; a single common word is only taken when the
+("12 km", "3 mi"), numbers, short words and lower-case words are skipped; a single common word is only taken when the
 place it names is large (``MIN_POPULATION``), which keeps "Centre" or "Hauptbahnhof" off the map.
 """
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from geodesk.geo.gazetteer import Gazetteer
 
 MIN_POPULATION = 5000
+MIN_LETTERS = 4  # a shorter word run is only a place when it is the whole line (an alternate name "Til")
 MAX_WORDS = 4
 MAX_PLACES = 5
 _DISTANCE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:km|mi|m|км|χλμ|كم|ק\"מ|ק״מ|कि\.मी\.|กม\.)(?!\w)", re.IGNORECASE)
@@ -46,12 +47,14 @@ def find_places(text: str, gazetteer: Gazetteer) -> list[PlaceMatch]:
             if any(used[start : start + n]):
                 continue
             phrase = " ".join(words[start : start + n])
-            if sum(ch.isalpha() for ch in phrase) < 2:
+            whole_line = n == len(words)
+            if sum(ch.isalpha() for ch in phrase) < (2 if whole_line else MIN_LETTERS):
+                continue
+            if phrase[0].islower():  # cased scripts write place names with a capital ("til", "der")
                 continue
             hits = [i for i, _ in cities.candidates(phrase)]
             if not hits:
                 continue
-            whole_line = n == len(words)
             big = [i for i in hits if cities.population[i] >= MIN_POPULATION]
             keep = hits if whole_line and not big else big
             if not keep:

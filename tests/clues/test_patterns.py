@@ -8,8 +8,38 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from geodesk.clues.patterns import currency_countries, find_currencies, find_domains, find_phones
 
-COUNTRIES = ["DE", "FR", "ES", "IT", "GB", "PL", "CZ", "NL", "SE", "NO", "FI", "RU", "UA", "TR", "GR", "IL",
-             "EG", "IN", "TH", "JP", "KR", "CN", "BR", "AR", "MX", "US", "AU", "ZA", "KE", "UZ"]
+COUNTRIES = [
+    "DE",
+    "FR",
+    "ES",
+    "IT",
+    "GB",
+    "PL",
+    "CZ",
+    "NL",
+    "SE",
+    "NO",
+    "FI",
+    "RU",
+    "UA",
+    "TR",
+    "GR",
+    "IL",
+    "EG",
+    "IN",
+    "TH",
+    "JP",
+    "KR",
+    "CN",
+    "BR",
+    "AR",
+    "MX",
+    "US",
+    "AU",
+    "ZA",
+    "KE",
+    "UZ",
+]
 
 
 def _example(region: str) -> phonenumbers.PhoneNumber:
@@ -43,8 +73,14 @@ def test_double_zero_prefix_and_no_phone_in_plain_numbers() -> None:
 
 
 TLDS = [
-    ("www.mos.ru", "RU"), ("https://bbc.co.uk/news", "GB"), ("info@firma.de", "DE"), ("www.gov.il", "IL"),
-    ("shop.example.com.br", "BR"), ("hotel.jp", "JP"), ("www.city.uz", "UZ"), ("www.centrum-4.cz", "CZ"),
+    ("www.mos.ru", "RU"),
+    ("https://bbc.co.uk/news", "GB"),
+    ("info@firma.de", "DE"),
+    ("www.gov.il", "IL"),
+    ("shop.example.com.br", "BR"),
+    ("hotel.jp", "JP"),
+    ("www.city.uz", "UZ"),
+    ("www.centrum-4.cz", "CZ"),
 ]
 
 

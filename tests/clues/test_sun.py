@@ -24,7 +24,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("lat", "lon", "when"), CASES)
-def test_apparent_elevation_matches_pvlib_within_a_tenth_of_a_degree(lat: float, lon: float, when: datetime) -> None:
+def test_apparent_elevation_matches_pvlib_within_a_tenth_of_a_degree(
+    lat: float, lon: float, when: datetime
+) -> None:
     reference = pvlib.solarposition.get_solarposition(pd.DatetimeIndex([when]), lat, lon)
     expected = 90.0 - float(reference["apparent_zenith"].iloc[0])
     assert abs(apparent_elevation(lat, lon, when) - expected) < 0.1

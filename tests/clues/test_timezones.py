@@ -38,7 +38,9 @@ def test_minus_0300_in_july_and_january() -> None:
         ("2024-07-10T09:00:00+09:00", {"JP", "KR"}, {"CN"}),
     ],
 )
-def test_daylight_saving_moves_countries_between_offsets(text: str, inside: set[str], outside: set[str]) -> None:
+def test_daylight_saving_moves_countries_between_offsets(
+    text: str, inside: set[str], outside: set[str]
+) -> None:
     found = _countries(text)
     assert inside <= found
     assert not (outside & found)
