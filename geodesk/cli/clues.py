@@ -28,7 +28,10 @@ def register(subparsers: Any) -> None:
         default=None,
         help="evidence SHA-256 or a unique prefix (default: every item)",
     )
-    run.add_argument("--ocr", choices=OCR_CHOICES, default=None, help="OCR engine (default: hybrid, rapidocr with Tesseract for the other scripts)")
+    run.add_argument(
+        "--ocr", choices=OCR_CHOICES, default=None,
+        help="OCR engine (default: hybrid, rapidocr with Tesseract for the other scripts)",
+    )
     run.add_argument("--region", default=None, metavar="x0,y0,x1,y1", help="OCR only this image region")
     add_json_argument(run)
     run.set_defaults(handler=_run)

@@ -3,8 +3,9 @@
 
 Every run of 1 to 4 words of a line is looked up as a city name or alternate name (GeoNames via
 :class:`geodesk.geo.Gazetteer`), longest runs first, so "Saint Petersburg" wins over "Saint". Distances
-("12 km", "3 mi"), numbers, short words and lower-case words are skipped; a single common word is only taken when the
-place it names is large (``MIN_POPULATION``), which keeps "Centre" or "Hauptbahnhof" off the map.
+("12 km", "3 mi"), numbers, short and lower-case words are skipped; a single common word is only
+taken when the place it names is large (``MIN_POPULATION``), which keeps "Centre" or "Hauptbahnhof"
+off the map.
 """
 
 from __future__ import annotations
