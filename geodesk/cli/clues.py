@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
         help="evidence SHA-256 or a unique prefix (default: every item)",
     )
     run.add_argument(
-        "--ocr", choices=OCR_CHOICES, default=None,
+        "--ocr",
+        choices=OCR_CHOICES,
+        default=None,
         help="OCR engine (default: hybrid, rapidocr with Tesseract for the other scripts)",
     )
     run.add_argument("--region", default=None, metavar="x0,y0,x1,y1", help="OCR only this image region")

@@ -3,10 +3,11 @@
 Each clue gives every country a likelihood (its listed value, else its ``others`` value). A country's
 score is the product over the clues (summed in logs), and its share is that score over all countries'
 (a flat prior: every country equally likely before the clues). A clue whose likelihood for a country
-is at most ``RULED_OUT`` rules it out; the clue that lifts a country most above the clue's baseline
-supports it. The result is one JSON document the map page can draw: per-country features (Natural
-Earth borders) with their share and status, the spatial clues (sun bands, named places) as their own
-features, and the leading countries with the clue that supports or rules out each.
+is at most ``RULED_OUT`` rules it out; of the clues that lift a country above their baseline, the
+most specific (backing the fewest countries) supports it. The result is one JSON document the map
+page can draw: per-country features (Natural Earth borders) with their share and status, the spatial
+clues (sun bands, named places) as their own features, and the leading countries with the clue that
+supports or rules out each.
 """
 
 from __future__ import annotations
@@ -98,12 +99,19 @@ def combine(clues: Sequence[Labelled], countries: dict[str, str]) -> list[Countr
     top = max(logs.values(), default=0.0)
     weights = {code: math.exp(v - top) for code, v in logs.items()}
     norm = sum(weights.values()) or 1.0
+    # How many countries each clue backs (likelihood >= 0.5), the unlisted ones included.
+    breadth = [sum(1 for code in countries if c.likelihood(code) >= 0.5) for c in clues]
     verdicts: list[CountryVerdict] = []
     for code, name in countries.items():
         ruled = [c for c in clues if c.likelihood(code) <= RULED_OUT]
         ruled_by = min(ruled, key=lambda c: (c.likelihood(code), c.id or 0)) if ruled else None
-        lifts = [(c.likelihood(code) / c.baseline, c) for c in clues if c.likelihood(code) > c.baseline * 1.5]
-        supported_by = max(lifts, key=lambda lc: (lc[0], -(lc[1].id or 0)))[1] if lifts else None
+        # The most specific supporting clue: the one that backs the fewest countries, then the biggest lift.
+        lifts = [
+            (breadth[i], -c.likelihood(code) / c.baseline, c.id or 0, c)
+            for i, c in enumerate(clues)
+            if c.likelihood(code) > c.baseline * 1.5
+        ]
+        supported_by = min(lifts, key=lambda lc: lc[:3])[3] if lifts else None
         status = (
             "ruled_out" if ruled_by is not None else ("supported" if supported_by is not None else "neutral")
         )

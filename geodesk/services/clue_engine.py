@@ -116,7 +116,7 @@ def run_engine(
     except (SessionError, OcrError) as exc:
         run.ok = False
         run.messages.append(str(exc))
-    except (OSError, ValueError, MemoryError) as exc:  # a decoder or engine failure on this image only
+    except Exception as exc:  # a decoder / onnxruntime / Tesseract failure or a decompression bomb
         run.ok = False
         run.messages.append(f"the clue engine failed on {evidence.original_name}: {exc}")
     run.provenance = provenance
@@ -369,7 +369,7 @@ def clues_hint(accepted: Sequence[EngineClue]) -> Hint:
         else:
             sentences.append(f"{c.clue.text[0].upper()}{c.clue.text[1:]}.")
     question = SIGN_QUESTION if texts else HINT_QUESTION
-    return Hint(kind=HintKind.QA, text=question, answer=" ".join(sentences))
+    return Hint(kind=HintKind.QA, text=question, answer=" ".join(dict.fromkeys(sentences)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,8 @@ def test_sun_band_finding_and_contradiction() -> None:
     when = datetime(2024, 6, 21, 12, 0, tzinfo=UTC)
     finding = sun_finding(when, 1.5, borders, object_box=Region(10, 10, 20, 60), shadow_tip=(40.0, 60.0))
     assert finding.area is not None and finding.others == 0.0
-    assert "FR" in finding.countries or "ES" in finding.countries  # 56° at noon UTC: southern Europe, Sahara
+    # 56° at noon UTC: the circle 34° around the subsolar point (23.4 N, 0.5 E).
+    assert "GB" in finding.countries and "AO" in finding.countries
     assert "AU" not in finding.countries
     flags = contradictions("AU", (-33.9, 151.2), _labelled(finding))
     assert len(flags) == 2 and "ruled out" in flags[0] and "sun band" in flags[1]
