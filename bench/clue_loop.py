@@ -157,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = RESULTS / "clue_engine.json"
     document = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    document["loop"] = {"command": f"python -m bench.clue_loop --n {args.n} --seed {args.seed}",
-                        **run_loop(args.n, seed=args.seed, ocr=args.ocr)}
+    command = f"python -m bench.clue_loop --n {args.n} --seed {args.seed}" + (
+        f" --ocr {args.ocr}" if args.ocr else ""
+    )
+    document["loop"] = {"command": command, **run_loop(args.n, seed=args.seed, ocr=args.ocr)}
     print(write_result("clue_engine.json", document))
     return 0
 
