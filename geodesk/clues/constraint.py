@@ -59,7 +59,7 @@ class CountryVerdict:
     name: str
     share: float  # posterior share over all countries, flat prior
     log_score: float
-    status: str  # "supported" | "neutral" | "ruled_out"
+    status: str  # "supported" | "neutral" | "ruled_out" | "contested" (backed by one, ruled out by another)
     supported_by: Labelled | None
     ruled_out_by: Labelled | None
 
@@ -76,6 +76,8 @@ class CountryVerdict:
 
     @property
     def reason(self) -> str:
+        if self.ruled_out_by is not None and self.supported_by is not None:
+            return f"supported by: {self.supported_by.text}; against: {self.ruled_out_by.text}"
         if self.ruled_out_by is not None:
             return f"ruled out by: {self.ruled_out_by.text}"
         if self.supported_by is not None:
@@ -112,9 +114,12 @@ def combine(clues: Sequence[Labelled], countries: dict[str, str]) -> list[Countr
             if c.likelihood(code) > c.baseline * 1.5
         ]
         supported_by = min(lifts, key=lambda lc: lc[:3])[3] if lifts else None
-        status = (
-            "ruled_out" if ruled_by is not None else ("supported" if supported_by is not None else "neutral")
-        )
+        # Accepted clues can disagree (a foreign phone number on a local sign): a country both backed and
+        # ruled out is "contested", and its reason names both clues.
+        if ruled_by is not None:
+            status = "contested" if supported_by is not None else "ruled_out"
+        else:
+            status = "supported" if supported_by is not None else "neutral"
         verdicts.append(
             CountryVerdict(code, name, weights[code] / norm, logs[code], status, supported_by, ruled_by)
         )

@@ -91,6 +91,14 @@ def test_leading_countries_with_their_reasons() -> None:
     assert "DE" in document["ruled_out"]
 
 
+def test_disagreeing_clues_make_a_country_contested() -> None:
+    phone = Finding("phone", "+998 phone prefix", ClueSource.OCR, 0.9, countries={"UZ": 1.0}, others=0.03)
+    script = Finding("script", "script is Arabic", ClueSource.OCR, 0.5, countries={"EG": 1.0}, others=0.02)
+    uz = next(v for v in combine(_labelled(phone, script), NAMES) if v.code == "UZ")
+    assert uz.status == "contested"
+    assert uz.reason == "supported by: +998 phone prefix; against: script is Arabic"
+
+
 def test_no_clues_no_leading_countries() -> None:
     assert constraint_document([], NAMES)["leading"] == []
 
