@@ -17,8 +17,8 @@ from geodesk.cli._common import add_workspace_argument, fail, register_commands,
 
 # Module names under geodesk.cli; each defines ``register(subparsers)``.
 COMMAND_GROUPS = (
-    "case", "evidence", "clue", "finding", "geo", "layer", "map", "model", "session", "serve", "batch",
-    "demo", "doctor", "report",
+    "case", "evidence", "clue", "clues", "finding", "geo", "layer", "map", "model", "session", "serve",
+    "batch", "demo", "doctor", "report",
 )
 
 

@@ -17,6 +17,8 @@ class ClueSource(enum.StrEnum):
     MODEL = "model"
     METADATA = "metadata"
     ANALYST = "analyst"
+    OCR = "ocr"  # the clue engine read it off the image (text, script, language, phone, domain, ...)
+    SUN = "sun"  # the clue engine's sun constraint from an object and its shadow
 
 
 class ClueStatus(enum.StrEnum):

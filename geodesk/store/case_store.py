@@ -32,6 +32,7 @@ from geodesk.store._files import write_json_atomic
 from geodesk.store._staging import remove_stale
 from geodesk.store.anchor import CaseAnchor, Head, anchor_for, restrict_folder
 from geodesk.store.audit import AuditLog
+from geodesk.store.engine_clues import EngineClueRepository
 from geodesk.store.errors import NotACaseError, StoreError
 from geodesk.store.migrations import apply_migrations, schema_version
 from geodesk.store.recovery import RecoveryReport, recover
@@ -86,6 +87,7 @@ class CaseStore:
         self.audit = AuditLog(db, self.transaction)
         self.evidence = EvidenceRepository(db, self.transaction, self.audit)
         self.clues = ClueRepository(db, self.transaction, self.audit)
+        self.engine_clues = EngineClueRepository(self.clues, db, self.transaction, self.audit)
         self.sessions = SessionRepository(db, self.transaction, self.audit)
         self.turns = TurnRepository(db, self.transaction, self.audit)
         self.findings = FindingRepository(db, self.transaction, self.audit)

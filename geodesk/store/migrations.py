@@ -197,9 +197,28 @@ CREATE TABLE evidence_truth (
 );
 """
 
+# The clue engine's part of a clue (ADR 0036): one row per engine clue, beside the clue itself, so the
+# clue table stays as it is and clues from the model or the analyst need no row here. ``countries`` is
+# a JSON object {ISO alpha-2: likelihood 0..1}, ``others`` the likelihood of every unlisted country
+# (0: ruled out), ``area`` a GeoJSON geometry or NULL, ``provenance`` the engine version and the
+# SHA-256 of every model file the finding came from.
+_CLUE_ENGINE_SCHEMA = """
+CREATE TABLE clue_engine (
+    clue_id INTEGER PRIMARY KEY REFERENCES clues(id),
+    confidence REAL NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+    countries TEXT NOT NULL DEFAULT '{}',
+    others REAL NOT NULL CHECK (others BETWEEN 0 AND 1),
+    area TEXT,
+    details TEXT NOT NULL DEFAULT '{}',
+    engine_version TEXT NOT NULL,
+    provenance TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial domain schema", _INITIAL_SCHEMA),
     Migration(2, "session model caveat and evidence truth", _MODEL_CAVEAT_AND_TRUTH),
+    Migration(3, "clue engine findings beside clues", _CLUE_ENGINE_SCHEMA),
 )
 
 # The triggers that make the audit log append-only; verify() reports any that went missing.

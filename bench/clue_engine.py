@@ -1,0 +1,223 @@
+"""Clue engine on the text test set: OCR character accuracy, script / language / country-in-top-3
+accuracy per script and per OCR engine, and time per image.
+
+    python -m bench.clue_engine --n 34 --engines rapidocr,tesseract
+
+Targets (per engine): script right on >= 98 % of lines, language right on >= 90 % of lines of >= 10
+letters, the true country in the top 3 on >= 80 % of images. The "truth text" columns run the same
+analysers on the true line texts, so OCR errors and analyser errors can be told apart. ``--loop N``
+adds the whole loop on GeoSynth hidden-sign scenes (see bench/clue_loop.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections import defaultdict
+from typing import Any
+
+from bench._engine_common import write_result
+from bench.clue_textset import LANGUAGES, Sample, make_sample
+
+TARGETS = {"script_line_accuracy": 0.98, "language_line_accuracy": 0.90, "country_top3_accuracy": 0.80}
+
+
+def levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def _best_match(truth: str, texts: list[str]) -> tuple[str | None, float]:
+    """The read line closest to ``truth`` and its character error rate against it."""
+    t = _squash(truth)
+    best, best_cer = None, 1.0
+    for text in texts:
+        cer = min(1.0, levenshtein(t, _squash(text)) / max(1, len(t)))
+        if cer < best_cer:
+            best, best_cer = text, cer
+    return best, best_cer
+
+
+def _top3(findings: list[Any]) -> list[str]:
+    from geodesk.clues.constraint import Labelled, combine
+    from geodesk.services.clue_engine import _countries
+
+    names, _ = _countries()
+    labelled = [Labelled(i, f.category, f.text, f) for i, f in enumerate(findings) if f.category != "text"]
+    if not labelled:
+        return []
+    return [v.code for v in combine(labelled, names)[:3]]
+
+
+def read_all(samples: list[Sample], engines: list[str]) -> dict[str, Any]:
+    """Each engine's lines per sample and seconds per image. The hybrid engine's reading is merged
+    from the rapidocr and Tesseract readings of the same image (what Hybrid.read does), and its time
+    is their sum, so each image is read once per base engine."""
+    from geodesk.clues.model import TextLine
+    from geodesk.clues.ocr import merge_readings, ocr_engine, read_image
+
+    base = sorted(
+        {e for e in engines if e != "hybrid"} | ({"rapidocr", "tesseract"} if "hybrid" in engines else set())
+    )
+    readings: dict[str, list[list[TextLine]]] = {
+        e: [] for e in [*base, *(["hybrid"] if "hybrid" in engines else [])]
+    }
+    seconds: dict[str, list[float]] = {e: [] for e in readings}
+    failures: dict[str, list[str]] = {e: [] for e in readings}
+    for sample in samples:
+        for name in base:
+            start = time.perf_counter()
+            try:
+                lines = read_image(ocr_engine(name), sample.image)
+            except Exception as exc:  # a per-image failure is counted, never the end of the run
+                failures[name].append(f"{sample.id}: {exc}")
+                lines = []
+            seconds[name].append(time.perf_counter() - start)
+            readings[name].append(lines)
+        if "hybrid" in engines:
+            readings["hybrid"].append(merge_readings(readings["rapidocr"][-1], readings["tesseract"][-1]))
+            seconds["hybrid"].append(seconds["rapidocr"][-1] + seconds["tesseract"][-1])
+            failures["hybrid"] = sorted(set(failures["rapidocr"]) | set(failures["tesseract"]))
+        print(sample.id, {k: round(v[-1], 1) for k, v in seconds.items()}, flush=True)
+    provenance = {}
+    for name in readings:
+        try:
+            provenance[name] = ocr_engine(name).provenance()
+        except Exception as exc:
+            provenance[name] = {"error": str(exc)}
+    return {"readings": readings, "seconds": seconds, "failures": failures, "provenance": provenance}
+
+
+def measure(
+    samples: list[Sample],
+    readings: list[Any] | None,
+    seconds: list[float] | None = None,
+    failures: list[str] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Per-script figures for one engine's readings (None: the analysers on the true text)."""
+    from geodesk.clues import engine as clue_engine
+    from geodesk.clues.languages import identify_language, letters, line_script
+    from geodesk.clues.model import TextLine
+    from geodesk.geo import default_gazetteer
+
+    gazetteer = default_gazetteer()
+    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for k, sample in enumerate(samples):
+        lines = readings[k] if readings is not None else [TextLine(t.text, None, 1.0) for t in sample.lines]
+        texts = [line.text for line in lines]
+        script_key = sample.language.script
+        for truth in sample.lines:
+            read, cer = _best_match(truth.text, texts)
+            bucket = per[truth.script if truth.kind in ("town", "sentence") else "Latn (phone, web)"]
+            bucket["char_accuracy"].append(1.0 - cer)
+            got = line_script(read) if read else None
+            bucket["script"].append(float(got is not None and got.script == truth.script))
+            if truth.kind == "sentence" and letters(truth.text) >= 10:
+                lang = identify_language(read) if read else None
+                per[script_key]["language"].append(
+                    float(lang is not None and lang.language == sample.language.code)
+                )
+        findings = clue_engine.text_findings(lines, gazetteer)
+        per[script_key]["country_top3"].append(float(sample.language.country in _top3(findings)))
+    by_script = {
+        script: {
+            name: {"accuracy": round(sum(v) / len(v), 4), "n": len(v)} for name, v in sorted(values.items())
+        }
+        for script, values in sorted(per.items())
+    }
+
+    def pooled(name: str) -> float | None:
+        values = [x for s in per.values() for x in s.get(name, [])]
+        return round(sum(values) / len(values), 4) if values else None
+
+    overall = {
+        "char_accuracy": pooled("char_accuracy"),
+        "script_line_accuracy": pooled("script"),
+        "language_line_accuracy": pooled("language"),
+        "country_top3_accuracy": pooled("country_top3"),
+    }
+    result: dict[str, Any] = {
+        "overall": overall,
+        "per_script": by_script,
+        "targets_met": {k: (overall[k] or 0) >= v for k, v in TARGETS.items()},
+    }
+    if seconds:
+        ordered = sorted(seconds)
+        result["seconds_per_image"] = {
+            "median": round(ordered[len(ordered) // 2], 3),
+            "max": round(max(seconds), 3),
+            "mean": round(sum(seconds) / len(seconds), 3),
+        }
+        result["failures"] = failures or []
+        result["provenance"] = provenance or {}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=len(LANGUAGES) * 2, help="images (default: 2 per language)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--engines", default="hybrid,rapidocr,tesseract")
+    parser.add_argument(
+        "--loop", type=int, default=0, help="also run the GeoSynth loop on N hidden-sign scenes"
+    )
+    parser.add_argument("--out", default="clue_engine.json")
+    args = parser.parse_args(argv)
+    samples = [make_sample(i, args.seed) for i in range(args.n)]
+    import geodesk
+
+    document: dict[str, Any] = {
+        "benchmark": "clue engine on the text test set",
+        "command": f"python -m bench.clue_engine --n {args.n} --seed {args.seed} --engines {args.engines}"
+        + (f" --loop {args.loop}" if args.loop else ""),
+        "size": {
+            "images": args.n,
+            "languages": len(LANGUAGES),
+            "lines": sum(len(s.lines) for s in samples),
+            "image_size": list(samples[0].image.size),
+        },
+        "targets": TARGETS,
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "geodesk": geodesk.__version__,
+        },
+        "test_set": "signs in GeoSynth sign colours and Noto fonts over scikit-image's sample photographs "
+        "(bench/clue_textset.py)",
+        "truth_text": measure(samples, None),
+        "note": "hybrid = rapidocr's reading merged with Tesseract's of the same image (merge_readings); "
+        "its seconds are the sum of both",
+        "engines": {},
+    }
+    engines = [e for e in args.engines.split(",") if e]
+    read = read_all(samples, engines)
+    for name in read["readings"]:
+        document["engines"][name] = measure(
+            samples,
+            read["readings"][name],
+            read["seconds"][name],
+            read["failures"][name],
+            read["provenance"][name],
+        )
+    if args.loop:
+        from bench.clue_loop import run_loop
+
+        document["loop"] = run_loop(args.loop, seed=args.seed)
+    path = write_result(args.out, document)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
