@@ -50,6 +50,11 @@ def register(subparsers: Any) -> None:
     dialog = sub.add_parser("dialog", help="Dialog Part: CoT Deduction, and Introspection beyond 25 km")
     _table_arguments(dialog)
     dialog.add_argument("--rounds", type=int, default=3, help="question-answer rounds before the coordinates")
+    dialog.add_argument("--hint-turns", type=int, default=2, metavar="N",
+                        help="hint turns per hint-turn sample in the app's session format (default 2; "
+                             "0 writes the paper's Dialog part alone)")
+    dialog.add_argument("--hint-kinds", default=",".join(k.value for k in _hint_kinds()), metavar="KINDS",
+                        help="comma-separated hint kinds to draw from (default: all of them)")
     _teacher_arguments(dialog, max_new_tokens=1024)
     dialog.set_defaults(handler=_dialog)
 
@@ -117,8 +122,9 @@ def _teacher_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int) 
                        help="package folder or NAME[@VERSION] (hf), or the served model name (remote)")
     add_backend_arguments(group, adapter=False)
     group.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
-    group.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
-    group.add_argument("--top-p", type=float, default=1.0)
+    group.add_argument("--temperature", type=float, default=1.0,
+                       help="sampling temperature (default 1, GaGA's setting; 0 is greedy and reproducible)")
+    group.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default 1, GaGA's)")
     _workspace_argument(parser)
 
 
@@ -199,15 +205,33 @@ def _clues(args: argparse.Namespace) -> int:
     return _finish(args, report)
 
 
+def _hint_kinds() -> tuple[Any, ...]:
+    from training.data.hint_turns import HINT_KINDS
+
+    return HINT_KINDS
+
+
+def _parse_hint_kinds(text: str) -> tuple[Any, ...]:
+    known = {k.value: k for k in _hint_kinds()}
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise CliError(f"--hint-kinds takes a comma-separated list of {', '.join(known)}; "
+                       f"got {text!r}")
+    return tuple(known[n] for n in names)
+
+
 def _dialog(args: argparse.Namespace) -> int:
     from training.data.dialog import build_dialog
 
     settings = _settings(args, args.seed)
+    kinds = _parse_hint_kinds(args.hint_kinds)
     try:
         teacher = _open_teacher(args)
         try:
             report = build_dialog(args.metadata, args.images, args.out, teacher, rounds=args.rounds,
-                                  seed=args.seed, settings=settings, show_progress=progress_enabled(args))
+                                  seed=args.seed, settings=settings, show_progress=progress_enabled(args),
+                                  hint_turns=args.hint_turns, hint_kinds=kinds)
         finally:
             teacher.close()
     except _data_errors() as exc:
