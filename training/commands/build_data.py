@@ -30,6 +30,8 @@ def register(subparsers: Any) -> None:
 
     meta = sub.add_parser("meta", help="Meta Part: direct-mode questions and JSON answers from a table")
     _table_arguments(meta)
+    meta.add_argument("--keep-incomplete", action="store_true",
+                      help="keep rows without a region or city (GaGA removed them; the answer says null)")
     meta.set_defaults(handler=_meta)
 
     clues = sub.add_parser("clues", help="Clue Part: a teacher selects and rephrases country clues")
@@ -150,7 +152,7 @@ def _meta(args: argparse.Namespace) -> int:
 
     try:
         report = build_meta(args.metadata, args.images, args.out, seed=args.seed,
-                            show_progress=progress_enabled(args))
+                            show_progress=progress_enabled(args), keep_incomplete=args.keep_incomplete)
     except _data_errors() as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report)

@@ -70,7 +70,8 @@ BASE_DEFAULTS: dict[str, Any] = {
     "output_dir": None,
     "device": "auto",  # auto: cuda:LOCAL_RANK when CUDA is there, else cpu
     "model": {"path": None, "dtype": "auto"},  # auto: bf16 weights + bf16 autocast on CUDA, fp32 on CPU
-    "data": {"files": [], "max_length": 2048, "system_prompt": "auto", "num_workers": 0},
+    # train_on: "all" assistant answers labelled, or the "last" only (also settable per file entry).
+    "data": {"files": [], "max_length": 2048, "system_prompt": "auto", "num_workers": 0, "train_on": "all"},
     "train": {
         "epochs": 1,
         "max_steps": None,  # cap on optimizer steps (the schedule is laid out over the capped total)
@@ -545,6 +546,7 @@ class Recipe(abc.ABC):
             self.processor,
             max_length=int(data["max_length"]),
             system_prompt=str(data["system_prompt"]),
+            train_on=str(data["train_on"]),
         )
         train = cfg["train"]
         self.sampler = LengthGroupedBatchSampler(
