@@ -4,7 +4,12 @@ DIRE: the model answers freely; the first turn is the session's direct-mode turn
 (``prompts.first_turn(SessionMode.DIRECT)``), parsed by ``parse_answer`` with the gazetteer as the
 name normaliser. +Q / +QA (Table III) put the dialog's guiding question, or the question and its
 effective answer, into that same first turn as a QUESTION / QA hint (``prompts.first_turn(hints=...)``):
-one turn, the answer is scored like any DIRE answer.
+one turn, the answer is scored like any DIRE answer. That is the paper's protocol ("first turn").
+
+The follow-up protocol (variants ``q_followup`` / ``qa_followup``) is the path the desktop session
+takes: the model first answers the direct-mode first turn, then gets the hint as the next user turn
+(``prompts.hint_turn``, what ``geodesk.services.sessions`` sends), and that second answer is scored.
+Both are reported side by side.
 
 HIER: the model picks names from lists, level by level (``prompts.hier_*_prompt``, parsed by
 ``parse_choice``). Country among the candidate countries; when it is right, the regions of that
@@ -42,7 +47,8 @@ from training.evaluation.generation import BatchGenerator
 from training.evaluation.io import Dialog
 
 DEFAULT_MAX_CITIES = 100
-VARIANTS = ("direct", "q", "qa")  # GaGA Table III: direct inquiry, + Q, + QA
+VARIANTS = ("direct", "q", "qa")  # GaGA Table III: direct inquiry, + Q, + QA (hint in the first turn)
+FOLLOW_UP_VARIANTS = ("q_followup", "qa_followup")  # the app's path: direct answer first, hint second
 
 
 def _system() -> ChatMessage:
@@ -56,13 +62,14 @@ def _system() -> ChatMessage:
 
 def dialog_hints(dialog: Dialog | None, variant: str) -> list[Hint]:
     """The hints of one Table III variant: none, the guiding question, or the question and answer."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+    known = VARIANTS + FOLLOW_UP_VARIANTS
+    if variant not in known:
+        raise ValueError(f"variant must be one of {', '.join(known)}; got {variant!r}")
     if variant == "direct":
         return []
     if dialog is None:
         raise ValueError(f"the {variant} variant needs a dialog for every sample")
-    if variant == "q":
+    if variant in ("q", "q_followup"):
         return [Hint(HintKind.QUESTION, text=dialog.question)]
     return [Hint(HintKind.QA, text=dialog.question, answer=dialog.answer)]
 
@@ -79,15 +86,38 @@ def dire_predict(
     settings: GenerationSettings,
     gazetteer: Gazetteer,
     hints: Sequence[Sequence[Hint]] | None = None,
+    *,
+    follow_up: bool = False,
 ) -> list[tuple[PredictionRow, dict[str, Any]]]:
-    """DIRE answers for one batch: (prediction, extra fields for the predictions file) per sample."""
-    conversations = [dire_conversation(img, hints[i] if hints else ()) for i, img in enumerate(images)]
-    texts = generator.generate_batch(conversations, settings)
+    """DIRE answers for one batch: (prediction, extra fields for the predictions file) per sample.
+
+    ``follow_up``: the hints go into a second user turn after the model's own direct answer (the
+    session's path) instead of into the first turn; the second answer is scored, the first kept as
+    ``first_raw``."""
+    if not follow_up:
+        conversations = [dire_conversation(img, hints[i] if hints else ()) for i, img in enumerate(images)]
+        texts = generator.generate_batch(conversations, settings)
+        firsts: list[str | None] = [None] * len(texts)
+    else:
+        if not hints or any(not h for h in hints):
+            raise ValueError("the follow-up protocol needs hints for every sample")
+        openings = [dire_conversation(img) for img in images]
+        first_texts = generator.generate_batch(openings, settings)
+        conversations = [
+            [*opening, ChatMessage("assistant", first),
+             ChatMessage("user", prompts.hint_turn(list(hints[i]), mode=SessionMode.DIRECT).text)]
+            for i, (opening, first) in enumerate(zip(openings, first_texts, strict=True))
+        ]
+        texts = generator.generate_batch(conversations, settings)
+        firsts = list(first_texts)
     out = []
-    for sample_id, text in zip(ids, texts, strict=True):
+    for sample_id, text, first_text in zip(ids, texts, firsts, strict=True):
         p = parse_answer(text, gazetteer, SessionMode.DIRECT).prediction
         row = PredictionRow(sample_id, p.lat, p.lon, p.country, p.region, p.city, p.valid)
-        out.append((row, {"raw": text, "problems": list(p.problems)}))
+        extra: dict[str, Any] = {"raw": text, "problems": list(p.problems)}
+        if first_text is not None:
+            extra["first_raw"] = first_text
+        out.append((row, extra))
     return out
 
 
