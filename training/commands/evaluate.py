@@ -84,10 +84,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--candidates",
         metavar="FILE",
-        help="HIER candidate countries, one per line (default: the truth set's countries)",
+        help="HIER candidate countries, one per line (default: every country, as the paper)",
     )
     parser.add_argument(
-        "--max-cities", type=int, default=None, help="HIER: most populous cities listed (100)"
+        "--candidates-from-truth", action="store_true",
+        help="HIER: offer only the truth set's countries (a deviation from the paper; an easier question)",
+    )
+    parser.add_argument(
+        "--max-cities", type=int, default=None,
+        help="HIER: list only the N most populous cities of a region (default: all, as the paper)",
     )
     parser.add_argument("--no-report", action="store_true", help="skip report.md and the plots")
     add_json_argument(parser)
@@ -176,6 +181,7 @@ def _with_model(args: argparse.Namespace) -> int:
         limit=args.limit,
         max_new_tokens=args.max_new_tokens,
         candidates=_read_lines(args.candidates) if args.candidates else None,
+        candidates_from_truth=args.candidates_from_truth,
         max_cities=args.max_cities or DEFAULT_MAX_CITIES,
         dialogs=dialogs,
         follow_up=not args.no_follow_up,

@@ -18,13 +18,16 @@ level is incorrect, all lower-level predictions, such as regions or cities, are 
 considered incorrect": the flow stops at the first wrong level and the answer carries no name below
 it. The paper's appendix pseudocode is not in our copy of the paper; what is fixed here:
 
-- candidate countries: the distinct countries of the truth set (or a --candidates file), by their
-  gazetteer names, alphabetical;
-- regions of a country: the GeoNames admin1 names of its populated places (the names reverse
-  geocoding reports), alphabetical; the truth's region name is added when none of them is the same
-  place (so the question is always answerable);
-- cities of a region: its ``max_cities`` most populous GeoNames places (cities1000), alphabetical,
-  with the truth city added the same way; a region can hold thousands of places and a prompt cannot;
+- candidate countries: every country with places in the gazetteer (GeoNames cities1000), by their
+  gazetteer names, alphabetical; the paper gives "candidate administrative boundary names at each
+  level". Named deviations: a --candidates file, or --candidates-from-truth (the truth set's
+  countries only, a much easier question);
+- regions of a country: "the names of all regions within that country": the GeoNames admin1 names of
+  its populated places (the names reverse geocoding reports), alphabetical; the truth's region name
+  is added when none of them is the same place (so the question is always answerable);
+- cities of a region: all its GeoNames places, alphabetical, with the truth city added the same way.
+  A region can hold thousands of places: ``max_cities`` (--max-cities N, a named deviation for
+  models with a short context) keeps the N most populous;
 - an answer is valid when the country choice parses to a candidate (``parse_choice``); coordinates,
   for the distance metrics, are those of the chosen city when the flow reaches it, else none (a
   names-only answer is a miss at every distance threshold, see ``geodesk.geo.metrics``).
@@ -46,7 +49,7 @@ from geodesk.geo.metrics import PredictionRow, TruthRow
 from training.evaluation.generation import BatchGenerator
 from training.evaluation.io import Dialog
 
-DEFAULT_MAX_CITIES = 100
+DEFAULT_MAX_CITIES: int | None = None  # None: every city of the region, as the paper
 VARIANTS = ("direct", "q", "qa")  # GaGA Table III: direct inquiry, + Q, + QA (hint in the first turn)
 FOLLOW_UP_VARIANTS = ("q_followup", "qa_followup")  # the app's path: direct answer first, hint second
 
@@ -138,14 +141,21 @@ class HierCandidates:
     """Candidate names per level, from the gazetteer's GeoNames places (built once, cached per key)."""
 
     def __init__(
-        self, gazetteer: Gazetteer, countries: Sequence[str], max_cities: int = DEFAULT_MAX_CITIES
+        self,
+        gazetteer: Gazetteer,
+        countries: Sequence[str] | None = None,
+        max_cities: int | None = DEFAULT_MAX_CITIES,
     ) -> None:
-        if not countries:
+        """``countries``: the candidate countries; None: every country with places in the gazetteer."""
+        if countries is not None and not countries:
             raise ValueError("HIER needs at least one candidate country")
-        if max_cities < 1:
-            raise ValueError("max_cities must be at least 1")
+        if max_cities is not None and max_cities < 1:
+            raise ValueError("max_cities must be at least 1 (or None for every city)")
         self.gazetteer = gazetteer
         self.max_cities = max_cities
+        if countries is None:
+            known = gazetteer.countries.names
+            countries = [known.get(cc, cc) for cc in sorted(set(gazetteer.places.table.country_code)) if cc]
         names: list[str] = []
         for name in countries:
             ref = gazetteer.country(name)
@@ -183,7 +193,7 @@ class HierCandidates:
                 if self.gazetteer.same_place("region", name, region, country_code):
                     places = rows
                     break
-        top = sorted(places, key=lambda c: -c.population)[: self.max_cities]
+        top = sorted(places, key=lambda c: -c.population)[: self.max_cities]  # [:None] keeps all
         names = [c.name for c in top]
         if truth_city and not any(
             self.gazetteer.same_place("city", n, truth_city, country_code) for n in names

@@ -61,8 +61,9 @@ class EvalOptions:
     batch_size: int = 8
     limit: int | None = None
     max_new_tokens: int | None = None  # None: 256 for DIRE (a JSON answer), 32 for HIER (one name)
-    candidates: Sequence[str] | None = None  # HIER countries; None: the truth set's countries
-    max_cities: int = DEFAULT_MAX_CITIES
+    candidates: Sequence[str] | None = None  # HIER countries; None: every country (the paper's)
+    candidates_from_truth: bool = False  # named deviation: the truth set's countries only
+    max_cities: int | None = DEFAULT_MAX_CITIES  # None: every city of the region (the paper's)
     dialogs: Sequence[Dialog] | None = None
     follow_up: bool = True  # with dialogs in DIRE mode: also the app's follow-up protocol
     report: bool = True
@@ -171,11 +172,11 @@ def evaluate_model(
         raise ValueError("no sample to evaluate: the truth file and the dialogs file share no id")
     candidates = None
     if options.mode == "hier":
-        countries = (
-            list(options.candidates)
-            if options.candidates
-            else sorted({s.row.country for s in chosen if s.row.country})
-        )
+        countries: list[str] | None = None
+        if options.candidates:
+            countries = list(options.candidates)
+        elif options.candidates_from_truth:
+            countries = sorted({s.row.country for s in chosen if s.row.country})
         candidates = HierCandidates(gaz, countries, options.max_cities)
     variants: tuple[str, ...] = ("direct", "q", "qa") if dialogs is not None else ("direct",)
     if dialogs is not None and options.mode == "dire" and options.follow_up:

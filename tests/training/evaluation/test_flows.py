@@ -67,7 +67,7 @@ def test_hier_stops_at_the_first_wrong_level(tmp_path: Path) -> None:
         read_truth(truth),
         images,
         tmp_path / "out",
-        EvalOptions(mode="hier", batch_size=2),
+        EvalOptions(mode="hier", batch_size=2, candidates_from_truth=True),
     )
     # 3 country questions, 2 region questions (France and Japan right), 1 city question (Paris)
     asked = [m[-1].text.split("?")[0].split("\n")[-1] for m in model.calls]
@@ -89,6 +89,19 @@ def test_hier_stops_at_the_first_wrong_level(tmp_path: Path) -> None:
     assert s["recall"] == 1.0
     assert s["admin_accuracy"] == pytest.approx({"country": 200 / 3, "region": 100 / 3, "city": 100 / 3})
     assert s["accuracy_km"]["25"] == pytest.approx(100 / 3)  # only Paris has coordinates
+
+
+def test_hier_candidates_default_to_every_country_and_every_city_as_the_paper() -> None:
+    from geodesk.geo.gazetteer import default_gazetteer
+    from training.evaluation.modes import HierCandidates
+
+    gaz = default_gazetteer()
+    every = HierCandidates(gaz)
+    assert len(every.countries) > 200 and {"France", "Kenya", "Japan", "Fiji"} <= set(every.countries)
+    all_cities = every.cities("FR", "Île-de-France", "Paris")
+    capped = HierCandidates(gaz, ["France"], max_cities=100).cities("FR", "Île-de-France", "Paris")
+    assert len(capped) <= 101 < len(all_cities)
+    assert "Paris" in {c.name for c in capped} and "Paris" in {c.name for c in all_cities}
 
 
 def dire_rule(messages: Sequence[ChatMessage]) -> str:
