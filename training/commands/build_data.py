@@ -45,6 +45,8 @@ def register(subparsers: Any) -> None:
     clues.add_argument("--accept-reviewed", type=Path, default=None, metavar="QUEUE",
                        help="samples from the approved entries of an edited review queue (no teacher)")
     clues.add_argument("--seed", type=int, default=0)
+    clues.add_argument("--no-structured", action="store_true",
+                       help="offer only the hand-written clues, not the structured country facts")
     _teacher_arguments(clues, max_new_tokens=512)
     add_json_argument(clues)
     clues.set_defaults(handler=_clues)
@@ -96,8 +98,11 @@ def register(subparsers: Any) -> None:
     add_json_argument(split)
     split.set_defaults(handler=_split)
 
-    repo = sub.add_parser("repository", help="check the clue repository and count its clues")
+    repo = sub.add_parser("repository", help="check the clue repository, count its clues, report coverage")
     repo.add_argument("--repository", type=Path, default=None, metavar="FILE")
+    repo.add_argument("--rebuild-structured", action="store_true",
+                      help="rebuild resources/clues/structured.json from CLDR, libphonenumber, tz, GeoNames")
+    repo.add_argument("--no-structured", action="store_true", help="the hand-written clues alone")
     add_json_argument(repo)
     repo.set_defaults(handler=_repository)
 
@@ -187,7 +192,7 @@ def _clues(args: argparse.Namespace) -> int:
     from training.data.clues import accept_reviewed, build_clues, load_clue_repository
 
     try:
-        repository = load_clue_repository(args.repository)
+        repository = load_clue_repository(args.repository, structured=not args.no_structured)
         if args.accept_reviewed is not None:
             report = accept_reviewed(args.accept_reviewed, args.out, repository=repository, seed=args.seed,
                                      images=args.images)
@@ -308,12 +313,21 @@ def _split(args: argparse.Namespace) -> int:
 def _repository(args: argparse.Namespace) -> int:
     from training.data.clues import load_clue_repository
     from training.data.common import Report
+    from training.data.country_facts import coverage, write_structured
 
     try:
-        repository = load_clue_repository(args.repository)
+        if args.rebuild_structured:
+            write_structured()
+        repository = load_clue_repository(args.repository, structured=not args.no_structured)
+        covered = coverage(repository)
     except _data_errors() as exc:
         raise CliError(str(exc)) from None
     report = Report("repository", out=repository.path)
     report.counts.update(countries=len(repository.countries), clues=repository.clue_count)
-    report.extra.update(sha256=repository.sha256, countries=sorted(repository.countries))
+    structured = repository.structured_path
+    report.extra.update(sha256=repository.sha256, countries=sorted(repository.countries), coverage=covered,
+                        structured=None if structured is None else str(structured))
+    for code in covered["below_target"]:
+        places = covered["per_country"][code]["places"]
+        report.problem(code, f"fewer than 5 clues for a country with {places} GeoNames places")
     return _finish(args, report)
