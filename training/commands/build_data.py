@@ -1,4 +1,4 @@
-"""``geodesk-train build-data {meta,clues,dialog,cases,validate,split,repository}``: MG-Geo style data.
+"""``geodesk-train build-data {meta,clues,dialog,cases,validate,split,mix,repository}``: MG-Geo style data.
 
 Every subcommand prints one JSON document with ``--json`` (counts, problems, output paths) and exits
 non-zero with a sentence on stderr when its input is unusable; ``validate`` also exits 1 when any
@@ -97,6 +97,20 @@ def register(subparsers: Any) -> None:
     split.add_argument("--seed", type=int, default=0)
     add_json_argument(split)
     split.set_defaults(handler=_split)
+
+    mix = sub.add_parser("mix", help="the stage-2 mixture: parts in the paper's proportions, deduplicated")
+    mix.add_argument("--part", action="append", default=[], required=True, metavar="NAME=FILE",
+                     help="a part's samples file (repeat): meta=..., clue=..., dialog=..., any other name")
+    mix.add_argument("--recipe", default="paper", metavar="NAME=WEIGHT,...",
+                     help="weights per part (default 'paper': meta 94k, clue 73k, dialog 73k of Mix240k)")
+    mix.add_argument("--total", type=int, default=None,
+                     help="samples in the mixture (default: the most every part can fill at its share)")
+    mix.add_argument("--val", action="append", default=[], type=Path, metavar="FILE",
+                     help="validation samples (repeat): training samples of their cities are dropped")
+    mix.add_argument("--out", type=Path, required=True, metavar="FILE")
+    mix.add_argument("--seed", type=int, default=0)
+    add_json_argument(mix)
+    mix.set_defaults(handler=_mix)
 
     repo = sub.add_parser("repository", help="check the clue repository, count its clues, report coverage")
     repo.add_argument("--repository", type=Path, default=None, metavar="FILE")
@@ -305,6 +319,23 @@ def _split(args: argparse.Namespace) -> int:
         else:
             report = split_samples(args.samples, args.out_dir, val_fraction=args.val_fraction, seed=args.seed,
                                    cell_deg=cell)
+    except _data_errors() as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report)
+
+
+def _mix(args: argparse.Namespace) -> int:
+    from training.data.mix import build_mix, parse_recipe
+
+    parts: dict[str, Path] = {}
+    for item in args.part:
+        name, _, file = str(item).partition("=")
+        if not name or not file:
+            raise CliError(f"--part {item!r} must be NAME=FILE, e.g. --part meta=data/meta.json")
+        parts[name] = Path(file)
+    try:
+        recipe = None if args.recipe == "paper" else parse_recipe(args.recipe)
+        report = build_mix(parts, args.out, recipe=recipe, total=args.total, val=args.val, seed=args.seed)
     except _data_errors() as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report)
