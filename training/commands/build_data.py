@@ -98,6 +98,17 @@ def register(subparsers: Any) -> None:
     add_json_argument(split)
     split.set_defaults(handler=_split)
 
+    inter = sub.add_parser("interactive",
+                           help="+Q/+QA evaluation dialogs and GRPO prompts from reviewed clues")
+    inter.add_argument("--queue", type=Path, required=True, metavar="QUEUE",
+                       help="the Clue part's review queue (approved entries are used)")
+    inter.add_argument("--images", type=Path, required=True, metavar="DIR",
+                       help="the Clue part's image folder")
+    inter.add_argument("--out-dir", type=Path, required=True, metavar="DIR")
+    inter.add_argument("--seed", type=int, default=0)
+    add_json_argument(inter)
+    inter.set_defaults(handler=_interactive)
+
     mix = sub.add_parser("mix", help="the stage-2 mixture: parts in the paper's proportions, deduplicated")
     mix.add_argument("--part", action="append", default=[], required=True, metavar="NAME=FILE",
                      help="a part's samples file (repeat): meta=..., clue=..., dialog=..., any other name")
@@ -319,6 +330,16 @@ def _split(args: argparse.Namespace) -> int:
         else:
             report = split_samples(args.samples, args.out_dir, val_fraction=args.val_fraction, seed=args.seed,
                                    cell_deg=cell)
+    except _data_errors() as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report)
+
+
+def _interactive(args: argparse.Namespace) -> int:
+    from training.data.interactive import build_interactive
+
+    try:
+        report = build_interactive(args.queue, args.images, args.out_dir, seed=args.seed)
     except _data_errors() as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report)

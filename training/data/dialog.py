@@ -244,10 +244,10 @@ def build_dialog(
     if hint_turns:
         chains = {str(s["id"]) for s in samples}
         for sample_id in order:
-            record = checkpoint.records.get(sample_id)
-            if record is None or sample_id not in chains:
+            chain = checkpoint.records.get(sample_id)
+            if chain is None or sample_id not in chains:
                 continue
-            extra = hint_sample(record, namer, seed, hint_turns, hint_kinds)
+            extra = hint_sample(chain, namer, seed, hint_turns, hint_kinds)
             if extra is None:
                 report.count("hint_samples_skipped")
                 continue

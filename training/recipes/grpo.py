@@ -95,13 +95,14 @@ DEFAULTS["grpo"] = {
 }
 DEFAULTS["rewards"] = {
     "weights": {"format": 0.2, "distance": 1.0, "admin": 1.0, "semantic": 0.5, "grounding": 0.0,
-                "consistency": 0.0},
+                "consistency": 0.0, "localizability": 0.0},
     "distance": "geoagent",  # or geoscore
     "similarity": "auto",  # auto | embedding | string
     "region_credit": 0.5,
-    "judge": {  # the consistency reward's judge: any engine backend
-        "backend": None,  # hf | remote
-        "model": None,  # hf: a model package folder; remote: the served model id (optional)
+    "judge": {  # the consistency and localizability rewards' judge, opened by geodesk's open_backend
+        "backend": None,  # hf (a local package, in-process) | remote (any OpenAI-compatible endpoint)
+        "workspace": None,  # where NAME[@VERSION] is resolved (default: $GEODESK_WORKSPACE / per-user)
+        "model": None,  # hf: a package folder or NAME[@VERSION]; remote: the served model id (optional)
         "endpoints": [],
         "api_key": None,
         "quantization": "none",
@@ -148,8 +149,9 @@ def _truth_from(raw: Mapping[str, Any], sample: Sample, mode: str) -> GroundTrut
     names = {k: (str(v) if v not in (None, "") else None) for k, v in fields.items()}
     if point[0] is None and names["country"] is None:
         return None
+    image = str(sample.images[0]) if sample.images else None
     return GroundTruth(point[0], point[1], names["country"], names["region"], names["city"],
-                       tuple(entities), mode)
+                       tuple(entities), mode, image)
 
 
 def _raw_items(file: Path) -> list[Any]:
@@ -352,7 +354,8 @@ class GRPORecipe(Recipe):
         weights = {k: float(v) for k, v in (spec["weights"] or {}).items() if v is not None}
         try:
             similarity = make_similarity(str(spec["similarity"])) if weights.get("semantic") else None
-            self.judge = self._open_judge() if weights.get("consistency") else None
+            needs_judge = weights.get("consistency") or weights.get("localizability")
+            self.judge = self._open_judge() if needs_judge else None
             judge_settings = None
             if self.judge is not None:
                 from geodesk.engine.backends.base import GenerationSettings
@@ -365,29 +368,35 @@ class GRPORecipe(Recipe):
             raise RecipeError(str(exc)) from None
 
     def _open_judge(self) -> Any:
-        """The consistency judge: ``hf`` (a model package folder, in-process) or ``remote`` endpoints."""
+        """The judge of the consistency / localizability rewards, opened the way every geodesk command
+        opens a model (``geodesk.services.models.open_backend``): ``hf`` loads a local package
+        (a folder or a registered NAME[@VERSION]) in-process, ``remote`` talks to any OpenAI-compatible
+        endpoint (``geodesk serve``, lmdeploy, vLLM)."""
+        import os
+
         from geodesk.engine.backends.base import BackendError
+        from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend
 
         judge = self.cfg["rewards"]["judge"]
+        if judge["backend"] not in ("hf", "remote"):
+            raise RecipeError("the consistency and localizability rewards need rewards.judge.backend: "
+                              "hf or remote")
+        if judge["backend"] == "hf" and not judge["model"]:
+            raise RecipeError("rewards.judge.model must name a model package (folder or NAME[@VERSION])")
+        workspace = judge.get("workspace") or os.environ.get("GEODESK_WORKSPACE")
+        if not workspace:
+            import platformdirs
+
+            workspace = platformdirs.user_data_dir("geodesk", appauthor=False)
+        request = BackendRequest(
+            model=None if judge["model"] is None else str(judge["model"]), backend=judge["backend"],
+            dtype=str(judge["dtype"]), device=str(judge["device"]), quantization=str(judge["quantization"]),
+            endpoints=tuple(str(e) for e in judge["endpoints"] or ()), api_key=judge["api_key"],
+        )
         try:
-            if judge["backend"] == "remote":
-                from geodesk.engine.backends import remote
-
-                if not judge["endpoints"]:
-                    raise RecipeError("rewards.judge.endpoints is empty: give the judge server's URL(s)")
-                return remote.open_remote(
-                    list(judge["endpoints"]), model=judge["model"], api_key=judge["api_key"]
-                )
-            if judge["backend"] == "hf":
-                from geodesk.engine.backends.hf import HFBackend, HFOptions
-
-                if not judge["model"] or not Path(judge["model"]).expanduser().is_dir():
-                    raise RecipeError("rewards.judge.model must be a model package folder for the hf judge")
-                return HFBackend(Path(judge["model"]).expanduser(), HFOptions(
-                    dtype=judge["dtype"], device=judge["device"], quantization=judge["quantization"]))
-        except BackendError as exc:
-            raise RecipeError(f"the consistency judge cannot be opened: {exc}") from None
-        raise RecipeError("the consistency reward needs rewards.judge.backend: hf or remote")
+            return open_backend(Path(workspace).expanduser(), request)
+        except (BackendError, ModelNotFoundError) as exc:
+            raise RecipeError(f"the reward judge cannot be opened: {exc}") from None
 
     def _setup_optimizer(self) -> None:
         import torch
