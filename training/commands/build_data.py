@@ -1,4 +1,6 @@
-"""``geodesk-train build-data {meta,clues,dialog,cases,validate,split,mix,repository}``: MG-Geo style data.
+"""``geodesk-train build-data {table,meta,clues,dialog,cases,validate,split,interactive,mix,repository}``.
+
+MG-Geo style data, from photos with GPS to the stage-2 mixture.
 
 Every subcommand prints one JSON document with ``--json`` (counts, problems, output paths) and exits
 non-zero with a sentence on stderr when its input is unusable; ``validate`` also exits 1 when any
@@ -27,6 +29,12 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     sub = parser.add_subparsers(dest="part", metavar="PART", required=True)
+
+    table = sub.add_parser("table", help="photos with GPS -> the metadata table the other parts read")
+    table.add_argument("--photos", type=Path, required=True, metavar="DIR", help="folder of geotagged photos")
+    table.add_argument("--out", type=Path, required=True, metavar="CSV")
+    add_json_argument(table)
+    table.set_defaults(handler=_table)
 
     meta = sub.add_parser("meta", help="Meta Part: direct-mode questions and JSON answers from a table")
     _table_arguments(meta)
@@ -175,6 +183,16 @@ def _data_errors() -> tuple[type[Exception], ...]:
     from training.data.common import DataError
 
     return (DataError, GeoDataError)
+
+
+def _table(args: argparse.Namespace) -> int:
+    from training.data.photos import build_table
+
+    try:
+        report = build_table(args.photos, args.out)
+    except _data_errors() as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report)
 
 
 def _meta(args: argparse.Namespace) -> int:

@@ -333,14 +333,18 @@ class GRPORecipe(Recipe):
             raise RecipeError("grpo.group_size must be at least 2: advantages compare completions of a group")
         if int(grpo["iterations"]) < 1:
             raise RecipeError("grpo.iterations must be at least 1")
-        if self.world_size > 1:
-            raise RecipeError("the GRPO recipe runs in one process; start it without torchrun")
         self.prompts = GRPOPromptDataset(cfg["data"]["files"], self.processor,
                                          max_length=int(cfg["data"]["max_length"]),
                                          system_prompt=str(cfg["data"]["system_prompt"]))
         self.dataset = self.prompts  # type: ignore[assignment]  # Recipe.run() reads only .report
+        # Several processes (torchrun): each rank takes its own prompts, batch_size per rank.
         self.sampler = LengthGroupedBatchSampler([1] * len(self.prompts), int(cfg["train"]["batch_size"]),
-                                                 seed=int(cfg["seed"]), group_by_length=False)
+                                                 seed=int(cfg["seed"]), group_by_length=False,
+                                                 world_size=self.world_size, rank=self.rank)
+        if len(self.sampler) == 0:
+            size = cfg["train"]["batch_size"]
+            raise RecipeError(f"{len(self.prompts)} prompts make no full batch of {size} on each of "
+                              f"{self.world_size} processes: lower train.batch_size or add data")
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.steps_per_epoch * int(cfg["train"]["epochs"])
         if cfg["train"]["max_steps"] is not None:
@@ -462,7 +466,8 @@ class GRPORecipe(Recipe):
 
     def _token_logps(self, encoded: Mapping[str, Any], completion: Any, *, reference: bool = False) -> Any:
         """Per-token log-probabilities ``[n, T]`` of ``completion`` ``[n, T]`` after the prompt, from
-        logits / temperature; ``reference``: with the LoRA adapter disabled (no grad)."""
+        logits / temperature; ``reference``: with the LoRA adapter disabled (no grad). A forward that
+        needs gradients goes through the DDP wrapper when several processes train."""
         import contextlib
 
         import torch
@@ -476,8 +481,9 @@ class GRPORecipe(Recipe):
             kwargs["pixel_values"] = encoded["pixel_values"].repeat(n, 1, 1, 1)
         ctx = self.model.disable_adapter() if reference else contextlib.nullcontext()
         grad = torch.no_grad() if reference else contextlib.nullcontext()
+        model = self.ddp_model if torch.is_grad_enabled() and not reference else self.model
         with ctx, grad, self._autocast():
-            logits = self.model(**kwargs).logits[:, :-1, :]  # [n, T, V]: position j predicts token j + 1
+            logits = model(**kwargs).logits[:, :-1, :]  # [n, T, V]: position j predicts token j + 1
         logits = logits.float() / float(self.cfg["grpo"]["temperature"])
         logits[..., self._image_token_id()] = float("-inf")  # suppressed in sampling too: same distribution
         return torch.log_softmax(logits, dim=-1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)  # [n, T]
@@ -502,6 +508,8 @@ class GRPORecipe(Recipe):
         return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
     def _train_step(self, indices: Sequence[int]) -> dict[str, Any]:
+        import contextlib
+
         import torch
 
         grpo = self.cfg["grpo"]
@@ -518,10 +526,16 @@ class GRPORecipe(Recipe):
                     r["old"] = self._token_logps(r["encoded"], r["completion"])
         losses, kls, norms = [], [], []
         clipped_tokens = counted_tokens = 0.0
+        # Under DDP the gradients are averaged over the ranks at the last backward of an update only:
+        # every rank runs the same number of chunks (same B, G and micro-batch size).
+        chunks = [(b, part) for b, r in enumerate(rollouts)
+                  for part in self._chunks(int(r["completion"].shape[0]))]
         for _ in range(mu):
             step_loss = step_kl = 0.0
-            for b, r in enumerate(rollouts):
-                for part in self._chunks(r["completion"].shape[0]):
+            for k, (b, part) in enumerate(chunks):
+                r = rollouts[b]
+                sync = self.world_size == 1 or k == len(chunks) - 1
+                with contextlib.nullcontext() if sync else self.ddp_model.no_sync():
                     logp = self._token_logps(r["encoded"], r["completion"][part])  # [n, T]
                     old = r["old"][part] if mu > 1 else logp.detach()
                     m = r["mask"][part].to(logp.dtype)  # [n, T]
