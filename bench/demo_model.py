@@ -125,19 +125,19 @@ def reevaluate(run: Path, *, eval_n: int = 500, eval_seed: int = 1001, batch_siz
     metrics = subset_results(out, eval_data / "metadata.csv")
     path = Path(__file__).resolve().parent / "results" / "demo_model.json"
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    document.update({
+    # The build's own figures (training and its evaluation) stay; the re-evaluation goes beside them.
+    document["protocols"] = {
+        "first_turn": "+Q / +QA: the hint in the first user turn (GaGA's Table III protocol)",
+        "follow_up": "+Q follow-up / +QA follow-up: the model answers the direct question first, the "
+                     "hint comes as the next user turn (prompts.hint_turn, what the app's session sends)",
+    }
+    document["reevaluation"] = {
+        "machine": machine(), "package": str(DEMO_MODEL_DIR), "scenes": eval_n, "seed": eval_seed,
+        "batch_size": batch_size, "max_new_tokens": max_new_tokens, "evaluate_wall_s": seconds,
         "metrics": metrics, "rows": rows(metrics),
         "hint_gain_on_hidden": hint_gain(metrics, "decisive_hidden"),
         "hint_gain_on_visible": hint_gain(metrics, "decisive_visible"),
-        "protocols": {
-            "first_turn": "+Q / +QA: the hint in the first user turn (GaGA's Table III protocol)",
-            "follow_up": "+Q follow-up / +QA follow-up: the model answers the direct question first, the "
-                         "hint comes as the next user turn (prompts.hint_turn, what the app's session sends)",
-        },
-        "reevaluation": {"machine": machine(), "package": str(DEMO_MODEL_DIR), "scenes": eval_n,
-                         "seed": eval_seed, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-                         "evaluate_wall_s": seconds},
-    })
+    }
     write_result("demo_model.json", document)
     return document
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.reevaluate:
         document = reevaluate(args.run.resolve(), eval_n=args.eval_n)
-        for row in document["rows"]:
+        for row in document["reevaluation"]["rows"]:
             print(f"{row['subset']:17} {row['variant']:14} n={row['n']:4} country {row['country']:.1f} "
                   f"city {row['city']:.1f} GeoScore {row['geoscore']:7.1f} recall {row['recall']:.3f}")
         return 0
