@@ -14,7 +14,10 @@ asked (a test checks this against ``processor(full_text, images)``). Images are 
 with the processor's mean colour (:func:`geodesk.engine.imaging.prepare_image`) before the processor.
 
 Labels are ``-100`` everywhere except the assistant answers and their end-of-turn token: the question
-stays in the sample as context but is not trained on. (XTuner's LLaVA pretraining, which GaGA's stage 1
+stays in the sample as context but is not trained on. ``train_on="last"`` (for a whole data set, or
+per file: ``{"path": ..., "train_on": "last"}``) trains on the last answer only: closed-case dialogs
+keep the model's own intermediate answers as context for the analyst's hints, and should not teach
+them (ADR 0010). (XTuner's LLaVA pretraining, which GaGA's stage 1
 used, drops the question and trains on the caption alone; we keep it, see docs/adr/0011.)
 
 Length: a sample is at most ``max_length`` tokens *including* the image tokens (2048 with 576 image
@@ -41,6 +44,7 @@ from geodesk.engine.imaging import mean_fill, prepare_image, to_rgb
 IGNORE_INDEX = -100
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 SYSTEM_PROMPT_CHOICES = ("auto", "direct", "clues", "none")
+TRAIN_ON_CHOICES = ("all", "last")  # which assistant answers carry labels
 
 
 class DatasetError(Exception):
@@ -55,6 +59,7 @@ class Sample:
     images: tuple[Path, ...]
     messages: tuple[tuple[str, str], ...]  # (role, text with <image> placeholders)
     source: str  # the JSON file it came from
+    train_on: str = "all"  # "all" answers labelled, or only the "last" one
 
 
 @dataclass(slots=True)
@@ -105,13 +110,18 @@ def _default_image_root(file: Path) -> Path:
     return file.parent
 
 
-def read_llava_json(path: str | Path, image_root: str | Path | None = None) -> list[Sample]:
+def read_llava_json(
+    path: str | Path, image_root: str | Path | None = None, train_on: str = "all"
+) -> list[Sample]:
     """Read one LLaVA conversation file (a JSON list, or one sample per line for ``.jsonl``).
 
     Image paths are relative to ``image_root``; by default the ``image_root`` recorded in the builder's
     ``<file>.manifest.json``, else the file's folder.
     """
     file = Path(path).expanduser()
+    if train_on not in TRAIN_ON_CHOICES:
+        choices = ", ".join(TRAIN_ON_CHOICES)
+        raise DatasetError(f"train_on of {file} must be one of {choices}, not {train_on!r}")
     if not file.is_file():
         raise DatasetError(f"training data file {file} does not exist")
     try:
@@ -163,7 +173,9 @@ def read_llava_json(path: str | Path, image_root: str | Path | None = None) -> l
             )
         if not any(role == "assistant" for role, _ in messages):
             raise DatasetError(f"{where} ({sample_id}): no 'gpt' turn, nothing to learn from")
-        samples.append(Sample(sample_id, tuple(root / name for name in names), tuple(messages), str(file)))
+        samples.append(
+            Sample(sample_id, tuple(root / name for name in names), tuple(messages), str(file), train_on)
+        )
     return samples
 
 
@@ -197,6 +209,7 @@ class LlavaConversationDataset:
         max_length: int = 2048,
         system_prompt: str = "auto",
         family: Family = LLAVA,
+        train_on: str = "all",
     ) -> None:
         if system_prompt not in SYSTEM_PROMPT_CHOICES:
             raise DatasetError(f"system_prompt must be one of {', '.join(SYSTEM_PROMPT_CHOICES)}")
@@ -218,9 +231,10 @@ class LlavaConversationDataset:
         for entry in files:
             if isinstance(entry, Mapping):
                 path, root = entry["path"], entry.get("image_root")
+                file_train_on = str(entry.get("train_on", train_on))
             else:
-                path, root = entry, None
-            read.extend(read_llava_json(path, root))
+                path, root, file_train_on = entry, None, train_on
+            read.extend(read_llava_json(path, root, file_train_on))
             self.report.files.append(str(Path(path)))
         self.samples: list[Sample] = []
         self.lengths: list[int] = []  # tokens after truncation, for length grouping
@@ -286,6 +300,7 @@ class LlavaConversationDataset:
 
         pieces: list[tuple[str, bool]] = []
         done = ""  # the rendered prefix so far (processors refuse to render an empty conversation)
+        last_answer = max(k for k, m in enumerate(messages) if m["role"] == "assistant")
         for k, message in enumerate(messages):
             upto = text(k + 1)
             if message["role"] == "assistant":
@@ -295,7 +310,8 @@ class LlavaConversationDataset:
                 if not (header.startswith(done) and upto.startswith(header)):
                     raise DatasetError("the chat template does not render conversation prefixes stably")
                 pieces.append((header[len(done) :], False))
-                pieces.append((upto[len(header) :], True))  # answer + end-of-turn token
+                trained = sample.train_on == "all" or k == last_answer
+                pieces.append((upto[len(header) :], trained))  # answer + end-of-turn token
             else:
                 if not upto.startswith(done):
                     raise DatasetError("the chat template does not render conversation prefixes stably")

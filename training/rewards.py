@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import math
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 Completion = str | ParsedAnswer
 DistanceShape = Literal["geoagent", "geoscore"]
 LEVELS = ("country", "region", "city")
-REWARD_NAMES = ("format", "distance", "admin", "semantic", "grounding", "consistency")
+REWARD_NAMES = ("format", "distance", "admin", "semantic", "grounding", "consistency", "localizability")
 
 GEOAGENT_SCALE_KM = 200.0  # GeoAgent: exp(-d / 200 km) ...
 GEOAGENT_CUTOFF_KM = 2000.0  # ... and 0 beyond 2,000 km
@@ -77,6 +78,7 @@ class GroundTruth:
     city: str | None = None
     clue_entities: tuple[str, ...] = ()
     mode: str = SessionMode.DIRECT.value
+    image: str | None = None  # the sample's image file, for rewards whose judge looks at the photo
 
     def name(self, level: str) -> str | None:
         value: str | None = getattr(self, level)
@@ -507,6 +509,53 @@ def consistency_reward(
     return agree / len(stated)
 
 
+# --------------------------------------------------------------------------------- localizability
+
+_SCORE = re.compile(r'"score"\s*:\s*(-?\d+(?:\.\d+)?)|(-?\d+(?:\.\d+)?)')
+
+
+def judge_score(text: str) -> float | None:
+    """The 0..10 score of a judge's answer (``{"score": 7}``, or the first number), as 0..1; None when
+    the answer holds no number."""
+    match = _SCORE.search(text or "")
+    if match is None:
+        return None
+    value = float(match.group(1) or match.group(2))
+    return min(max(value / 10.0, 0.0), 1.0)
+
+
+def localizability_reward(
+    completion: Completion,
+    truth: GroundTruth,
+    *,
+    judge: Backend,
+    image: Any,
+    settings: GenerationSettings | None = None,
+    gazetteer: Gazetteer | None = None,
+) -> float:
+    """GLOBE's localizability reward, through a served reward model (any engine backend that takes an
+    image): the judge sees the photo and the answer's clues + reasoning
+    (``prompts.localizability_judge_prompt``) and scores 0..10 how well they rest on visible, locating
+    evidence; r_localizability = score / 10. 0 when the answer is invalid or has no reasoning, or the
+    judge gives no number. GLOBE names the reward model but not its prompt: this wording is ours.
+    """
+    from geodesk.engine.backends.base import ChatMessage, GenerationSettings
+
+    gaz = gazetteer or default_gazetteer()
+    p = _valid(parse_completion(completion, truth.mode, gaz))
+    if p is None:
+        return 0.0
+    text = reasoning_text(p)
+    if not text.strip():
+        return 0.0
+    result = judge.generate(
+        [ChatMessage("user", prompts.localizability_judge_prompt(text), (image,))],
+        settings or GenerationSettings(max_new_tokens=16, temperature=0.0),
+    )
+    score = judge_score(result.text)
+    return 0.0 if score is None else score
+
+
 # ------------------------------------------------------------------------------------ combination
 
 
@@ -544,14 +593,28 @@ class RewardSet:
             raise RewardError(f"rewards.distance must be geoagent or geoscore, not {distance_shape!r}")
         if "semantic" in self.weights and similarity is None:
             raise RewardError("the semantic reward needs a similarity (make_similarity)")
-        if "consistency" in self.weights and judge is None:
-            raise RewardError("the consistency reward needs a judge backend (rewards.judge)")
+        for needs_judge in ("consistency", "localizability"):
+            if needs_judge in self.weights and judge is None:
+                raise RewardError(f"the {needs_judge} reward needs a judge backend (rewards.judge)")
         self.distance_shape: DistanceShape = distance_shape
         self.similarity = similarity
         self.region_credit = region_credit
         self.judge = judge
         self.judge_settings = judge_settings
         self.gazetteer = gazetteer or default_gazetteer()
+        self._images: dict[str, Any] = {}  # path -> opened photo, for the localizability judge
+
+    def _image(self, truth: GroundTruth) -> Any:
+        if truth.image is None:
+            raise RewardError("the localizability reward needs the sample's image (GroundTruth.image)")
+        if truth.image not in self._images:
+            from PIL import Image, ImageOps
+
+            if len(self._images) > 64:
+                self._images.clear()
+            with Image.open(truth.image) as img:
+                self._images[truth.image] = ImageOps.exif_transpose(img).convert("RGB")
+        return self._images[truth.image]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -583,6 +646,10 @@ class RewardSet:
             assert self.judge is not None
             return consistency_reward(parsed, truth, judge=self.judge, settings=self.judge_settings,
                                       gazetteer=gaz)
+        if name == "localizability":
+            assert self.judge is not None
+            return localizability_reward(parsed, truth, judge=self.judge, image=self._image(truth),
+                                         settings=self.judge_settings, gazetteer=gaz)
         raise RewardError(f"unknown reward {name!r}")
 
     def score(self, completions: Sequence[str], truths: Sequence[GroundTruth]) -> RewardScores:

@@ -753,3 +753,19 @@ def generic_first_turn(
     mode_line = canonical_template(mode) if mode is SessionMode.CLUES else GENERIC_INSTRUCTION
     text = "\n".join([lines[0], mode_line, *lines[2:]])
     return UserTurn(text=text, region_crops=gaga.region_crops, protocol_version=GENERIC_PROTOCOL_VERSION)
+
+
+def localizability_judge_prompt(reasoning: str) -> str:
+    """GLOBE-style localizability check: a judge that sees the photo rates how well an answer's clues
+    and reasoning rest on what is visible and say where it is. Used by the GRPO localizability reward.
+
+    The judge replies ``{"score": <0 to 10>}``; the reward is the score / 10.
+    """
+    return (
+        f"{IMAGE_PLACEHOLDER}\n"
+        "A geolocation analyst wrote the clues and the reasoning below about this photo. Rate them from 0 "
+        "to 10: 10 when every clue is really visible in the photo and the clues together narrow the place "
+        "down well, 0 when the clues are not in the photo or say nothing about where it is.\n\n"
+        f"{reasoning}\n\n"
+        'Reply with one JSON object and nothing else: {"score": <a number from 0 to 10>}'
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -318,3 +319,29 @@ def test_reward_set_weights_and_validation() -> None:
         RewardSet({"consistency": 1.0})
     with pytest.raises(RewardError, match="similarity"):
         RewardSet({"semantic": 1.0})
+
+
+# ---------------------------------------------------------------------------------- localizability
+
+
+def test_localizability_is_the_judges_score_of_the_reasoning_against_the_photo(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from training.rewards import judge_score, localizability_reward
+
+    photo = Image.new("RGB", (8, 8), (1, 2, 3))
+    text = answer(clues=[("signage", "French road signs")], reasoning="Paris street furniture.")
+    judge = ScriptedJudge('{"score": 7}')
+    assert localizability_reward(text, PARIS, judge=judge, image=photo) == pytest.approx(0.7)
+    assert judge.prompts[0].startswith("<image>\n") and "Paris street furniture." in judge.prompts[0]
+    assert localizability_reward(text, PARIS, judge=ScriptedJudge("cannot say"), image=photo) == 0.0
+    assert localizability_reward("not an answer", PARIS, judge=judge, image=photo) == 0.0
+    assert (judge_score("12"), judge_score("score: -3"), judge_score('{"score": 4.5}')) == (1.0, 0.0, 0.45)
+    # Through the reward set: the truth names the sample's image, opened once and sent with the prompt.
+    path = tmp_path / "p.png"
+    photo.save(path)
+    truth = GroundTruth(48.8566, 2.3522, "France", "Île-de-France", "Paris", image=str(path))
+    scores = RewardSet({"localizability": 1.0}, judge=ScriptedJudge('{"score": 10}')).score([text], [truth])
+    assert scores.total == [1.0]
+    with pytest.raises(RewardError, match="localizability reward needs a judge"):
+        RewardSet({"localizability": 1.0})

@@ -1,4 +1,6 @@
-"""``geodesk-train build-data {meta,clues,dialog,cases,validate,split,repository}``: MG-Geo style data.
+"""``geodesk-train build-data {table,meta,clues,dialog,cases,validate,split,interactive,mix,repository}``.
+
+MG-Geo style data, from photos with GPS to the stage-2 mixture.
 
 Every subcommand prints one JSON document with ``--json`` (counts, problems, output paths) and exits
 non-zero with a sentence on stderr when its input is unusable; ``validate`` also exits 1 when any
@@ -28,8 +30,16 @@ def register(subparsers: Any) -> None:
     )
     sub = parser.add_subparsers(dest="part", metavar="PART", required=True)
 
+    table = sub.add_parser("table", help="photos with GPS -> the metadata table the other parts read")
+    table.add_argument("--photos", type=Path, required=True, metavar="DIR", help="folder of geotagged photos")
+    table.add_argument("--out", type=Path, required=True, metavar="CSV")
+    add_json_argument(table)
+    table.set_defaults(handler=_table)
+
     meta = sub.add_parser("meta", help="Meta Part: direct-mode questions and JSON answers from a table")
     _table_arguments(meta)
+    meta.add_argument("--keep-incomplete", action="store_true",
+                      help="keep rows without a region or city (GaGA removed them; the answer says null)")
     meta.set_defaults(handler=_meta)
 
     clues = sub.add_parser("clues", help="Clue Part: a teacher selects and rephrases country clues")
@@ -43,6 +53,8 @@ def register(subparsers: Any) -> None:
     clues.add_argument("--accept-reviewed", type=Path, default=None, metavar="QUEUE",
                        help="samples from the approved entries of an edited review queue (no teacher)")
     clues.add_argument("--seed", type=int, default=0)
+    clues.add_argument("--no-structured", action="store_true",
+                       help="offer only the hand-written clues, not the structured country facts")
     _teacher_arguments(clues, max_new_tokens=512)
     add_json_argument(clues)
     clues.set_defaults(handler=_clues)
@@ -50,6 +62,11 @@ def register(subparsers: Any) -> None:
     dialog = sub.add_parser("dialog", help="Dialog Part: CoT Deduction, and Introspection beyond 25 km")
     _table_arguments(dialog)
     dialog.add_argument("--rounds", type=int, default=3, help="question-answer rounds before the coordinates")
+    dialog.add_argument("--hint-turns", type=int, default=2, metavar="N",
+                        help="hint turns per hint-turn sample in the app's session format (default 2; "
+                             "0 writes the paper's Dialog part alone)")
+    dialog.add_argument("--hint-kinds", default=",".join(k.value for k in _hint_kinds()), metavar="KINDS",
+                        help="comma-separated hint kinds to draw from (default: all of them)")
     _teacher_arguments(dialog, max_new_tokens=1024)
     dialog.set_defaults(handler=_dialog)
 
@@ -89,8 +106,36 @@ def register(subparsers: Any) -> None:
     add_json_argument(split)
     split.set_defaults(handler=_split)
 
-    repo = sub.add_parser("repository", help="check the clue repository and count its clues")
+    inter = sub.add_parser("interactive",
+                           help="+Q/+QA evaluation dialogs and GRPO prompts from reviewed clues")
+    inter.add_argument("--queue", type=Path, required=True, metavar="QUEUE",
+                       help="the Clue part's review queue (approved entries are used)")
+    inter.add_argument("--images", type=Path, required=True, metavar="DIR",
+                       help="the Clue part's image folder")
+    inter.add_argument("--out-dir", type=Path, required=True, metavar="DIR")
+    inter.add_argument("--seed", type=int, default=0)
+    add_json_argument(inter)
+    inter.set_defaults(handler=_interactive)
+
+    mix = sub.add_parser("mix", help="the stage-2 mixture: parts in the paper's proportions, deduplicated")
+    mix.add_argument("--part", action="append", default=[], required=True, metavar="NAME=FILE",
+                     help="a part's samples file (repeat): meta=..., clue=..., dialog=..., any other name")
+    mix.add_argument("--recipe", default="paper", metavar="NAME=WEIGHT,...",
+                     help="weights per part (default 'paper': meta 94k, clue 73k, dialog 73k of Mix240k)")
+    mix.add_argument("--total", type=int, default=None,
+                     help="samples in the mixture (default: the most every part can fill at its share)")
+    mix.add_argument("--val", action="append", default=[], type=Path, metavar="FILE",
+                     help="validation samples (repeat): training samples of their cities are dropped")
+    mix.add_argument("--out", type=Path, required=True, metavar="FILE")
+    mix.add_argument("--seed", type=int, default=0)
+    add_json_argument(mix)
+    mix.set_defaults(handler=_mix)
+
+    repo = sub.add_parser("repository", help="check the clue repository, count its clues, report coverage")
     repo.add_argument("--repository", type=Path, default=None, metavar="FILE")
+    repo.add_argument("--rebuild-structured", action="store_true",
+                      help="rebuild resources/clues/structured.json from CLDR, libphonenumber, tz, GeoNames")
+    repo.add_argument("--no-structured", action="store_true", help="the hand-written clues alone")
     add_json_argument(repo)
     repo.set_defaults(handler=_repository)
 
@@ -117,8 +162,9 @@ def _teacher_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int) 
                        help="package folder or NAME[@VERSION] (hf), or the served model name (remote)")
     add_backend_arguments(group, adapter=False)
     group.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
-    group.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
-    group.add_argument("--top-p", type=float, default=1.0)
+    group.add_argument("--temperature", type=float, default=1.0,
+                       help="sampling temperature (default 1, GaGA's setting; 0 is greedy and reproducible)")
+    group.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default 1, GaGA's)")
     _workspace_argument(parser)
 
 
@@ -139,12 +185,22 @@ def _data_errors() -> tuple[type[Exception], ...]:
     return (DataError, GeoDataError)
 
 
+def _table(args: argparse.Namespace) -> int:
+    from training.data.photos import build_table
+
+    try:
+        report = build_table(args.photos, args.out)
+    except _data_errors() as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report)
+
+
 def _meta(args: argparse.Namespace) -> int:
     from training.data.meta import build_meta
 
     try:
         report = build_meta(args.metadata, args.images, args.out, seed=args.seed,
-                            show_progress=progress_enabled(args))
+                            show_progress=progress_enabled(args), keep_incomplete=args.keep_incomplete)
     except _data_errors() as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report)
@@ -179,7 +235,7 @@ def _clues(args: argparse.Namespace) -> int:
     from training.data.clues import accept_reviewed, build_clues, load_clue_repository
 
     try:
-        repository = load_clue_repository(args.repository)
+        repository = load_clue_repository(args.repository, structured=not args.no_structured)
         if args.accept_reviewed is not None:
             report = accept_reviewed(args.accept_reviewed, args.out, repository=repository, seed=args.seed,
                                      images=args.images)
@@ -199,15 +255,33 @@ def _clues(args: argparse.Namespace) -> int:
     return _finish(args, report)
 
 
+def _hint_kinds() -> tuple[Any, ...]:
+    from training.data.hint_turns import HINT_KINDS
+
+    return HINT_KINDS
+
+
+def _parse_hint_kinds(text: str) -> tuple[Any, ...]:
+    known = {k.value: k for k in _hint_kinds()}
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise CliError(f"--hint-kinds takes a comma-separated list of {', '.join(known)}; "
+                       f"got {text!r}")
+    return tuple(known[n] for n in names)
+
+
 def _dialog(args: argparse.Namespace) -> int:
     from training.data.dialog import build_dialog
 
     settings = _settings(args, args.seed)
+    kinds = _parse_hint_kinds(args.hint_kinds)
     try:
         teacher = _open_teacher(args)
         try:
             report = build_dialog(args.metadata, args.images, args.out, teacher, rounds=args.rounds,
-                                  seed=args.seed, settings=settings, show_progress=progress_enabled(args))
+                                  seed=args.seed, settings=settings, show_progress=progress_enabled(args),
+                                  hint_turns=args.hint_turns, hint_kinds=kinds)
         finally:
             teacher.close()
     except _data_errors() as exc:
@@ -279,15 +353,51 @@ def _split(args: argparse.Namespace) -> int:
     return _finish(args, report)
 
 
+def _interactive(args: argparse.Namespace) -> int:
+    from training.data.interactive import build_interactive
+
+    try:
+        report = build_interactive(args.queue, args.images, args.out_dir, seed=args.seed)
+    except _data_errors() as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report)
+
+
+def _mix(args: argparse.Namespace) -> int:
+    from training.data.mix import build_mix, parse_recipe
+
+    parts: dict[str, Path] = {}
+    for item in args.part:
+        name, _, file = str(item).partition("=")
+        if not name or not file:
+            raise CliError(f"--part {item!r} must be NAME=FILE, e.g. --part meta=data/meta.json")
+        parts[name] = Path(file)
+    try:
+        recipe = None if args.recipe == "paper" else parse_recipe(args.recipe)
+        report = build_mix(parts, args.out, recipe=recipe, total=args.total, val=args.val, seed=args.seed)
+    except _data_errors() as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report)
+
+
 def _repository(args: argparse.Namespace) -> int:
     from training.data.clues import load_clue_repository
     from training.data.common import Report
+    from training.data.country_facts import coverage, write_structured
 
     try:
-        repository = load_clue_repository(args.repository)
+        if args.rebuild_structured:
+            write_structured()
+        repository = load_clue_repository(args.repository, structured=not args.no_structured)
+        covered = coverage(repository)
     except _data_errors() as exc:
         raise CliError(str(exc)) from None
     report = Report("repository", out=repository.path)
     report.counts.update(countries=len(repository.countries), clues=repository.clue_count)
-    report.extra.update(sha256=repository.sha256, countries=sorted(repository.countries))
+    structured = repository.structured_path
+    report.extra.update(sha256=repository.sha256, countries=sorted(repository.countries), coverage=covered,
+                        structured=None if structured is None else str(structured))
+    for code in covered["below_target"]:
+        places = covered["per_country"][code]["places"]
+        report.problem(code, f"fewer than 5 clues for a country with {places} GeoNames places")
     return _finish(args, report)

@@ -73,15 +73,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--dialogs",
         metavar="D.jsonl",
-        help="id, question, answer per line: also run +Q and +QA (GaGA Table III)",
+        help="id, question, answer per line: also run +Q and +QA (GaGA Table III), with the hint in the "
+        "first turn (the paper's protocol) and, in DIRE mode, as a follow-up turn after the direct answer "
+        "(the app's)",
+    )
+    parser.add_argument(
+        "--no-follow-up", action="store_true",
+        help="with --dialogs: only the paper's first-turn protocol, not the app's follow-up turns",
     )
     parser.add_argument(
         "--candidates",
         metavar="FILE",
-        help="HIER candidate countries, one per line (default: the truth set's countries)",
+        help="HIER candidate countries, one per line (default: every country, as the paper)",
     )
     parser.add_argument(
-        "--max-cities", type=int, default=None, help="HIER: most populous cities listed (100)"
+        "--candidates-from-truth", action="store_true",
+        help="HIER: offer only the truth set's countries (a deviation from the paper; an easier question)",
+    )
+    parser.add_argument(
+        "--max-cities", type=int, default=None,
+        help="HIER: list only the N most populous cities of a region (default: all, as the paper)",
     )
     parser.add_argument(
         "--protocol",
@@ -181,8 +192,10 @@ def _with_model(args: argparse.Namespace) -> int:
         limit=args.limit,
         max_new_tokens=args.max_new_tokens,
         candidates=_read_lines(args.candidates) if args.candidates else None,
+        candidates_from_truth=args.candidates_from_truth,
         max_cities=args.max_cities or DEFAULT_MAX_CITIES,
         dialogs=dialogs,
+        follow_up=not args.no_follow_up,
         report=not args.no_report,
         model_label=f"{identity.name}@{identity.version}",
         extra={
@@ -199,7 +212,8 @@ def _with_model(args: argparse.Namespace) -> int:
     if progress_enabled(args):
         from tqdm import tqdm
 
-        total = min(len(samples), args.limit or len(samples)) * (3 if dialogs else 1)
+        rounds = 1 if not dialogs else (5 if args.mode == "dire" and not args.no_follow_up else 3)
+        total = min(len(samples), args.limit or len(samples)) * rounds
         bar = tqdm(total=total, unit="img", desc=f"evaluate {args.mode}", file=sys.stderr)
 
         def progress(k: int) -> None:

@@ -1,7 +1,11 @@
 """Clue Part (GaGA section IV-B): the country clue repository, the teacher's selection, human review.
 
-1. ``resources/clues/clues.json`` holds geolocation facts per country, each with a stable id, a topic
-   and a clue category of the prompt protocol (format: resources/clues/README.md).
+1. ``resources/clues/clues.json`` holds geolocation facts per country written by hand, each with a
+   stable id, a topic and a clue category of the prompt protocol (format: resources/clues/README.md);
+   ``resources/clues/structured.json`` (``training.data.country_facts``) adds, for every country with
+   places in GeoNames, the facts structured sources give (CLDR scripts and languages, calling codes,
+   ccTLDs, currencies, time zones, hemisphere, driving side), each with its source. The loader merges
+   them: a hand-written clue on a topic wins over the structured one.
 2. For each image, a teacher (any engine ``Backend``) sees the image and its country's clue texts
    (``prompts.clue_rephrase_prompt``), keeps the ones it can see and rephrases them;
    ``parsing.parse_clue_selection`` reads its answer. The kept clues become a clue-mode training
@@ -74,6 +78,7 @@ class CountryClue:
     topic: str
     category: str
     text: str
+    source: str = "geodesk hand-written"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class ClueRepository:
     path: Path
     sha256: str
     countries: dict[str, CountryEntry]
+    structured_path: Path | None = None  # the merged structured-facts file, when one was merged
 
     def get(self, code: str | None) -> CountryEntry | None:
         return None if code is None else self.countries.get(code.upper())
@@ -219,16 +225,70 @@ def parse_clue_repository(document: Any, path: Path, sha256: str = "") -> ClueRe
     return ClueRepository(path, sha256, countries)
 
 
-def load_clue_repository(path: Path | None = None) -> ClueRepository:
-    """Read and validate the repository (default: resources/clues/clues.json)."""
-    path = Path(path) if path is not None else DEFAULT_REPOSITORY
+STRUCTURED_TOPICS = frozenset({*TOPICS, "phone", "currency", "time_zone", "sun"})
+
+
+def _read_json(path: Path, what: str) -> Any:
     if not path.is_file():
-        raise ClueRepositoryError(f"the clue repository {path} does not exist")
+        raise ClueRepositoryError(f"the {what} {path} does not exist")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ClueRepositoryError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return parse_clue_repository(document, path, sha256_file(path))
+
+
+def merge_structured(repository: ClueRepository, document: Any, path: Path) -> ClueRepository:
+    """The repository plus the structured facts of ``document`` (``geodesk-country-facts/1``).
+
+    A country the hand-written file covers keeps its clues and gains the structured clues on topics
+    it has no clue for; any other country gets the structured clues alone."""
+    from training.data.country_facts import STRUCTURED_FORMAT
+
+    if not isinstance(document, dict) or document.get("format") != STRUCTURED_FORMAT:
+        raise ClueRepositoryError(f"{path}: not a structured-facts file (format {STRUCTURED_FORMAT})")
+    countries = dict(repository.countries)
+    problems: list[str] = []
+    for raw in document.get("countries") or []:
+        code = str(raw.get("code", ""))
+        structured: list[CountryClue] = []
+        for item in raw.get("clues") or []:
+            clue = CountryClue(str(item.get("id")), str(item.get("topic")), str(item.get("category")),
+                               str(item.get("text", "")).strip(), str(item.get("source") or ""))
+            if (not _ID.fullmatch(clue.id) or not clue.id.startswith(code.lower() + "-")
+                    or clue.topic not in STRUCTURED_TOPICS or not clue.source
+                    or clue.category not in (*prompts.CLUE_CATEGORY_IDS, prompts.OTHER_CATEGORY)):
+                problems.append(f"{code}: clue {clue.id!r} breaks the format (id, topic, category, source)")
+                continue
+            structured.append(clue)
+        existing = countries.get(code)
+        if existing is None:
+            if structured:
+                name = str(raw.get("name") or code)
+                countries[code] = CountryEntry(code, name, dict(raw.get("facts") or {}), tuple(structured))
+            continue
+        covered = {c.topic for c in existing.clues}
+        ids = {c.id for c in existing.clues}
+        extra = tuple(c for c in structured if c.topic not in covered and c.id not in ids)
+        countries[code] = CountryEntry(existing.code, existing.name, existing.facts, existing.clues + extra)
+    if problems:
+        raise ClueRepositoryError(f"{path} has {len(problems)} problem(s):\n  " + "\n  ".join(problems[:50]))
+    return ClueRepository(repository.path, repository.sha256, countries, path)
+
+
+def load_clue_repository(
+    path: Path | None = None, structured: Path | bool | None = True
+) -> ClueRepository:
+    """Read and validate the repository (default: resources/clues/clues.json), merged with the
+    structured facts (``structured``: True for resources/clues/structured.json, a path, or False)."""
+    from training.data.country_facts import DEFAULT_STRUCTURED
+
+    path = Path(path) if path is not None else DEFAULT_REPOSITORY
+    document = _read_json(path, "clue repository")
+    repository = parse_clue_repository(document, path, sha256_file(path))
+    if structured is False or structured is None:
+        return repository
+    facts_path = DEFAULT_STRUCTURED if structured is True else Path(structured)
+    return merge_structured(repository, _read_json(facts_path, "structured-facts file"), facts_path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,7 +358,8 @@ def build_clues(
     report.counts["queue_entries"] = _write_queue(queue, checkpoint, order)
     report.manifest = write_manifest(
         out, part=PART, seed=seed, counts=report.counts, outputs=[out, queue, checkpoint.path],
-        sources={"metadata": metadata, "clue_repository": repository.path}, image_root=images,
+        sources={"metadata": metadata, "clue_repository": repository.path,
+                 "country_facts": repository.structured_path}, image_root=images,
         extra={"teacher": teacher_name(teacher), "reviewed": False, "settings": settings.as_dict()},
     )
     report.extra["queue"] = str(queue)
@@ -460,7 +521,8 @@ def accept_reviewed(
     report.counts["samples"] = write_samples(out, samples)
     report.manifest = write_manifest(
         out, part=PART, seed=seed, counts=report.counts, outputs=[out],
-        sources={"review_queue": queue, "clue_repository": repository.path}, image_root=images,
+        sources={"review_queue": queue, "clue_repository": repository.path,
+                 "country_facts": repository.structured_path}, image_root=images,
         extra={"reviewed": True},
     )
     return report

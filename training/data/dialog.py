@@ -15,7 +15,14 @@ Per image, through any teacher backend:
 
 A sample is a multi-turn conversation ``<image>\\nQ1 -> A1, Q2 -> A2, ..., Q(n+1) -> A(n+1)``. Samples
 whose final answer is still more than 25 km off (or has no coordinates) are not written: the point
-of introspection is a correct reasoning chain. Every image's path (deduction / introspection), the
+of introspection is a correct reasoning chain.
+
+Beyond the paper (``hint_turns``, default 2; 0 writes the paper's part alone): for every written
+chain a second sample, ``<id>-hints``, in the app's session format (``training.data.hint_turns``):
+the direct-mode first turn answered with the teacher's deduced point (named by reverse geocoding),
+then hint turns (correction, exclusion, prior, +Q / +QA from the chain's own rounds) each answered
+with the true location. It is how a model trained on real data learns the follow-up turn the app
+sends. Every image's path (deduction / introspection), the
 distances and the raw teacher answers go to ``OUT.trace.jsonl``, which is also the resume checkpoint.
 """
 
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geodesk.domain import HintKind
 from geodesk.engine import prompts
 from geodesk.engine.parsing import parse_answer
 from geodesk.geo.distance import haversine_km
@@ -38,6 +46,8 @@ from training.data.common import (
     write_manifest,
     write_samples,
 )
+from training.data.hint_turns import HINT_KINDS, Location, hint_dialog, plan_hints
+from training.data.meta import sample_rng
 from training.data.metadata import MetaRow, PlaceNamer, place_text
 from training.data.teacher import ask_teacher, default_settings, run_rows, teacher_name
 
@@ -106,6 +116,29 @@ def dialog_sample(sample_id: str, image: str, questions: list[str], answers: lis
     return make_sample(sample_id, image, turns)
 
 
+def hint_sample(
+    record: dict[str, Any], namer: PlaceNamer, seed: int, turns: int, kinds: tuple[HintKind, ...] = HINT_KINDS
+) -> Sample | None:
+    """The hint-turn sample of a finished chain (None when its trace has no deduced point or place)."""
+    place, sample = record.get("place"), record.get("sample")
+    point = deduced_point(str(record.get("deduction", "")))
+    if point is None or not isinstance(place, list) or not isinstance(sample, dict):
+        return None
+    lat, lon = (float(v) for v in record["truth"])
+    truth = Location(place[0], place[1], place[2], lat, lon)
+    _, country, region, city = namer.reverse(*point)
+    first = Location(country, region, city, *point)
+    values = [str(turn["value"]) for turn in sample["conversations"]]
+    questions = [v.removeprefix(f"{prompts.IMAGE_PLACEHOLDER}\n") for v in values[0::2]]
+    rounds = list(zip(questions[:-1], values[1::2][:-1], strict=True))  # without the coordinates round
+    sample_id = f"{record['id']}-hints"
+    rng = sample_rng(seed, PART, sample_id)
+    steps = plan_hints(truth, first, rounds, rng, turns=turns, kinds=kinds)
+    if not steps:
+        return None
+    return make_sample(sample_id, str(record["image"]), hint_dialog(first, steps, rng=rng))
+
+
 def run_dialog(
     row: MetaRow,
     sample_id: str,
@@ -115,10 +148,15 @@ def run_dialog(
     settings: GenerationSettings,
     place: str,
     rounds: int = 3,
+    names: tuple[str | None, str | None, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Deduce, decide, maybe introspect, for one image; returns the trace record (with its sample)."""
+    """Deduce, decide, maybe introspect, for one image; returns the trace record (with its sample).
+
+    ``names``: the row's (country, region, city) as the answer JSON writes them, kept in the record
+    for the hint-turn sample."""
     count = rounds + 1
-    record: dict[str, Any] = {"id": sample_id, "row": row.id, "image": image, "truth": [row.lat, row.lon]}
+    record: dict[str, Any] = {"id": sample_id, "row": row.id, "image": image, "truth": [row.lat, row.lon],
+                              "place": list(names) if names else None}
     deduction_prompt = prompts.cot_deduction_prompt(rounds)
     try:
         deduction = ask_teacher(teacher, image_path, [deduction_prompt], settings)
@@ -177,10 +215,16 @@ def build_dialog(
     settings: GenerationSettings | None = None,
     namer: PlaceNamer | None = None,
     show_progress: bool = False,
+    hint_turns: int = 2,
+    hint_kinds: tuple[HintKind, ...] = HINT_KINDS,
 ) -> Report:
-    """CoT Deduction / Introspection for every row with an image; resumable through OUT.trace.jsonl."""
+    """CoT Deduction / Introspection for every row with an image; resumable through OUT.trace.jsonl.
+
+    ``hint_turns``: follow-up turns per hint-turn sample (0: no hint-turn samples, the paper's part)."""
     if rounds < 1:
         raise DataError("the dialog needs at least one question-answer round before the coordinates")
+    if hint_turns < 0:
+        raise DataError("--hint-turns must be 0 (no hint-turn samples) or more")
     settings = settings or default_settings(1024, seed)
     namer = namer or PlaceNamer()
     report = Report(PART, out=out)
@@ -188,7 +232,7 @@ def build_dialog(
     def deduce(row: MetaRow, sample_id: str, rel: str) -> dict[str, Any]:
         _, country = namer.country(row.country)
         return run_dialog(row, sample_id, rel, images / rel, teacher, settings,
-                          place_text(row.city, row.region, country), rounds)
+                          place_text(row.city, row.region, country), rounds, (country, row.region, row.city))
 
     checkpoint, order = run_rows(
         PART, metadata, images, out, report, FINAL, deduce, show_progress=show_progress
@@ -196,11 +240,25 @@ def build_dialog(
     for record in checkpoint.records.values():
         if record.get("status") == "done":
             report.count(f"path_{record.get('path')}")
-    report.counts["samples"] = write_samples(out, checkpoint.samples(order))
+    samples = checkpoint.samples(order)
+    if hint_turns:
+        chains = {str(s["id"]) for s in samples}
+        for sample_id in order:
+            chain = checkpoint.records.get(sample_id)
+            if chain is None or sample_id not in chains:
+                continue
+            extra = hint_sample(chain, namer, seed, hint_turns, hint_kinds)
+            if extra is None:
+                report.count("hint_samples_skipped")
+                continue
+            samples.append(extra)
+            report.count("hint_samples")
+    report.counts["samples"] = write_samples(out, samples)
     report.manifest = write_manifest(
         out, part=PART, seed=seed, counts=report.counts, outputs=[out, checkpoint.path],
         sources={"metadata": metadata}, image_root=images,
         extra={"teacher": teacher_name(teacher), "rounds": rounds, "introspection_km": INTROSPECTION_KM,
-               "settings": settings.as_dict()},
+               "settings": settings.as_dict(), "hint_turns": hint_turns,
+               "hint_kinds": [k.value for k in hint_kinds]},
     )
     return report

@@ -6,6 +6,10 @@ inference except for the drawn wording. The answer is ``prompts.format_answer`` 
 with the country code turned into the gazetteer's name (``FR`` -> ``France``), since the parser and the
 metrics compare names.
 
+Rows without a region or a city are left out (counted as ``incomplete_rows``): GaGA removed "a small
+number of samples with incomplete location" information, so its model never learns to answer null.
+``keep_incomplete=True`` (``--keep-incomplete``) keeps them, answering null for the missing level.
+
 The wording is drawn from ``random.Random(f"{seed}:meta:{id}")``: a sample does not change when rows
 are added, removed or reordered.
 """
@@ -44,13 +48,19 @@ def build_meta(
     seed: int = 0,
     namer: PlaceNamer | None = None,
     show_progress: bool = False,
+    keep_incomplete: bool = False,
 ) -> Report:
-    """Write the Meta Part samples for every row whose image exists; missing images are reported."""
+    """Write the Meta Part samples for every complete row whose image exists; missing images are
+    reported, incomplete rows (no region or no city) counted and left out unless ``keep_incomplete``."""
     report = Report(PART, out=out)
     rows, bad = read_metadata(metadata)
     for b in bad:
         report.problem(b.id or f"line {b.line}", f"line {b.line}: {b.reason}", "bad_rows")
     report.count("rows", len(rows))
+    if not keep_incomplete:
+        complete = [row for row in rows if row.region and row.city]
+        report.count("incomplete_rows", len(rows) - len(complete))
+        rows = complete
     index = index_images(images)
     namer = namer or PlaceNamer()
 
@@ -67,6 +77,6 @@ def build_meta(
     report.counts["samples"] = write_samples(out, samples)
     report.manifest = write_manifest(
         out, part=PART, seed=seed, counts=report.counts, outputs=[out], sources={"metadata": metadata},
-        image_root=images,
+        image_root=images, extra={"keep_incomplete": keep_incomplete},
     )
     return report

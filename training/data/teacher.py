@@ -19,11 +19,19 @@ if TYPE_CHECKING:
     from training.data.metadata import MetaRow
 
 
-def default_settings(max_new_tokens: int, seed: int | None) -> GenerationSettings:
-    """Greedy decoding: the same teacher and data give the same answers (the paper sampled at T=1)."""
+TEACHER_TEMPERATURE = 1.0  # GaGA's teacher decoding: temperature 1, top-p 1
+TEACHER_TOP_P = 1.0
+
+
+def default_settings(max_new_tokens: int, seed: int | None, *, greedy: bool = False) -> GenerationSettings:
+    """The paper's teacher decoding (temperature 1, top-p 1), seeded so a rerun draws the same answers
+    on the same backend; ``greedy`` (temperature 0) is the named deviation for reproducibility across
+    backends."""
     from geodesk.engine.backends.base import GenerationSettings
 
-    return GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0, seed=seed)
+    temperature = 0.0 if greedy else TEACHER_TEMPERATURE
+    return GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=TEACHER_TOP_P,
+                              seed=seed)
 
 
 def teacher_name(teacher: Backend) -> dict[str, Any]:

@@ -4,7 +4,12 @@ DIRE: the model answers freely; the first turn is the session's direct-mode turn
 (``prompts.first_turn(SessionMode.DIRECT)``), parsed by ``parse_answer`` with the gazetteer as the
 name normaliser. +Q / +QA (Table III) put the dialog's guiding question, or the question and its
 effective answer, into that same first turn as a QUESTION / QA hint (``prompts.first_turn(hints=...)``):
-one turn, the answer is scored like any DIRE answer.
+one turn, the answer is scored like any DIRE answer. That is the paper's protocol ("first turn").
+
+The follow-up protocol (variants ``q_followup`` / ``qa_followup``) is the path the desktop session
+takes: the model first answers the direct-mode first turn, then gets the hint as the next user turn
+(``prompts.hint_turn``, what ``geodesk.services.sessions`` sends), and that second answer is scored.
+Both are reported side by side.
 
 HIER: the model picks names from lists, level by level (``prompts.hier_*_prompt``, parsed by
 ``parse_choice``). Country among the candidate countries; when it is right, the regions of that
@@ -13,13 +18,16 @@ level is incorrect, all lower-level predictions, such as regions or cities, are 
 considered incorrect": the flow stops at the first wrong level and the answer carries no name below
 it. The paper's appendix pseudocode is not in our copy of the paper; what is fixed here:
 
-- candidate countries: the distinct countries of the truth set (or a --candidates file), by their
-  gazetteer names, alphabetical;
-- regions of a country: the GeoNames admin1 names of its populated places (the names reverse
-  geocoding reports), alphabetical; the truth's region name is added when none of them is the same
-  place (so the question is always answerable);
-- cities of a region: its ``max_cities`` most populous GeoNames places (cities1000), alphabetical,
-  with the truth city added the same way; a region can hold thousands of places and a prompt cannot;
+- candidate countries: every country with places in the gazetteer (GeoNames cities1000), by their
+  gazetteer names, alphabetical; the paper gives "candidate administrative boundary names at each
+  level". Named deviations: a --candidates file, or --candidates-from-truth (the truth set's
+  countries only, a much easier question);
+- regions of a country: "the names of all regions within that country": the GeoNames admin1 names of
+  its populated places (the names reverse geocoding reports), alphabetical; the truth's region name
+  is added when none of them is the same place (so the question is always answerable);
+- cities of a region: all its GeoNames places, alphabetical, with the truth city added the same way.
+  A region can hold thousands of places: ``max_cities`` (--max-cities N, a named deviation for
+  models with a short context) keeps the N most populous;
 - an answer is valid when the country choice parses to a candidate (``parse_choice``); coordinates,
   for the distance metrics, are those of the chosen city when the flow reaches it, else none (a
   names-only answer is a miss at every distance threshold, see ``geodesk.geo.metrics``).
@@ -42,8 +50,9 @@ from geodesk.geo.metrics import PredictionRow, TruthRow
 from training.evaluation.generation import BatchGenerator
 from training.evaluation.io import Dialog
 
-DEFAULT_MAX_CITIES = 100
-VARIANTS = ("direct", "q", "qa")  # GaGA Table III: direct inquiry, + Q, + QA
+DEFAULT_MAX_CITIES: int | None = None  # None: every city of the region, as the paper
+VARIANTS = ("direct", "q", "qa")  # GaGA Table III: direct inquiry, + Q, + QA (hint in the first turn)
+FOLLOW_UP_VARIANTS = ("q_followup", "qa_followup")  # the app's path: direct answer first, hint second
 
 
 def _system() -> ChatMessage:
@@ -57,13 +66,14 @@ def _system() -> ChatMessage:
 
 def dialog_hints(dialog: Dialog | None, variant: str) -> list[Hint]:
     """The hints of one Table III variant: none, the guiding question, or the question and answer."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+    known = VARIANTS + FOLLOW_UP_VARIANTS
+    if variant not in known:
+        raise ValueError(f"variant must be one of {', '.join(known)}; got {variant!r}")
     if variant == "direct":
         return []
     if dialog is None:
         raise ValueError(f"the {variant} variant needs a dialog for every sample")
-    if variant == "q":
+    if variant in ("q", "q_followup"):
         return [Hint(HintKind.QUESTION, text=dialog.question)]
     return [Hint(HintKind.QA, text=dialog.question, answer=dialog.answer)]
 
@@ -88,22 +98,49 @@ def dire_predict(
     gazetteer: Gazetteer,
     hints: Sequence[Sequence[Hint]] | None = None,
     profile: PromptProfile | None = None,
+    *,
+    follow_up: bool = False,
 ) -> list[tuple[PredictionRow, dict[str, Any]]]:
     """DIRE answers for one batch: (prediction, extra fields for the predictions file) per sample.
 
-    ``profile``: the model's prompt profile (None: gaga), which also parses the answers."""
-    conversations = [
-        dire_conversation(img, hints[i] if hints else (), profile) for i, img in enumerate(images)
-    ]
-    texts = generator.generate_batch(conversations, settings)
+    ``profile``: the model's prompt profile (None: gaga), which also parses the answers.
+    ``follow_up``: the hints go into a second user turn after the model's own direct answer (the
+    session's path) instead of into the first turn; the second answer is scored, the first kept as
+    ``first_raw``."""
+    if not follow_up:
+        conversations = [
+            dire_conversation(img, hints[i] if hints else (), profile) for i, img in enumerate(images)
+        ]
+        texts = generator.generate_batch(conversations, settings)
+        firsts: list[str | None] = [None] * len(texts)
+    else:
+        if not hints or any(not h for h in hints):
+            raise ValueError("the follow-up protocol needs hints for every sample")
+        openings = [dire_conversation(img, (), profile) for img in images]
+        first_texts = generator.generate_batch(openings, settings)
+
+        def hint_text(i: int) -> str:
+            if profile is None:
+                return prompts.hint_turn(list(hints[i]), mode=SessionMode.DIRECT).text
+            return profile.hint_turn(list(hints[i]), mode=SessionMode.DIRECT).text
+
+        conversations = [
+            [*opening, ChatMessage("assistant", first), ChatMessage("user", hint_text(i))]
+            for i, (opening, first) in enumerate(zip(openings, first_texts, strict=True))
+        ]
+        texts = generator.generate_batch(conversations, settings)
+        firsts = list(first_texts)
     out = []
-    for sample_id, text in zip(ids, texts, strict=True):
+    for sample_id, text, first_text in zip(ids, texts, firsts, strict=True):
         if profile is None:
             p = parse_answer(text, gazetteer, SessionMode.DIRECT).prediction
         else:
             p = profile.parse(text, gazetteer, SessionMode.DIRECT).prediction
         row = PredictionRow(sample_id, p.lat, p.lon, p.country, p.region, p.city, p.valid)
-        out.append((row, {"raw": text, "problems": list(p.problems)}))
+        extra: dict[str, Any] = {"raw": text, "problems": list(p.problems)}
+        if first_text is not None:
+            extra["first_raw"] = first_text
+        out.append((row, extra))
     return out
 
 
@@ -124,14 +161,21 @@ class HierCandidates:
     """Candidate names per level, from the gazetteer's GeoNames places (built once, cached per key)."""
 
     def __init__(
-        self, gazetteer: Gazetteer, countries: Sequence[str], max_cities: int = DEFAULT_MAX_CITIES
+        self,
+        gazetteer: Gazetteer,
+        countries: Sequence[str] | None = None,
+        max_cities: int | None = DEFAULT_MAX_CITIES,
     ) -> None:
-        if not countries:
+        """``countries``: the candidate countries; None: every country with places in the gazetteer."""
+        if countries is not None and not countries:
             raise ValueError("HIER needs at least one candidate country")
-        if max_cities < 1:
-            raise ValueError("max_cities must be at least 1")
+        if max_cities is not None and max_cities < 1:
+            raise ValueError("max_cities must be at least 1 (or None for every city)")
         self.gazetteer = gazetteer
         self.max_cities = max_cities
+        if countries is None:
+            known = gazetteer.countries.names
+            countries = [known.get(cc, cc) for cc in sorted(set(gazetteer.places.table.country_code)) if cc]
         names: list[str] = []
         for name in countries:
             ref = gazetteer.country(name)
@@ -169,7 +213,7 @@ class HierCandidates:
                 if self.gazetteer.same_place("region", name, region, country_code):
                     places = rows
                     break
-        top = sorted(places, key=lambda c: -c.population)[: self.max_cities]
+        top = sorted(places, key=lambda c: -c.population)[: self.max_cities]  # [:None] keeps all
         names = [c.name for c in top]
         if truth_city and not any(
             self.gazetteer.same_place("city", n, truth_city, country_code) for n in names

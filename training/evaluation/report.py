@@ -245,7 +245,8 @@ def markdown(document: dict[str, Any], paper: dict[str, Any]) -> str:
     ]
     interactive = document.get("interactive")
     if interactive:
-        labels = {"direct": "direct inquiry", "q": "+ Q", "qa": "+ QA"}
+        labels = {"direct": "direct inquiry", "q": "+ Q (first turn)", "qa": "+ QA (first turn)",
+                  "q_followup": "+ Q (follow-up turn)", "qa_followup": "+ QA (follow-up turn)"}
         lines += [
             "## Interactive evaluation (GaGA Table III protocol, our numbers)",
             "",

@@ -5,7 +5,10 @@ Layout of ``out_dir``::
     predictions.jsonl            one line per answered sample (DIRE or HIER, the run's mode)
     predictions_q.jsonl          +Q answers   } only with a dialogs file (GaGA Table III);
     predictions_qa.jsonl         +QA answers  } predictions.jsonl is then the "direct inquiry" row
-    metrics.json                 {"mode", "model", "summary", "interactive"?: {variant: summary}}
+    predictions_q_followup.jsonl    +Q / +QA as the app sends them: the direct answer first, the
+    predictions_qa_followup.jsonl   hint as the next turn (DIRE only; ``follow_up=False`` skips them)
+    metrics.json                 {"mode", "model", "summary", "interactive"?: {variant: summary},
+                                  "protocols"?: {"first_turn": {...}, "follow_up": {...}}}
     report.md + *.svg            the report (training.evaluation.report)
 
 Samples are answered in chunks of ``batch_size``; each chunk's answers are appended to the predictions
@@ -38,6 +41,7 @@ from training.evaluation.io import (
 )
 from training.evaluation.modes import (
     DEFAULT_MAX_CITIES,
+    FOLLOW_UP_VARIANTS,
     HierCandidates,
     dialog_hints,
     dire_predict,
@@ -45,7 +49,10 @@ from training.evaluation.modes import (
 )
 
 MODES = ("dire", "hier")
-PREDICTION_FILES = {"direct": "predictions.jsonl", "q": "predictions_q.jsonl", "qa": "predictions_qa.jsonl"}
+PREDICTION_FILES = {
+    "direct": "predictions.jsonl", "q": "predictions_q.jsonl", "qa": "predictions_qa.jsonl",
+    "q_followup": "predictions_q_followup.jsonl", "qa_followup": "predictions_qa_followup.jsonl",
+}
 Progress = Callable[[int], None]
 
 
@@ -55,9 +62,11 @@ class EvalOptions:
     batch_size: int = 8
     limit: int | None = None
     max_new_tokens: int | None = None  # None: 256 for DIRE (a JSON answer), 32 for HIER (one name)
-    candidates: Sequence[str] | None = None  # HIER countries; None: the truth set's countries
-    max_cities: int = DEFAULT_MAX_CITIES
+    candidates: Sequence[str] | None = None  # HIER countries; None: every country (the paper's)
+    candidates_from_truth: bool = False  # named deviation: the truth set's countries only
+    max_cities: int | None = DEFAULT_MAX_CITIES  # None: every city of the region (the paper's)
     dialogs: Sequence[Dialog] | None = None
+    follow_up: bool = True  # with dialogs in DIRE mode: also the app's follow-up protocol
     report: bool = True
     model_label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +110,7 @@ def answer_samples(
     hints_for: Callable[[str], Sequence[Hint]] | None = None,
     candidates: HierCandidates | None = None,
     progress: Progress | None = None,
+    follow_up: bool = False,
 ) -> int:
     """Answer every sample not yet in ``predictions``; returns how many were answered now."""
     todo = [s for s in samples if s.row.id not in predictions.done]
@@ -135,7 +145,8 @@ def answer_samples(
                 ids = [s.row.id for s, _ in ready]
                 hint_lists = [list(hints_for(i)) for i in ids] if hints_for else None
                 results = dire_predict(
-                    generator, ids, images, settings, gazetteer, hint_lists, options.profile
+                    generator, ids, images, settings, gazetteer, hint_lists, options.profile,
+                    follow_up=follow_up,
                 )
             by_id.update((row.id, prediction_record(row, **extra)) for row, extra in results)
         predictions.append([by_id[s.row.id] for s in chunk])  # in truth order
@@ -174,13 +185,15 @@ def evaluate_model(
         raise ValueError("no sample to evaluate: the truth file and the dialogs file share no id")
     candidates = None
     if options.mode == "hier":
-        countries = (
-            list(options.candidates)
-            if options.candidates
-            else sorted({s.row.country for s in chosen if s.row.country})
-        )
+        countries: list[str] | None = None
+        if options.candidates:
+            countries = list(options.candidates)
+        elif options.candidates_from_truth:
+            countries = sorted({s.row.country for s in chosen if s.row.country})
         candidates = HierCandidates(gaz, countries, options.max_cities)
-    variants = ("direct", "q", "qa") if dialogs is not None else ("direct",)
+    variants: tuple[str, ...] = ("direct", "q", "qa") if dialogs is not None else ("direct",)
+    if dialogs is not None and options.mode == "dire" and options.follow_up:
+        variants += FOLLOW_UP_VARIANTS
     truths = truth_rows(chosen)
     summaries: dict[str, dict[str, Any]] = {}
     globe: dict[str, dict[str, Any]] = {}
@@ -193,7 +206,8 @@ def evaluate_model(
             def hints_for(sample_id: str, v: str = variant) -> Sequence[Hint]:
                 return dialog_hints(dialogs.get(sample_id), v)
 
-        answer_samples(generator, chosen, images_dir, file, options, gaz, hints_for, candidates, progress)
+        answer_samples(generator, chosen, images_dir, file, options, gaz, hints_for, candidates, progress,
+                       follow_up=variant in FOLLOW_UP_VARIANTS)
         aligned, _ = align(file.rows(), truths)
         predictions_by_variant[variant] = aligned
         summaries[variant] = summarize(aligned, truths, gaz)
@@ -208,6 +222,15 @@ def evaluate_model(
     }
     if dialogs is not None:
         document["interactive"] = summaries
+        document["protocols"] = {
+            "first_turn": {"description": "GaGA's: the hint is in the first user turn",
+                           "direct": summaries["direct"], "q": summaries["q"], "qa": summaries["qa"]},
+        }
+        if "q_followup" in summaries:
+            document["protocols"]["follow_up"] = {
+                "description": "the app's: direct answer first, the hint as the next user turn",
+                "direct": summaries["direct"], "q": summaries["q_followup"], "qa": summaries["qa_followup"],
+            }
     if globe:  # GLOBE's protocol beside the papers' metrics: its name matching, per variant
         document["globe"] = globe
     write_json_atomic(out_dir / "metrics.json", document)

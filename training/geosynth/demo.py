@@ -381,9 +381,10 @@ def subset_results(eval_dir: Path, truth_csv: Path) -> dict[str, Any]:
     truths = truth_rows(read_truth(truth_csv))
     with truth_csv.open(encoding="utf-8", newline="") as fh:
         hidden = {row["id"]: row["decisive_hidden"] == "true" for row in csv.DictReader(fh)}
-    files = {"direct": "predictions.jsonl", "q": "predictions_q.jsonl", "qa": "predictions_qa.jsonl"}
+    from training.evaluation.runner import PREDICTION_FILES
+
     out: dict[str, Any] = {}
-    for variant, name in files.items():
+    for variant, name in PREDICTION_FILES.items():
         path = eval_dir / name
         if not path.is_file():
             continue

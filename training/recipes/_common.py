@@ -71,12 +71,14 @@ BASE_DEFAULTS: dict[str, Any] = {
     "output_dir": None,
     "device": "auto",  # auto: cuda:LOCAL_RANK when CUDA is there, else cpu
     "model": {"path": None, "dtype": "auto"},  # auto: bf16 weights + bf16 autocast on CUDA, fp32 on CPU
-    "data": {"files": [], "max_length": 2048, "system_prompt": "auto", "num_workers": 0},
+    # train_on: "all" assistant answers labelled, or the "last" only (also settable per file entry).
+    "data": {"files": [], "max_length": 2048, "system_prompt": "auto", "num_workers": 0, "train_on": "all"},
     "train": {
         "epochs": 1,
         "max_steps": None,  # cap on optimizer steps (the schedule is laid out over the capped total)
-        "batch_size": 4,  # per process and micro-batch
-        "grad_accum": 1,
+        "batch_size": 4,  # per process and micro-batch (an upper bound when total_batch is set)
+        "grad_accum": 1,  # ignored when total_batch is set: derived from it and the world size
+        "total_batch": None,  # samples per optimizer step over all processes (GaGA: 16); see batch_plan
         "group_by_length": True,
         "lr": 1.0e-3,
         "weight_decay": 0.0,
@@ -88,6 +90,26 @@ BASE_DEFAULTS: dict[str, Any] = {
     "log": {"every": 1, "tensorboard": True},
     "checkpoint": {"every": 100, "keep": 2},
 }
+
+
+def batch_plan(total_batch: int, batch_size: int, world_size: int) -> tuple[int, int]:
+    """(micro-batch per process, gradient accumulation steps) that make ``total_batch`` exactly.
+
+    total_batch = micro x accum x world_size. The micro-batch is the largest size up to ``batch_size``
+    for which that holds, so the same config gives the paper's total of 16 on 1, 2, 4, 8 or 16 GPUs:
+    with batch_size 4, one process accumulates 4 micro-batches, four processes accumulate 1, eight
+    processes run micro-batches of 2.
+    """
+    if total_batch < 1 or batch_size < 1 or world_size < 1:
+        raise RecipeError("train.total_batch, train.batch_size and the process count must be at least 1")
+    if total_batch % world_size:
+        raise RecipeError(
+            f"train.total_batch={total_batch} cannot be split evenly over {world_size} processes; launch a "
+            f"number of processes that divides {total_batch}, or change train.total_batch"
+        )
+    per_process = total_batch // world_size
+    micro = max(m for m in range(1, min(batch_size, per_process) + 1) if per_process % m == 0)
+    return micro, per_process // micro
 
 
 def _merge(base: Mapping[str, Any], update: Mapping[str, Any], where: str = "") -> dict[str, Any]:
@@ -426,6 +448,11 @@ class Recipe(abc.ABC):
             raise RecipeError("model.path is not set (the base model folder, HF llava format)")
         self.out_dir = Path(cfg["output_dir"]).expanduser().resolve()
         self._setup_distributed()
+        train_cfg = cfg["train"]
+        if train_cfg.get("total_batch") is not None:
+            micro, accum = batch_plan(int(train_cfg["total_batch"]), int(train_cfg["batch_size"]),
+                                      self.world_size)
+            cfg["train"] = {**train_cfg, "batch_size": micro, "grad_accum": accum}
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._start_checkpoint = latest_checkpoint(self.out_dir) if self.resume else None
@@ -521,6 +548,7 @@ class Recipe(abc.ABC):
             max_length=int(data["max_length"]),
             system_prompt=str(data["system_prompt"]),
             family=self.family,
+            train_on=str(data["train_on"]),
         )
         train = cfg["train"]
         self.sampler = LengthGroupedBatchSampler(

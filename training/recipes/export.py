@@ -1,5 +1,8 @@
 """Export: base + stage-1 projector + stage-2 LoRA adapter -> one geodesk model package.
 
+Without ``stage2_run`` (and with ``stage1_run``) the package is the stage-1-only model: the base with
+the pretrained projector and no adapter, GaGA's "GaGA-pretraining" row of Table VI.
+
 1. Load the base model UNQUANTIZED in ``dtype`` (bf16 for the 8B model). The adapter was trained on an
    NF4 copy of these weights, but merging into NF4 would need a re-quantization of ``W + BA`` (lossy, and
    the result could not be served in bf16); QLoRA's practice is to merge into the original
@@ -99,15 +102,18 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
     from geodesk.engine.tiny import normalise_json_files
 
     cfg = copy.deepcopy(config)
-    for key in ("base_model", "stage2_run", "output_dir", "name", "version"):
+    for key in ("base_model", "output_dir", "name", "version"):
         if not cfg.get(key):
             raise RecipeError(f"export needs {key} in its config (or as an override {key}=...)")
+    if not cfg.get("stage1_run") and not cfg.get("stage2_run"):
+        raise RecipeError("export needs stage2_run (a full model), or stage1_run alone (the stage-1-only "
+                          "model of the Table VI ablation)")
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if cfg["dtype"] not in dtypes:
         raise RecipeError(f"dtype must be bf16, fp16 or fp32, not {cfg['dtype']!r}")
     base = Path(cfg["base_model"]).expanduser().resolve()
-    adapter = Path(cfg["stage2_run"]).expanduser() / ADAPTER_DIR
-    if not (adapter / "adapter_config.json").is_file():
+    adapter = Path(cfg["stage2_run"]).expanduser() / ADAPTER_DIR if cfg.get("stage2_run") else None
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise RecipeError(f"{adapter} holds no LoRA adapter: run stage 2 (geodesk-train finetune) first")
     out = Path(cfg["output_dir"]).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -121,7 +127,8 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
     model = load_family_model(str(base), dtype=dtypes[cfg["dtype"]], device=torch.device(cfg["device"]))
     if cfg["stage1_run"]:
         load_projector(model, cfg["stage1_run"])
-    merged = PeftModel.from_pretrained(model, str(adapter), is_trainable=False).merge_and_unload()
+    merged = (model if adapter is None
+              else PeftModel.from_pretrained(model, str(adapter), is_trainable=False).merge_and_unload())
     processor = load_processor(base, family)
     merged.generation_config.eos_token_id = _end_ids(processor.tokenizer, merged.generation_config)
 
@@ -151,7 +158,8 @@ def export_package(config: dict[str, Any]) -> dict[str, Any]:
             "stages": {"pretrain_projector": stage1, "finetune_qlora": stage2},
             "export": {
                 "dtype": cfg["dtype"],
-                "merge": "peft merge_and_unload on an unquantized load",
+                "merge": ("none: stage-1-only model" if adapter is None
+                          else "peft merge_and_unload on an unquantized load"),
                 "key_naming": "legacy" if family is LLAVA else "transformers",
                 "config": cfg,
             },

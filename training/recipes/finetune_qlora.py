@@ -1,6 +1,7 @@
 """Stage 2: QLoRA fine-tuning of the language model (GaGA section III-C 2, on the mix of the three parts).
 
-- The LLM's linear layers are loaded in 4-bit NF4 with double quantization (bitsandbytes); the vision
+- The LLM's linear layers are loaded in 4-bit NF4 (GaGA's Table VIII: BitsAndBytesConfig, 4-bit, nf),
+  with double quantization (QLoRA's recommendation; Table VIII does not name it); the vision
   tower, the projector and ``lm_head`` stay in the compute dtype (skip list
   ``model.vision_tower`` / ``model.multi_modal_projector`` / ``lm_head``, the helper the hf backend
   uses: transformers 5 matches skip names from the start of the module name).
@@ -10,7 +11,10 @@
   learnt in stage 1, so unlike the usual llava QLoRA setup there is NO ``modules_to_save`` for the
   projector; only LoRA matrices get gradients (tested).
 - Gradient checkpointing (non-reentrant), images padded to square, length-grouped batches.
-- GaGA's Table VIII: AdamW, lr 2e-5, cosine, warmup 3 %, no weight decay, total batch 16, 1 epoch.
+- GaGA's Table VIII: AdamW, lr 2e-5, cosine annealing, total batch 16 (``train.total_batch``, split
+  over the processes by ``batch_plan``), 1 epoch, fp16 compute. Ours: bf16 compute on CUDA (no fp16
+  overflow; ``model.dtype: fp16`` gives the paper's), warmup 3 % and no weight decay as in stage 1
+  (Table VIII lists neither for stage 2), gradient clipping at 1.0, gradient checkpointing.
 
 Families (:mod:`geodesk.engine.families`): the base model's family comes from its ``config.json``; the
 loader, the NF4 skip list and the frozen vision modules are the family's (Qwen2.5-VL: ``model.visual``,
@@ -47,11 +51,15 @@ DEFAULTS["train"].update({"lr": 2.0e-5, "gradient_checkpointing": True})
 
 
 def load_projector(model: Any, stage1_run: str | Path) -> int:
-    """Copy stage 1's projector weights into ``model`` (a Llava model, or a peft model around one)."""
+    """Copy stage 1's projector weights into ``model`` (a Llava model, or a peft model around one).
+
+    ``stage1_run``: a stage-1 output folder, or a ``projector.safetensors``-style file itself (keys
+    ``model.multi_modal_projector.*``)."""
     import torch
     from safetensors.torch import load_file
 
-    path = Path(stage1_run).expanduser() / PROJECTOR_FILE
+    given = Path(stage1_run).expanduser()
+    path = given if given.is_file() else given / PROJECTOR_FILE
     if not path.is_file():
         raise RecipeError(
             f"{path} does not exist: run stage 1 (geodesk-train pretrain) into {stage1_run} first"

@@ -95,13 +95,14 @@ DEFAULTS["grpo"] = {
 }
 DEFAULTS["rewards"] = {
     "weights": {"format": 0.2, "distance": 1.0, "admin": 1.0, "semantic": 0.5, "grounding": 0.0,
-                "consistency": 0.0},
+                "consistency": 0.0, "localizability": 0.0},
     "distance": "geoagent",  # or geoscore
     "similarity": "auto",  # auto | embedding | string
     "region_credit": 0.5,
-    "judge": {  # the consistency reward's judge: any engine backend
-        "backend": None,  # hf | remote
-        "model": None,  # hf: a model package folder; remote: the served model id (optional)
+    "judge": {  # the consistency and localizability rewards' judge, opened by geodesk's open_backend
+        "backend": None,  # hf (a local package, in-process) | remote (any OpenAI-compatible endpoint)
+        "workspace": None,  # where NAME[@VERSION] is resolved (default: $GEODESK_WORKSPACE / per-user)
+        "model": None,  # hf: a package folder or NAME[@VERSION]; remote: the served model id (optional)
         "endpoints": [],
         "api_key": None,
         "quantization": "none",
@@ -148,8 +149,9 @@ def _truth_from(raw: Mapping[str, Any], sample: Sample, mode: str) -> GroundTrut
     names = {k: (str(v) if v not in (None, "") else None) for k, v in fields.items()}
     if point[0] is None and names["country"] is None:
         return None
+    image = str(sample.images[0]) if sample.images else None
     return GroundTruth(point[0], point[1], names["country"], names["region"], names["city"],
-                       tuple(entities), mode)
+                       tuple(entities), mode, image)
 
 
 def _raw_items(file: Path) -> list[Any]:
@@ -358,15 +360,19 @@ class GRPORecipe(Recipe):
             raise RecipeError("grpo.group_size must be at least 2: advantages compare completions of a group")
         if int(grpo["iterations"]) < 1:
             raise RecipeError("grpo.iterations must be at least 1")
-        if self.world_size > 1:
-            raise RecipeError("the GRPO recipe runs in one process; start it without torchrun")
         self.prompts = GRPOPromptDataset(cfg["data"]["files"], self.processor,
                                          max_length=int(cfg["data"]["max_length"]),
                                          system_prompt=str(cfg["data"]["system_prompt"]),
                                          pad_to_square=self.family.pad_to_square)
         self.dataset = self.prompts  # type: ignore[assignment]  # Recipe.run() reads only .report
+        # Several processes (torchrun): each rank takes its own prompts, batch_size per rank.
         self.sampler = LengthGroupedBatchSampler([1] * len(self.prompts), int(cfg["train"]["batch_size"]),
-                                                 seed=int(cfg["seed"]), group_by_length=False)
+                                                 seed=int(cfg["seed"]), group_by_length=False,
+                                                 world_size=self.world_size, rank=self.rank)
+        if len(self.sampler) == 0:
+            size = cfg["train"]["batch_size"]
+            raise RecipeError(f"{len(self.prompts)} prompts make no full batch of {size} on each of "
+                              f"{self.world_size} processes: lower train.batch_size or add data")
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.steps_per_epoch * int(cfg["train"]["epochs"])
         if cfg["train"]["max_steps"] is not None:
@@ -380,7 +386,8 @@ class GRPORecipe(Recipe):
         weights = {k: float(v) for k, v in (spec["weights"] or {}).items() if v is not None}
         try:
             similarity = make_similarity(str(spec["similarity"])) if weights.get("semantic") else None
-            self.judge = self._open_judge() if weights.get("consistency") else None
+            needs_judge = weights.get("consistency") or weights.get("localizability")
+            self.judge = self._open_judge() if needs_judge else None
             judge_settings = None
             if self.judge is not None:
                 from geodesk.engine.backends.base import GenerationSettings
@@ -393,29 +400,35 @@ class GRPORecipe(Recipe):
             raise RecipeError(str(exc)) from None
 
     def _open_judge(self) -> Any:
-        """The consistency judge: ``hf`` (a model package folder, in-process) or ``remote`` endpoints."""
+        """The judge of the consistency / localizability rewards, opened the way every geodesk command
+        opens a model (``geodesk.services.models.open_backend``): ``hf`` loads a local package
+        (a folder or a registered NAME[@VERSION]) in-process, ``remote`` talks to any OpenAI-compatible
+        endpoint (``geodesk serve``, lmdeploy, vLLM)."""
+        import os
+
         from geodesk.engine.backends.base import BackendError
+        from geodesk.services.models import BackendRequest, ModelNotFoundError, open_backend
 
         judge = self.cfg["rewards"]["judge"]
+        if judge["backend"] not in ("hf", "remote"):
+            raise RecipeError("the consistency and localizability rewards need rewards.judge.backend: "
+                              "hf or remote")
+        if judge["backend"] == "hf" and not judge["model"]:
+            raise RecipeError("rewards.judge.model must name a model package (folder or NAME[@VERSION])")
+        workspace = judge.get("workspace") or os.environ.get("GEODESK_WORKSPACE")
+        if not workspace:
+            import platformdirs
+
+            workspace = platformdirs.user_data_dir("geodesk", appauthor=False)
+        request = BackendRequest(
+            model=None if judge["model"] is None else str(judge["model"]), backend=judge["backend"],
+            dtype=str(judge["dtype"]), device=str(judge["device"]), quantization=str(judge["quantization"]),
+            endpoints=tuple(str(e) for e in judge["endpoints"] or ()), api_key=judge["api_key"],
+        )
         try:
-            if judge["backend"] == "remote":
-                from geodesk.engine.backends import remote
-
-                if not judge["endpoints"]:
-                    raise RecipeError("rewards.judge.endpoints is empty: give the judge server's URL(s)")
-                return remote.open_remote(
-                    list(judge["endpoints"]), model=judge["model"], api_key=judge["api_key"]
-                )
-            if judge["backend"] == "hf":
-                from geodesk.engine.backends.hf import HFBackend, HFOptions
-
-                if not judge["model"] or not Path(judge["model"]).expanduser().is_dir():
-                    raise RecipeError("rewards.judge.model must be a model package folder for the hf judge")
-                return HFBackend(Path(judge["model"]).expanduser(), HFOptions(
-                    dtype=judge["dtype"], device=judge["device"], quantization=judge["quantization"]))
-        except BackendError as exc:
-            raise RecipeError(f"the consistency judge cannot be opened: {exc}") from None
-        raise RecipeError("the consistency reward needs rewards.judge.backend: hf or remote")
+            return open_backend(Path(workspace).expanduser(), request)
+        except (BackendError, ModelNotFoundError) as exc:
+            raise RecipeError(f"the reward judge cannot be opened: {exc}") from None
 
     def _setup_optimizer(self) -> None:
         import torch
@@ -480,7 +493,8 @@ class GRPORecipe(Recipe):
 
     def _token_logps(self, encoded: Mapping[str, Any], completion: Any, *, reference: bool = False) -> Any:
         """Per-token log-probabilities ``[n, T]`` of ``completion`` ``[n, T]`` after the prompt, from
-        logits / temperature; ``reference``: with the LoRA adapter disabled (no grad)."""
+        logits / temperature; ``reference``: with the LoRA adapter disabled (no grad). A forward that
+        needs gradients goes through the DDP wrapper when several processes train."""
         import contextlib
 
         import torch
@@ -493,8 +507,9 @@ class GRPORecipe(Recipe):
         kwargs.update(_repeat_vision(encoded, n, completion_tokens=t))
         ctx = self.model.disable_adapter() if reference else contextlib.nullcontext()
         grad = torch.no_grad() if reference else contextlib.nullcontext()
+        model = self.ddp_model if torch.is_grad_enabled() and not reference else self.model
         with ctx, grad, self._autocast():
-            logits = self.model(**kwargs).logits[:, :-1, :]  # [n, T, V]: position j predicts token j + 1
+            logits = model(**kwargs).logits[:, :-1, :]  # [n, T, V]: position j predicts token j + 1
         logits = logits.float() / float(self.cfg["grpo"]["temperature"])
         logits[..., self._image_token_id()] = float("-inf")  # suppressed in sampling too: same distribution
         return torch.log_softmax(logits, dim=-1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)  # [n, T]
@@ -519,6 +534,8 @@ class GRPORecipe(Recipe):
         return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
     def _train_step(self, indices: Sequence[int]) -> dict[str, Any]:
+        import contextlib
+
         import torch
 
         grpo = self.cfg["grpo"]
@@ -535,10 +552,16 @@ class GRPORecipe(Recipe):
                     r["old"] = self._token_logps(r["encoded"], r["completion"])
         losses, kls, norms = [], [], []
         clipped_tokens = counted_tokens = 0.0
+        # Under DDP the gradients are averaged over the ranks at the last backward of an update only:
+        # every rank runs the same number of chunks (same B, G and micro-batch size).
+        chunks = [(b, part) for b, r in enumerate(rollouts)
+                  for part in self._chunks(int(r["completion"].shape[0]))]
         for _ in range(mu):
             step_loss = step_kl = 0.0
-            for b, r in enumerate(rollouts):
-                for part in self._chunks(r["completion"].shape[0]):
+            for k, (b, part) in enumerate(chunks):
+                r = rollouts[b]
+                sync = self.world_size == 1 or k == len(chunks) - 1
+                with contextlib.nullcontext() if sync else self.ddp_model.no_sync():
                     logp = self._token_logps(r["encoded"], r["completion"][part])  # [n, T]
                     old = r["old"][part] if mu > 1 else logp.detach()
                     m = r["mask"][part].to(logp.dtype)  # [n, T]

@@ -2,10 +2,16 @@
 
 The vision tower (CLIP) and the language model stay frozen (``requires_grad=False``, eval mode); only
 the 2-layer MLP ``multi_modal_projector`` learns to map CLIP patch features ``[B, 576, 1024]`` into
-the LLM's embedding space ``[B, 576, 4096]`` (8B shapes). XTuner's LLaVA pretraining recipe, which
-GaGA ran: AdamW, lr 1e-3, no weight decay, betas (0.9, 0.999), linear warmup over 3 % of the steps then
-cosine to 0, gradient clipping at 1.0, max length 2048 tokens including the image tokens. bf16
-autocast on CUDA (the trained projector is kept in fp32 as master weights), plain fp32 on CPU.
+the LLM's embedding space ``[B, 576, 4096]`` (8B shapes). GaGA's Table VIII settings are the defaults:
+AdamW, lr 2e-4, no weight decay, betas (0.9, 0.999), warmup ratio 0.03 then cosine annealing, total
+batch 16 (``train.total_batch: 16`` in the 8B config), 1 epoch, 1472 text tokens (max length 2048
+with the 576 image tokens). Ours, not the paper's: gradient clipping at 1.0 (``train.grad_clip``;
+Table VIII names none), bf16 autocast on CUDA with the trained projector kept in fp32 as master
+weights (Table VIII gives fp16 compute for stage 2 only), plain fp32 on CPU.
+
+GaGA initialises the projector from ShareGPT4V's before this stage: ``model.projector_init`` names a
+projector file to start from (a stage-1 output folder or the file itself, keys
+``model.multi_modal_projector.*``); without it the base model's own projector is the start.
 
 Unlike XTuner, the sample keeps the question text (our Meta-part samples are GaGA direct-mode
 questions with JSON answers), masked out of the loss: the projector learns to serve the question the
@@ -29,7 +35,8 @@ PROJECTOR_PREFIX = "model.multi_modal_projector."
 
 DEFAULTS: dict[str, Any] = copy.deepcopy(BASE_DEFAULTS)
 DEFAULTS["recipe"] = "pretrain_projector"
-DEFAULTS["train"].update({"lr": 1.0e-3, "weight_decay": 0.0, "warmup_ratio": 0.03, "grad_clip": 1.0})
+DEFAULTS["model"].update({"projector_init": None})
+DEFAULTS["train"].update({"lr": 2.0e-4, "weight_decay": 0.0, "warmup_ratio": 0.03, "grad_clip": 1.0})
 
 
 def load_llava(path: str, *, dtype: Any, device: Any, quantization_config: Any = None) -> Any:
@@ -58,6 +65,10 @@ class ProjectorPretrainRecipe(Recipe):
         import torch
 
         model = load_llava(self.cfg["model"]["path"], dtype=self.autocast_dtype, device=self.device)
+        if self.cfg["model"]["projector_init"]:
+            from training.recipes.finetune_qlora import load_projector  # it imports this module
+
+            load_projector(model, self.cfg["model"]["projector_init"])
         model.requires_grad_(False)
         projector = model.model.multi_modal_projector
         # fp32 master weights for the only trained module; autocast runs its matmuls in bf16 on CUDA.

@@ -60,7 +60,7 @@ def test_at_24_9_km_the_deduction_is_kept(tmp_path: Path, namer: PlaceNamer) -> 
     assert haversine_km(lat, lon, *PARIS) == pytest.approx(24.9, abs=1e-6)
     teacher = ScriptedTeacher([deduction(lat, lon)])
     out = tmp_path / "dialog.json"
-    report = build_dialog(csv_path, images, out, teacher, namer=namer)
+    report = build_dialog(csv_path, images, out, teacher, namer=namer, hint_turns=0)
     assert len(teacher.calls) == 1
     assert report.counts["path_deduction"] == 1
     (record,) = read_jsonl(trace_path(out))
@@ -81,7 +81,7 @@ def test_at_25_1_km_the_teacher_introspects_and_its_revision_replaces_the_answer
     lat, lon = north_of(*PARIS, 25.1)
     teacher = ScriptedTeacher([deduction(lat, lon), deduction(*PARIS, tag="R")])
     out = tmp_path / "dialog.json"
-    report = build_dialog(csv_path, images, out, teacher, namer=namer)
+    report = build_dialog(csv_path, images, out, teacher, namer=namer, hint_turns=0)
     assert len(teacher.calls) == 2
     assert report.counts["path_introspection"] == 1
     second: list[ChatMessage] = teacher.calls[1]
@@ -152,6 +152,8 @@ def test_interrupted_dialog_build_resumes_without_duplicates(
     assert len(again.calls) == 1
     assert report.counts["resumed"] == 3
     ids = [s["id"] for s in read_samples(out)]
-    assert sorted(ids) == ["dialog-b1", "dialog-p1", "dialog-s1", "dialog-t1"]
+    chains = ["dialog-b1", "dialog-p1", "dialog-s1", "dialog-t1"]
+    # The resumed build writes every chain and, from the trace alone, each chain's hint-turn sample.
+    assert sorted(ids) == sorted([*chains, *(f"{c}-hints" for c in chains)])
     trace_ids = [r["id"] for r in read_jsonl(trace_path(out))]
     assert sorted(trace_ids) == sorted(set(trace_ids))

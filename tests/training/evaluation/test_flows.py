@@ -67,7 +67,7 @@ def test_hier_stops_at_the_first_wrong_level(tmp_path: Path) -> None:
         read_truth(truth),
         images,
         tmp_path / "out",
-        EvalOptions(mode="hier", batch_size=2),
+        EvalOptions(mode="hier", batch_size=2, candidates_from_truth=True),
     )
     # 3 country questions, 2 region questions (France and Japan right), 1 city question (Paris)
     asked = [m[-1].text.split("?")[0].split("\n")[-1] for m in model.calls]
@@ -89,6 +89,19 @@ def test_hier_stops_at_the_first_wrong_level(tmp_path: Path) -> None:
     assert s["recall"] == 1.0
     assert s["admin_accuracy"] == pytest.approx({"country": 200 / 3, "region": 100 / 3, "city": 100 / 3})
     assert s["accuracy_km"]["25"] == pytest.approx(100 / 3)  # only Paris has coordinates
+
+
+def test_hier_candidates_default_to_every_country_and_every_city_as_the_paper() -> None:
+    from geodesk.geo.gazetteer import default_gazetteer
+    from training.evaluation.modes import HierCandidates
+
+    gaz = default_gazetteer()
+    every = HierCandidates(gaz)
+    assert len(every.countries) > 200 and {"France", "Kenya", "Japan", "Fiji"} <= set(every.countries)
+    all_cities = every.cities("FR", "Île-de-France", "Paris")
+    capped = HierCandidates(gaz, ["France"], max_cities=100).cities("FR", "Île-de-France", "Paris")
+    assert len(capped) <= 101 < len(all_cities)
+    assert "Paris" in {c.name for c in capped} and "Paris" in {c.name for c in all_cities}
 
 
 def dire_rule(messages: Sequence[ChatMessage]) -> str:
@@ -140,6 +153,40 @@ def test_interactive_direct_q_qa_rows(tmp_path: Path) -> None:
     assert any(
         "What style are the roofs?" in c[-1].text and "Zinc mansard" in c[-1].text for c in model.calls
     )
+
+
+def test_the_follow_up_protocol_sends_the_hint_as_the_sessions_next_turn(tmp_path: Path) -> None:
+    from geodesk.domain import Hint, HintKind, SessionMode
+    from geodesk.engine import prompts
+
+    truth, images = write_set(tmp_path, TRUTH[:1])
+    dialogs = tmp_path / "dialogs.jsonl"
+    question, answer = "What style are the roofs?", "Zinc mansard roofs."
+    dialogs.write_text(json.dumps({"id": "paris", "question": question, "answer": answer}) + "\n",
+                       encoding="utf-8")
+    model = ScriptedModel(dire_rule)
+    out = tmp_path / "out"
+    doc = evaluate_model(SequentialGenerator(model), read_truth(truth), images, out,
+                         EvalOptions(dialogs=read_dialogs(dialogs)))
+    first_turn, follow_up = doc["protocols"]["first_turn"], doc["protocols"]["follow_up"]
+    assert follow_up["qa"]["admin_accuracy"] == {"country": 100.0, "region": 100.0, "city": 100.0}
+    assert follow_up["q"]["admin_accuracy"]["region"] == 0.0
+    assert first_turn["qa"] == doc["interactive"]["qa"] and follow_up["direct"] == doc["summary"]
+    for name in ("predictions_q_followup.jsonl", "predictions_qa_followup.jsonl"):
+        assert (out / name).is_file(), name
+    qa_hint = prompts.hint_turn([Hint(HintKind.QA, text=question, answer=answer)], mode=SessionMode.DIRECT)
+    follow_ups = [c for c in model.calls if len(c) == 4]
+    assert len(follow_ups) == 2  # +Q and +QA, one sample each
+    conversation = next(c for c in follow_ups if c[-1].text == qa_hint.text)
+    assert [m.role for m in conversation] == ["system", "user", "assistant", "user"]
+    assert conversation[1].text == prompts.first_turn(SessionMode.DIRECT).text
+    assert conversation[2].text == "I cannot tell where this is."  # the model's own direct answer
+    assert len(conversation[1].images) == 1 and not conversation[3].images
+    assert "follow-up turn" in (out / "report.md").read_text(encoding="utf-8")
+    paper = EvalOptions(dialogs=read_dialogs(dialogs), follow_up=False)
+    only_paper = evaluate_model(SequentialGenerator(ScriptedModel(dire_rule)), read_truth(truth), images,
+                                tmp_path / "paper", paper)
+    assert "follow_up" not in only_paper["protocols"]
 
 
 def test_rerun_resumes_and_a_torn_line_is_answered_again(tmp_path: Path) -> None:

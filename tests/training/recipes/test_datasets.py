@@ -81,6 +81,8 @@ def test_training_ids_are_the_inference_ids(
 def test_only_assistant_answers_are_labelled(
     tmp_path: Path, tiny_data: dict[str, Path], processor: Any
 ) -> None:
+    import torch
+
     image = sorted((tiny_data["meta"].parent / "images").glob("*.png"))[0]
     shutil.copy(image, tmp_path / "a.png")
     path = _write(tmp_path / "dialog.json", [_dialog_sample("a.png")])
@@ -103,6 +105,16 @@ def test_only_assistant_answers_are_labelled(
     ]
     # The question stays in the sample as context.
     assert "Revise your answer." in processor.tokenizer.decode(item["input_ids"])
+
+    # Closed-case data: only the last answer is learnt, the first stays as context (per file or for all).
+    for last_only in (LlavaConversationDataset([{"path": path, "train_on": "last"}], processor),
+                      LlavaConversationDataset([path], processor, train_on="last")):
+        masked = last_only[0]
+        assert torch.equal(masked["input_ids"], item["input_ids"])
+        labelled = processor.tokenizer.decode(masked["input_ids"][masked["labels"] != IGNORE_INDEX])
+        assert labelled == '{"country": "France", "lat": 48.8, "lon": 2.3}<|eot_id|>'
+    with pytest.raises(DatasetError, match="train_on"):
+        LlavaConversationDataset([{"path": path, "train_on": "first"}], processor)
 
 
 def test_system_prompt_follows_the_mode(tiny_data: dict[str, Path], processor: Any) -> None:

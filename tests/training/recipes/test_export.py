@@ -154,3 +154,51 @@ def test_export_refuses_missing_stages_and_used_folders(
     (tmp_path / "used" / "x").write_text("x")
     with pytest.raises(RecipeError, match="not empty"):
         export.export_package(_export_config(tiny_model_dir, stages, tmp_path / "used"))
+
+
+def test_a_stage_1_only_model_exports_with_the_trained_projector_and_the_base_language_model(
+    tiny_model_dir: Path, stages: dict[str, Path], tmp_path: Path
+) -> None:
+    """Table VI's "GaGA-pretraining" row: stage 1's projector, no adapter."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training.recipes.pretrain_projector import PROJECTOR_FILE, PROJECTOR_PREFIX, load_llava
+
+    config = _export_config(tiny_model_dir, stages, tmp_path / "s1-only", "stage2_run=null", "dtype=fp32")
+    result = export.export_package(config)
+    assert result["stage_losses"]["finetune_qlora"] is None
+    exported = load_llava(result["package"], dtype=torch.float32, device="cpu")
+    base = load_llava(str(tiny_model_dir), dtype=torch.float32, device="cpu")
+    trained = load_file(str(stages["s1"] / PROJECTOR_FILE))
+    params = dict(exported.named_parameters())
+    for key, value in trained.items():
+        assert torch.equal(params[key], value.to(torch.float32)), key
+    base_params = dict(base.named_parameters())
+    for name, value in params.items():
+        if PROJECTOR_PREFIX not in name:
+            assert torch.equal(value, base_params[name]), name
+    with pytest.raises(RecipeError, match="stage1_run alone"):
+        export.export_package(_export_config(tiny_model_dir, stages, tmp_path / "x", "stage2_run=null",
+                                             "stage1_run=null"))
+
+
+def test_stage_1_can_start_from_a_given_projector(
+    tiny_model_dir: Path, tiny_data: dict[str, Path], stages: dict[str, Path], tmp_path: Path
+) -> None:
+    """GaGA starts its projector from ShareGPT4V's: model.projector_init names the file to start from."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training.recipes.pretrain_projector import PROJECTOR_FILE, ProjectorPretrainRecipe
+
+    given = stages["s1"] / PROJECTOR_FILE
+    recipe = ProjectorPretrainRecipe(stage_config("pretrain", tiny_model_dir, tmp_path / "from-given",
+                                                  [tiny_data["meta"]], f"model.projector_init={given}"))
+    recipe.setup()
+    try:
+        params = dict(recipe.model.named_parameters())
+        for key, value in load_file(str(given)).items():
+            assert torch.equal(params[key], value.to(torch.float32)), key
+    finally:
+        recipe.cleanup()

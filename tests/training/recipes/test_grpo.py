@@ -81,6 +81,20 @@ def test_two_steps_compute_and_log_the_rewards(straight: dict[str, Any]) -> None
     assert len(summary["outputs"]["reward_history"]) == 2
 
 
+# Step 1 of the straight run, pinned as stages 1 and 2 pin their losses: the sampled completions, the
+# rewards they earn and the gradient of the GRPO objective. (Step 1's loss and KL are 0 by
+# construction: mu = 1 makes the ratio 1, the advantages of a group sum to 0, and the policy is the
+# reference until the first update.)
+STEP1 = {"loss": 0.0, "kl": 0.0, "grad_norm": 0.06925885379314423, "reward_mean": 0.005681818181818182,
+         "reward_std": 0.016481988759677494, "completion_length": 30.1875}
+
+
+def test_step_1_values_are_pinned(straight: dict[str, Any]) -> None:
+    first = rows_of(Path(straight["output_dir"]))[0]
+    got = {key: float(first[key]) for key in STEP1}
+    assert got == pytest.approx(STEP1, rel=1e-5, abs=1e-7), got
+
+
 def test_only_the_lora_adapter_changes(straight: dict[str, Any]) -> None:
     tensors = adapter(Path(straight["output_dir"]))
     assert tensors and all("lora_" in name for name in tensors)
@@ -219,3 +233,32 @@ def test_qlora_nf4_layout_and_one_step(tiny_model_dir: Path, tiny_data: dict[str
         assert recipe.step == 1 and math.isfinite(recipe.losses[0])
     finally:
         recipe.cleanup()
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_run_grpo_with_ddp(
+    tiny_model_dir: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    """torchrun, gloo backend: each rank samples its own prompts; rank 0 alone logs and saves."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "training.cli", "grpo",
+         "--config", str(CONFIGS / "tiny" / "grpo.yaml"), f"model.path={tiny_model_dir}", f"output_dir={out}",
+         f"data.files=[{tiny_data['meta']}]", "device=cpu", "model.dtype=fp32", "model.quantization=none",
+         "lora.r=4", "train.batch_size=1", "train.max_steps=1", "grpo.group_size=2",
+         "grpo.max_completion_length=8", "rewards.similarity=string", "log.tensorboard=false",
+         "checkpoint.every=1", "--json"],
+        capture_output=True, text=True, timeout=1200, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    documents = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(documents) == 1
+    summary = json.loads(documents[0])
+    assert summary["world_size"] == 2 and summary["steps"] == 1
+    assert len(rows_of(out)) == 1 and (out / "adapter" / "adapter_model.safetensors").is_file()
