@@ -608,12 +608,12 @@ class RewardSet:
         if truth.image is None:
             raise RewardError("the localizability reward needs the sample's image (GroundTruth.image)")
         if truth.image not in self._images:
-            from PIL import Image, ImageOps
+            from geodesk.engine.imaging import open_rgb
 
             if len(self._images) > 64:
                 self._images.clear()
-            with Image.open(truth.image) as img:
-                self._images[truth.image] = ImageOps.exif_transpose(img).convert("RGB")
+            # The one bounded decode every model input takes (upright, RGB, at most MODEL_MAX_EDGE px).
+            self._images[truth.image] = open_rgb(truth.image)
         return self._images[truth.image]
 
     @property

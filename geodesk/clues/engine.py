@@ -333,6 +333,6 @@ def _band_countries(geometry: dict[str, Any] | None, borders: Any) -> list[str]:
         {
             code
             for code, geom in zip(borders.codes, borders.geometries, strict=True)
-            if len(code) == 2 and code.isalpha() and geom.intersects(band)
+            if code and len(code) == 2 and code.isalpha() and geom.intersects(band)
         }
     )

@@ -74,10 +74,10 @@ def test_the_whole_loop_runs_on_every_family(
     session = str(located["session"])
     code, hinted, err = _run(capsys, "hint", session, "--kind", "prior", "--text", "Kenya", *short)
     assert code == 0, err
-    assert hinted["turn"] == 1 and hinted["model"]["sha256"] == located["model"]["sha256"]
+    assert hinted["turn"] == 2 and hinted["model"]["sha256"] == located["model"]["sha256"]
     assert hinted["timing"]["cached_prompt_tokens"] == 0  # a new process: no cache yet
     code, shown, _ = _run(capsys, "session", "show", session, "--json")
-    assert [t["turn"] for t in shown["turns"]] == [0, 1]
+    assert [t["turn"] for t in shown["turns"]] == [1, 2]  # turns count from 1
     assert "Kenya" in shown["turns"][1]["prompt"]
 
     code, replayed, err = _run(capsys, "session", "replay", session, "--model", installed["ref"], *short)

@@ -62,7 +62,8 @@ def test_stop_keeps_a_cancelled_turn_and_the_turns_before(
     window.app.sessions.max_new_tokens = 16
     window.app.sessions.start("direct")
     wait_turns(qtbot, window, 1)
-    window.app.sessions.max_new_tokens = 4000  # long enough to be stopped part way
+    # Long enough to be stopped part way, short enough for the tiny model's 2,048-token context.
+    window.app.sessions.max_new_tokens = 1500
     window.docks["hints"].composer.text.setText("Is this in Europe?")
     window.docks["hints"].composer.send_button.click()
     qtbot.waitUntil(lambda: bool(window.docks["session"].panel.stream.toPlainText()), timeout=60000)
