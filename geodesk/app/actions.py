@@ -38,6 +38,10 @@ class Prompts(Protocol):
 
     def show_settings(self) -> None: ...
 
+    def show_report(self) -> None: ...
+
+    def ask_export_path(self) -> Path | None: ...
+
 
 def always(_state: AppState) -> bool:
     return True
@@ -83,6 +87,11 @@ def app_actions(app: Application, prompts: Prompts) -> list[ActionSpec]:
         if folder is not None:
             app.evidence.import_paths([folder])
 
+    def export_gis() -> None:
+        out = prompts.ask_export_path()
+        if out is not None:
+            app.deliverables.export(out)
+
     def started(s: AppState) -> bool:
         return s.started
 
@@ -106,6 +115,13 @@ def app_actions(app: Application, prompts: Prompts) -> list[ActionSpec]:
                    toolbar=True),
         ActionSpec("import_folder", "Import &folder…", import_folder, "Ctrl+Shift+I",
                    enabled_when=can_import, menu="File"),
+        ActionSpec("report", "&Report…", prompts.show_report, "Ctrl+P",
+                   tip="Preview the case report, then save it as HTML or PDF",
+                   enabled_when=lambda s: s.has_case and "report" not in s.busy,
+                   disabled_tip="Open a case first", menu="File"),
+        ActionSpec("export_gis", "&Export for GIS…", export_gis, "Ctrl+E",
+                   tip="Findings, predictions and EXIF points as GeoJSON, KML, KMZ or CSV",
+                   enabled_when=lambda s: s.has_case, disabled_tip="Open a case first", menu="File"),
         ActionSpec("cancel_jobs", "Cancel &running work", app.cancel_work, "Esc",
                    enabled_when=lambda s: bool(s.busy & {"import", "turn", "replay", "batch", "load"}),
                    menu="File"),

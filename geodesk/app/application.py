@@ -17,6 +17,7 @@ from geodesk.app.controllers.base import AppContext
 from geodesk.app.controllers.batch import BatchController
 from geodesk.app.controllers.cases import CasesController
 from geodesk.app.controllers.clues import CluesController
+from geodesk.app.controllers.deliverables import DeliverablesController
 from geodesk.app.controllers.evidence import EvidenceController
 from geodesk.app.controllers.findings import FindingsController
 from geodesk.app.controllers.models import ModelsController
@@ -37,6 +38,7 @@ class Application:
         self.models = ModelsController(self.ctx)
         self.sessions = SessionsController(self.ctx, self.evidence, self.models)
         self.batch = BatchController(self.ctx, self.evidence, self.models, self.sessions)
+        self.deliverables = DeliverablesController(self.ctx)
 
     @property
     def workspace_path(self) -> Path:

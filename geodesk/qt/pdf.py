@@ -14,6 +14,20 @@ from pathlib import Path
 PRINT_TIMEOUT_S = 300
 
 
+_application: object = None  # the QApplication this module made, kept alive for later prints
+
+
+def _ensure_application() -> None:
+    """A QApplication for printing from the command line; the app's own one when it runs."""
+    global _application
+    from PySide6 import QtWebEngineWidgets  # noqa: F401  (must precede QApplication)
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-gpu")
+        _application = QApplication(["geodesk"])
+
+
 class PdfError(Exception):
     """Qt WebEngine could not print the document."""
 
@@ -25,10 +39,9 @@ def html_to_pdf(html: str, timeout_s: float = PRINT_TIMEOUT_S) -> bytes:
     from PySide6.QtGui import QPageLayout, QPageSize
     from PySide6.QtWebEngineCore import QWebEnginePage
 
-    from geodesk.qt.app import create_app
     from geodesk.qt.map_view import offline_profile
 
-    create_app()
+    _ensure_application()
     with tempfile.TemporaryDirectory(prefix="geodesk-pdf-") as scratch:
         source, target = Path(scratch) / "report.html", Path(scratch) / "report.pdf"
         source.write_text(html, encoding="utf-8")

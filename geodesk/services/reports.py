@@ -61,12 +61,24 @@ def report_html(store: CaseStore, options: ReportOptions) -> tuple[str, int]:
 
 def write_report(store: CaseStore, out: Path, options: ReportOptions,
                  pdf_renderer: PdfRenderer | None = None, *, force: bool = False) -> Written:
+    if out.suffix.lower() not in REPORT_FORMATS:
+        raise DeliverableError(f"a report is .html or .pdf, not {out.name!r}")
+    if out.exists() and not force:
+        raise DeliverableError(f"{out} exists; choose another name or pass --force to replace it")
+    html, items = report_html(store, options)
+    return write_html_or_pdf(store, out, html, items, pdf_renderer, force=True,
+                             include_rejected=options.include_rejected, redacted=options.redact_paths)
+
+
+def write_html_or_pdf(store: CaseStore, out: Path, html: str, items: int,
+                      pdf_renderer: PdfRenderer | None = None, *, force: bool = False,
+                      include_rejected: bool = False, redacted: bool = False) -> Written:
+    """Write a built report (the app's previewed one, or the CLI's) and record it in the audit log."""
     suffix = out.suffix.lower()
     if suffix not in REPORT_FORMATS:
         raise DeliverableError(f"a report is .html or .pdf, not {out.name!r}")
     if out.exists() and not force:
         raise DeliverableError(f"{out} exists; choose another name or pass --force to replace it")
-    html, items = report_html(store, options)
     if suffix == ".pdf":
         if pdf_renderer is None:
             raise DeliverableError("PDF output needs Qt WebEngine; write .html, or run where the app runs")
@@ -78,8 +90,8 @@ def write_report(store: CaseStore, out: Path, options: ReportOptions,
     with store.transaction():
         store.audit.append("report.write", f"case:{store.case.id}", {
             "sha256": digest, "format": suffix.lstrip("."), "items": items,
-            "include_rejected": options.include_rejected, "redacted_paths": options.redact_paths,
-            **({} if options.redact_paths else {"path": str(out)}),
+            "include_rejected": include_rejected, "redacted_paths": redacted,
+            **({} if redacted else {"path": str(out)}),
         })
     return Written(out, digest, len(data), items)
 

@@ -109,3 +109,47 @@ def test_the_window_fits_its_screen_and_keeps_values_readable_at_1366x768(
     header = table.horizontalHeader()
     assert header.sectionSize(2) >= 100  # the prediction column stays readable
     window.close()
+
+
+def test_report_preview_then_save_writes_what_was_previewed(
+    qtbot: QtBot, window: MainWindow, images: list[Path], tmp_path: Path
+) -> None:
+    import hashlib
+
+    from geodesk.qt.dialogs.report import ReportDialog
+
+    window.app.cases.create("Report case")
+    import_and_wait(qtbot, window, images[:1])
+    dialog = ReportDialog(window.app, window)
+    dialog.reference.setText("REF-42")
+    assert not dialog.save_button.isEnabled()  # nothing to save before the preview
+    assert dialog.build()
+    qtbot.waitUntil(lambda: dialog.draft is not None, timeout=60000)
+    assert dialog.draft is not None and dialog.save_button.isEnabled()
+    assert "REF-42" in dialog.draft.html and dialog.draft.items == 1
+    out = tmp_path / "report.html"
+    assert dialog.save(out)
+    assert out.read_text(encoding="utf-8") == dialog.draft.html
+    store = window.app.ctx.store
+    assert store is not None
+    head = store.audit.head()
+    assert head is not None and head.action == "report.write"
+    assert head.details["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    # A report built for one case is never saved as another's.
+    window.app.cases.create("Another case")
+    assert not dialog.save(tmp_path / "other.html") and not (tmp_path / "other.html").exists()
+    dialog.close()
+
+
+def test_export_for_gis_writes_the_open_cases_layers(
+    qtbot: QtBot, window: MainWindow, images: list[Path], tmp_path: Path
+) -> None:
+    import json
+
+    assert not window.app.deliverables.export(tmp_path / "none.geojson")  # no case open
+    window.app.cases.create("Export case")
+    import_and_wait(qtbot, window, images[:1])  # harbour.jpg: EXIF GPS
+    out = tmp_path / "case.geojson"
+    assert window.app.deliverables.export(out)
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert [f["properties"]["kind"] for f in document["features"]] == ["exif"]

@@ -49,6 +49,22 @@ class DialogPrompts:
 
         self._open(SettingsDialog(self.app, self.parent))
 
+    def show_report(self) -> None:
+        from geodesk.qt.dialogs.report import ReportDialog
+
+        self._open(ReportDialog(self.app, self.parent))
+
+    def ask_export_path(self) -> Path | None:
+        path, chosen = QFileDialog.getSaveFileName(
+            self.parent, "Export for GIS", str(Path.home() / "case.geojson"),
+            "GeoJSON (*.geojson);;KML (*.kml);;KMZ (*.kmz);;CSV (*.csv)")
+        if not path:
+            return None
+        out = Path(path)
+        if not out.suffix:  # the filter's extension when the name has none
+            out = out.with_suffix("." + chosen.split("*.")[-1].rstrip(")"))
+        return out
+
     def _open(self, dialog: QDialog) -> None:
         self.dialog = dialog
         dialog.open()
