@@ -6,7 +6,8 @@
 # OUT_DIR receives:
 #   wheels/     every wheel of the pinned stack (pyproject.toml, with the training extra) and the build
 #               tools an editable install needs, so `pip install --no-index` works with no network;
-#   app/        geodesk's source tree (geodesk/, training/, resources/, installers/, pyproject.toml, README);
+#   app/        geodesk's source tree (geodesk/, training/, resources/ with the built basemap,
+#               installers/, pyproject.toml, README);
 #   debs/       the Debian packages of installers/debian/packages.txt and what they depend on, for
 #               machines of the same Debian/Ubuntu release (left out with --no-debs);
 #   models/     model packages given with --model (installed and hash-checked by `geodesk model install`);
@@ -43,6 +44,16 @@ echo "geodesk bundle: source tree" >&2
 (cd "$repo" && git ls-files -z -- geodesk training resources installers pyproject.toml README.md CONTEXT.md docs \
    | xargs -0 -I{} cp --parents {} "$out/app/") 2>/dev/null || \
   (cd "$repo" && cp -r geodesk training resources installers pyproject.toml README.md "$out/app/")
+
+# The default basemap is built at install time (ADR 0034) and not tracked: carry the built one, or
+# build it here, where the Debian packages it is made from can be downloaded.
+basemap="resources/basemap/naturalearth-10m.pmtiles"
+if [ ! -f "$repo/$basemap" ]; then
+  echo "geodesk bundle: building the default basemap" >&2
+  make -C "$repo" basemap >&2
+fi
+mkdir -p "$out/app/resources/basemap"
+cp "$repo"/resources/basemap/naturalearth-10m.* "$out/app/resources/basemap/"
 
 echo "geodesk bundle: wheels (torch: $torch)" >&2
 requirements="$out/wheels/requirements.txt"
