@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_ENV := QT_QPA_PLATFORM=offscreen QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu" \
             HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install system-packages run shell doctor test lint typecheck contracts pytest bench screenshots basemap clean
+.PHONY: install system-packages run shell doctor test test-fast lint typecheck contracts pytest bench screenshots basemap clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ pytest: install $(BASEMAP)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests selected"; exit 0; fi; exit $$rc
 
 test: system-packages lint typecheck contracts pytest
+
+# The edit loop: the same checks and every test but the slow ones (CI runs those too).
+test-fast: system-packages lint typecheck contracts
+	$(MAKE) pytest PYTEST_ARGS='-m "not slow"'
 
 bench: install
 	$(TEST_ENV) $(BIN)/python -m bench.run_all

@@ -67,7 +67,12 @@ def html_to_pdf(html: str, timeout_s: float = PRINT_TIMEOUT_S) -> bytes:
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         page.load(QUrl.fromLocalFile(str(source)))
         loop.exec()
+        # Delete the page now, not at exit: Qt WebEngine warns (and can crash) when the profile is
+        # released while a page still refers to it.
         page.deleteLater()
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         if outcome.get("loaded") is False:
             raise PdfError("Qt WebEngine could not load the report to print it")
         if not outcome.get("printed") or not target.is_file():
