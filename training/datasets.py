@@ -39,7 +39,7 @@ from geodesk.domain import SessionMode
 from geodesk.engine import prompts
 from geodesk.engine.backends.base import template_messages
 from geodesk.engine.families import LLAVA, Family
-from geodesk.engine.imaging import mean_fill, prepare_image, to_rgb
+from geodesk.engine.imaging import bounded_rgb, prepare_image
 
 IGNORE_INDEX = -100
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -349,8 +349,8 @@ class LlavaConversationDataset:
                 with Image.open(path) as img:
                     if self.family.pad_to_square:
                         images.append(prepare_image(img, self.image_mean))
-                    else:
-                        images.append(to_rgb(img, mean_fill(self.image_mean)))
+                    else:  # the family resizes on its side; the decode is bounded all the same
+                        images.append(bounded_rgb(img, self.image_mean))
             except (OSError, UnidentifiedImageError, ValueError) as exc:
                 raise DatasetError(
                     f"sample {sample.id} ({sample.source}): image {path} cannot be read ({exc}); "

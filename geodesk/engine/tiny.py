@@ -14,6 +14,7 @@ Llama hidden 64, 2 layers, 4 heads (head dim 16), 2 KV heads, vocabulary ~700 to
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +81,10 @@ def _corpus() -> list[str]:
     return lines * 4 + list(_JSON_LINES) * 8
 
 
-def build_tokenizer() -> Any:
-    """Train a byte-level BPE tokenizer in-process and wrap it as a transformers fast tokenizer."""
+def train_byte_level_bpe(special_tokens: Sequence[str]) -> Any:
+    """The tiny models' tokenizer: byte-level BPE with 700 tokens, trained in-process on the tiny corpus
+    (every family's tiny model shares it; only the special tokens and the chat template differ)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -91,11 +92,19 @@ def build_tokenizer() -> Any:
     trainer = trainers.BpeTrainer(
         vocab_size=700,
         min_frequency=2,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
+    return tok
+
+
+def build_tokenizer() -> Any:
+    """Train a byte-level BPE tokenizer in-process and wrap it as a transformers fast tokenizer."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = train_byte_level_bpe(SPECIAL_TOKENS)
     fast_class: Any = PreTrainedTokenizerFast  # transformers leaves its __init__ untyped
     fast = fast_class(
         tokenizer_object=tok,

@@ -237,7 +237,7 @@ class GRPOPromptDataset:
         ``[n_images, 3, H, W]`` when the prompt has images: the ids the hf backend would send."""
         from PIL import Image, UnidentifiedImageError
 
-        from geodesk.engine.imaging import mean_fill, prepare_image, to_rgb
+        from geodesk.engine.imaging import bounded_rgb, prepare_image
 
         text = self.processor.apply_chat_template(
             template_messages(prompt.messages), tokenize=False, add_generation_prompt=True
@@ -248,8 +248,8 @@ class GRPOPromptDataset:
                 with Image.open(path) as img:
                     if self.pad_to_square:
                         images.append(prepare_image(img, self.image_mean))
-                    else:
-                        images.append(to_rgb(img, mean_fill(self.image_mean)))
+                    else:  # the family resizes on its side; the decode is bounded all the same
+                        images.append(bounded_rgb(img, self.image_mean))
             except (OSError, UnidentifiedImageError, ValueError) as exc:
                 raise DatasetError(f"sample {prompt.id}: image {path} cannot be read ({exc})") from None
         encoded = self.processor(

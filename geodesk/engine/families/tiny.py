@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.engine.package import PackageManifest, read_manifest, write_manifest
-from geodesk.engine.tiny import _corpus, normalise_json_files
+from geodesk.engine.tiny import normalise_json_files, train_byte_level_bpe
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 IMAGE_SIZE = 56
@@ -53,20 +53,9 @@ INTERNVL_EXTRA = {"start_image_token": "<img>", "end_image_token": "</img>",
 
 def build_chatml_tokenizer(special: tuple[str, ...], extra: dict[str, str], template: str) -> Any:
     """A byte-level BPE tokenizer with ChatML specials, trained in-process on the tiny corpus."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=700,
-        min_frequency=2,
-        special_tokens=list(special),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok = train_byte_level_bpe(special)
     fast_class: Any = PreTrainedTokenizerFast
     fast = fast_class(
         tokenizer_object=tok,

@@ -52,6 +52,10 @@ class MapDock(Dock):
         self.watch("selected_turn", self.view.select_turn)
         self.watch("tile_folder", lambda folder: self.view.build(folder, self.state.workspace))
 
+    def refresh(self) -> None:
+        """Draw the selection again (the case's map layers were changed from outside the state)."""
+        self._show()
+
     def _show(self) -> None:
         s = self.state
         sha = None if s.evidence is None else s.evidence.sha256
