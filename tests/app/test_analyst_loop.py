@@ -110,13 +110,20 @@ def test_a_hint_needs_a_session_and_actions_need_a_case(app: Application) -> Non
 
         def show_settings(self) -> None: ...
 
+        def show_report(self) -> None: ...
+
+        def ask_export_path(self) -> Path | None:
+            return None
+
     actions = {a.name: a for a in app_actions(app, NoPrompts())}
+    assert not actions["report"].enabled_when(app.state) and not actions["export_gis"].enabled_when(app.state)
     assert actions["new_case"].enabled_when(app.state)
     assert not actions["import_files"].enabled_when(app.state)
     assert not actions["start_session"].enabled_when(app.state)
     assert not app.sessions.send_hint(Hint(HintKind.QUESTION, "where?"))
     actions["new_case"].handler()
     assert app.state.case is not None and app.state.case.title == "Asked"
+    assert actions["report"].enabled_when(app.state) and actions["export_gis"].enabled_when(app.state)
     assert actions["import_files"].enabled_when(app.state)
     assert not actions["start_session"].enabled_when(app.state)  # no image selected
 
