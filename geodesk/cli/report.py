@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,6 @@ def _report(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
     emit(args, written.as_document(),
          f"wrote {written.path} ({written.items} evidence item(s), sha256 {written.sha256})")
-    sys.stdout.flush()
     return 0
 
 

@@ -81,8 +81,9 @@ def run_batch(
     report = BatchReport()
     with CaseStore.open(case_dir) as store:
         todo, skipped = pending_evidence(store, backend.identity.sha256, mode)
-        exif_points = {e.sha256: e.gps for e in store.evidence.list() if e.gps is not None}
-        names = {e.sha256: e.original_name for e in store.evidence.list()}
+        items = store.evidence.list()
+        exif_points = {e.sha256: e.gps for e in items if e.gps is not None}
+        names = {e.sha256: e.original_name for e in items}
     report.total = len(todo) + len(skipped)
     report.skipped = skipped
 

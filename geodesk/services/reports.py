@@ -59,12 +59,16 @@ def report_html(store: CaseStore, options: ReportOptions) -> tuple[str, int]:
     return render_html(data), len(data["summary"])
 
 
-def write_report(store: CaseStore, out: Path, options: ReportOptions,
-                 pdf_renderer: PdfRenderer | None = None, *, force: bool = False) -> Written:
+def _check_report_target(out: Path, force: bool) -> None:
     if out.suffix.lower() not in REPORT_FORMATS:
         raise DeliverableError(f"a report is .html or .pdf, not {out.name!r}")
     if out.exists() and not force:
         raise DeliverableError(f"{out} exists; choose another name or pass --force to replace it")
+
+
+def write_report(store: CaseStore, out: Path, options: ReportOptions,
+                 pdf_renderer: PdfRenderer | None = None, *, force: bool = False) -> Written:
+    _check_report_target(out, force)  # before the build, which decodes every image
     html, items = report_html(store, options)
     return write_html_or_pdf(store, out, html, items, pdf_renderer, force=True,
                              include_rejected=options.include_rejected, redacted=options.redact_paths)
@@ -74,11 +78,8 @@ def write_html_or_pdf(store: CaseStore, out: Path, html: str, items: int,
                       pdf_renderer: PdfRenderer | None = None, *, force: bool = False,
                       include_rejected: bool = False, redacted: bool = False) -> Written:
     """Write a built report (the app's previewed one, or the CLI's) and record it in the audit log."""
+    _check_report_target(out, force)
     suffix = out.suffix.lower()
-    if suffix not in REPORT_FORMATS:
-        raise DeliverableError(f"a report is .html or .pdf, not {out.name!r}")
-    if out.exists() and not force:
-        raise DeliverableError(f"{out} exists; choose another name or pass --force to replace it")
     if suffix == ".pdf":
         if pdf_renderer is None:
             raise DeliverableError("PDF output needs Qt WebEngine; write .html, or run where the app runs")

@@ -135,8 +135,9 @@ def test_report_preview_then_save_writes_what_was_previewed(
     head = store.audit.head()
     assert head is not None and head.action == "report.write"
     assert head.details["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    # A report built for one case is never saved as another's.
+    # A report built for one case is never shown or saved as another's.
     window.app.cases.create("Another case")
+    assert dialog.draft is None and not dialog.save_button.isEnabled()
     assert not dialog.save(tmp_path / "other.html") and not (tmp_path / "other.html").exists()
     dialog.close()
 

@@ -58,7 +58,21 @@ class ReportDialog(QDialog):
         self.resize(1000, 760)
         self.build_button.clicked.connect(self.build)
         self.save_button.clicked.connect(self.ask_save)
-        self.finished.connect(lambda _code: self._scratch.cleanup())
+        # A preview never outlives its case: another case opened clears it (and Save refuses it).
+        app.state.events.case.connect(self._case_changed)
+        self.finished.connect(self._closed)
+
+    def _case_changed(self, *_values: object) -> None:
+        case = self.app.state.case
+        if self.draft is not None and (case is None or case.id != self.draft.case_id):
+            self.draft = None
+            self.view.setHtml("")
+            self.save_button.setEnabled(False)
+            self.note.setText("Another case is open: build the preview again for it.")
+
+    def _closed(self, _code: int) -> None:
+        self.app.state.events.case.disconnect(self._case_changed)
+        self._scratch.cleanup()
 
     def build(self) -> bool:
         self.save_button.setEnabled(False)
@@ -87,6 +101,7 @@ class ReportDialog(QDialog):
 
     def save(self, out: Path) -> bool:
         if self.draft is None:
+            self.app.ctx.say("Report", "build the preview for the open case first")
             return False
         pdf = None
         if out.suffix.lower() == ".pdf":
