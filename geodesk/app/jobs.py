@@ -4,7 +4,8 @@ A controller never waits on the model or the disk: it hands a job to the runner 
 result, a failure (a sentence), progress, streamed tokens, cancellation and the end. The desktop app's
 runner (``geodesk.qt.workers.TaskRunner``) runs jobs on the Qt thread pool and calls the callbacks on
 the UI thread; :class:`SyncRunner` runs them at once in the calling thread, so controller tests need
-no display and no event loop. Both give a job the same context (cancel flag, progress, token, check).
+no display and no event loop. Both give a job the same context (:class:`CallbackContext`: cancel flag,
+progress, token, check) and report its end through the same :func:`run_job`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class JobRunner(Protocol):
         on_finished: Callable[[], None] | None = None,
     ) -> Job: ...
 
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the UI thread once the events already waiting have been handled (a paint, a
+        click): work applied in steps leaves the event loop free between them."""
+        ...
+
     def cancel_all(self) -> None: ...
 
 
@@ -78,7 +84,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 @dataclass
-class SyncContext:
+class CallbackContext:
+    """The one :class:`JobContext` of both runners: a cancel flag, and callbacks for progress and
+    streamed tokens (the Qt runner passes its signals' ``emit``, which queue to the UI thread)."""
+
     cancel: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[int, int, str], None] | None = None
     on_token: Callable[[str], None] | None = None
@@ -96,10 +105,46 @@ class SyncContext:
             raise JobCancelled
 
 
+@dataclass(frozen=True, slots=True)
+class JobEnd:
+    """Where a job's end is reported: its value, a failure sentence, a cancellation, and always the end."""
+
+    result: Callable[[Any], None] | None = None
+    failed: Callable[[str], None] | None = None
+    cancelled: Callable[[], None] | None = None
+    finished: Callable[[], None] | None = None
+
+
+def run_job(fn: JobFn, context: CallbackContext, name: str, end: JobEnd) -> None:
+    """Run one job in this thread and report how it ended: the one implementation of a job's outcome.
+
+    A cancelled job (JobCancelled) reports ``cancelled``; any other exception is logged with its
+    traceback and reported as a sentence (:func:`describe_error`); a job that returns although its
+    cancel flag was set reports ``cancelled`` and then its (partial) value. ``finished`` comes last.
+    """
+    try:
+        value = fn(context)
+    except JobCancelled:
+        if end.cancelled is not None:
+            end.cancelled()
+    except Exception as exc:
+        log.error("job %s failed:\n%s", name, traceback.format_exc())
+        if end.failed is not None:
+            end.failed(describe_error(exc))
+    else:
+        if context.cancel.is_set() and end.cancelled is not None:
+            end.cancelled()
+        if end.result is not None:
+            end.result(value)
+    finally:
+        if end.finished is not None:
+            end.finished()
+
+
 @dataclass
 class SyncJob:
     name: str
-    context: SyncContext
+    context: CallbackContext
 
     def cancel(self) -> None:
         self.context.cancel.set()
@@ -127,30 +172,18 @@ class SyncRunner:
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
     ) -> Job:
-        context = SyncContext(on_progress=on_progress, on_token=on_token)
+        context = CallbackContext(on_progress=on_progress, on_token=on_token)
         if self.cancel_next:
             self.cancel_next = False
             context.cancel.set()
         job = SyncJob(name, context)
         self.started.append(name)
-        try:
-            value = fn(context)
-        except JobCancelled:
-            if on_cancelled is not None:
-                on_cancelled()
-        except Exception as exc:
-            log.error("job %s failed:\n%s", name, traceback.format_exc())
-            if on_failed is not None:
-                on_failed(describe_error(exc))
-        else:
-            if context.cancel.is_set() and on_cancelled is not None:
-                on_cancelled()
-            if on_result is not None:
-                on_result(value)
-        finally:
-            if on_finished is not None:
-                on_finished()
+        run_job(fn, context, name, JobEnd(on_result, on_failed, on_cancelled, on_finished))
         return job
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """At once: a synchronous runner has no event loop to come back to."""
+        fn()
 
     def cancel_all(self) -> None:
         """Nothing is ever left running."""

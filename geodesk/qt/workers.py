@@ -9,39 +9,20 @@ offlinefolium) are imported inside those functions, never at module level.
 from __future__ import annotations
 
 import logging
-import threading
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 
-from geodesk.app.jobs import JobCancelled, describe_error
+from geodesk.app.jobs import CallbackContext, JobCancelled, JobEnd, run_job
 
 log = logging.getLogger(__name__)
 
 
-# One cancel signal and one error wording for both runners (geodesk.app.jobs).
+# One context, one cancel signal, one outcome dispatch and one error wording for both runners
+# (geodesk.app.jobs); this module only carries the outcome across threads as queued signals.
+TaskContext = CallbackContext
 TaskCancelled = JobCancelled
-
-
-@dataclass
-class TaskContext:
-    cancel: threading.Event = field(default_factory=threading.Event)
-    _signals: TaskSignals | None = None
-
-    def progress(self, done: int, total: int, message: str = "") -> None:
-        if self._signals is not None:
-            self._signals.progress.emit(done, total, message)
-
-    def token(self, text: str) -> None:
-        if self._signals is not None:
-            self._signals.token.emit(text)
-
-    def check(self) -> None:
-        if self.cancel.is_set():
-            raise TaskCancelled
 
 
 class TaskSignals(QObject):
@@ -58,28 +39,18 @@ class Task(QRunnable):
         super().__init__()
         self.setAutoDelete(False)  # the runner keeps it until `finished`, so its signals stay alive
         self.name = name
-        self.signals = TaskSignals()
-        self.context = TaskContext(_signals=self.signals)
+        self.signals = signals = TaskSignals()
+        self.context = TaskContext(on_progress=signals.progress.emit, on_token=signals.token.emit)
         self._fn = fn
 
     def cancel(self) -> None:
         self.context.cancel.set()
 
     def run(self) -> None:
+        signals = self.signals
+        end = JobEnd(signals.result.emit, signals.failed.emit, signals.cancelled.emit, signals.finished.emit)
         try:
-            try:
-                value = self._fn(self.context)
-            except TaskCancelled:
-                self.signals.cancelled.emit()
-            except Exception as exc:
-                log.error("job %s failed:\n%s", self.name, traceback.format_exc())
-                self.signals.failed.emit(describe_error(exc))
-            else:
-                if self.context.cancel.is_set():
-                    self.signals.cancelled.emit()
-                self.signals.result.emit(value)
-            finally:
-                self.signals.finished.emit()
+            run_job(self._fn, self.context, self.name, end)
         except RuntimeError:  # the app is shutting down and the signal object is gone: nobody to tell
             log.debug("job %s ended after its receiver was deleted", self.name)
 
@@ -125,6 +96,10 @@ class TaskRunner(QObject):
             self.busy_changed.emit(True)
         self._pool.start(task)
         return task
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """``fn`` on the UI thread after the events already queued (a zero timer of this runner)."""
+        QTimer.singleShot(0, self, fn)
 
     def _done(self, task: Task) -> None:
         self._tasks.discard(task)

@@ -144,6 +144,25 @@ class CaseStore:
             raise
 
     @classmethod
+    def open_reader(cls, case_dir: Path) -> CaseStore:
+        """A read-only connection to a case this process has already opened with :meth:`open`.
+
+        It skips what :meth:`open` does once per case (migrations, crash recovery, stale exports,
+        permissions), so a worker thread can read the selected item's rows in a few milliseconds;
+        SQLite refuses any write through it (``query_only``).
+        """
+        db_path = Path(case_dir) / DB_NAME
+        if not db_path.is_file():
+            raise NotACaseError(f"{case_dir} is not a geodesk case folder: it has no {DB_NAME}")
+        db = cls._connect(db_path)
+        try:
+            db.execute("PRAGMA query_only = ON")
+            return cls(db, Path(case_dir), None)
+        except BaseException:
+            db.close()
+            raise
+
+    @classmethod
     def create(
         cls, case_dir: Path, case_id: str, title: str, created_at: datetime | None = None
     ) -> CaseStore:

@@ -1,5 +1,7 @@
 """Selection is state: after a session on image A, selecting image B (same case) and then opening
-another case leaves every dock showing only B's data, then nothing's.
+another case leaves every dock showing only B's data, then nothing's: at once (while B's rows are
+still being read by a job), and after they arrived. Clicking A then B before A's rows arrive shows
+only B's (A's late result is dropped).
 
 The session on A is written with the case store (the rows a session writes), so no model is needed;
 the answer pane's streamed text and the status line are set as a finished turn leaves them.
@@ -28,7 +30,11 @@ from tests.qt.conftest import import_and_wait
 from tests.qt.helpers import wait_summary
 
 
-def a_session_on(window: MainWindow, sha: str) -> None:
+def selection_loaded(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: not window.app.evidence.loading, timeout=10000)
+
+
+def a_session_on(qtbot: QtBot, window: MainWindow, sha: str) -> None:
     store = window.app.ctx.store
     assert store is not None
     identity = ModelIdentity("rows", "0", "0" * 64)
@@ -47,6 +53,7 @@ def a_session_on(window: MainWindow, sha: str) -> None:
     store.clues.add(Clue(None, sha, "architecture", "Haussmann facades", ClueSource.MODEL))
     store.findings.save(Finding(None, sha, 45.76, 4.84, 5.0, FindingStatus.PROBABLE, "river bend"))
     window.app.evidence.select(sha, session_id=session.id)
+    selection_loaded(qtbot, window)
     window.state.answer_stream = "Lyon, France"  # what the streamed answer left in the pane
     window.state.session_status = StatusLine("Turn 1: done")
 
@@ -75,7 +82,8 @@ def test_another_image_then_another_case_shows_only_their_data(
     window.app.cases.create("First")
     import_and_wait(qtbot, window, images[:2])
     by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
-    a_session_on(window, by_name["harbour.jpg"])
+    selection_loaded(qtbot, window)
+    a_session_on(qtbot, window, by_name["harbour.jpg"])
     assert window.docks["history"].panel.model.rowCount() == 1
     assert window.docks["session"].panel.stream.toPlainText() == "Lyon, France"
     assert window.docks["finding"].editor.lat.text() == "45.760000"
@@ -84,6 +92,8 @@ def test_another_image_then_another_case_shows_only_their_data(
     # image B of the same case: only B's data (B has none yet), and B is what the panes describe
     window.docks["evidence"].grid.select_sha(by_name["street.jpg"])
     assert window.state.evidence is not None and window.state.evidence.original_name == "street.jpg"
+    docks_show_nothing_of_a(window, "harbour.jpg")  # at once, B's rows still on their way
+    selection_loaded(qtbot, window)
     docks_show_nothing_of_a(window, "harbour.jpg")
     assert window.docks["map"].view.state().title == "street.jpg"
     assert window.docks["metadata"].panel.topLevelItem(0).text(1) == "street.jpg"
@@ -91,6 +101,23 @@ def test_another_image_then_another_case_shows_only_their_data(
     assert window.docks["session"].panel.status.text() == ""  # not "choose an image first"
     assert window.docks["finding"].editor.isEnabled()
     wait_summary(qtbot, window.docks["map"].view, lambda s: s["turnMarkers"] == [])
+
+    # A then B at once: A's rows, read by a job, arrive after B was selected and are dropped
+    window.docks["evidence"].grid.select_sha(by_name["harbour.jpg"])
+    window.docks["evidence"].grid.select_sha(by_name["street.jpg"])
+    selection_loaded(qtbot, window)
+    qtbot.wait(50)  # any late step of A's would have run by now
+    assert window.state.evidence is not None and window.state.evidence.original_name == "street.jpg"
+    docks_show_nothing_of_a(window, "harbour.jpg")
+
+    # back to A: all of A's data again
+    window.docks["evidence"].grid.select_sha(by_name["harbour.jpg"])
+    selection_loaded(qtbot, window)
+    assert "Lyon" in window.docks["session"].panel.card.toPlainText()
+    assert window.docks["history"].panel.model.rowCount() == 1
+    assert window.docks["clues"].panel.tree.topLevelItemCount() > 0
+    window.docks["evidence"].grid.select_sha(by_name["street.jpg"])
+    selection_loaded(qtbot, window)
 
     # another case: nothing is selected, nothing of the first case is shown
     window.app.cases.create("Second")

@@ -1,22 +1,66 @@
 """Evidence: the grid's list, the selection (and everything that depends on it), and imports.
 
-:meth:`EvidenceController.select` is the one way to change the selected item: the item, its clues,
-sessions (the newest selected), turns, finding and history, the streamed answer, the session status
-line and the proposed finding point all change together (``AppState.batch``).
+:meth:`EvidenceController.select` is the one way to change the selected item. It runs in steps, so
+a click never waits on the disk or on every view redrawing at once:
+
+1. at once, on the UI thread: the item becomes the selection and every field that depends on it is
+   reset (``AppState.clear_selection``, one batch): each view shows the new item and nothing else;
+2. a job reads the item's clues, sessions (the newest selected), turns, finding and history through
+   its own read-only connection (:func:`read_selection`);
+3. its result is applied on the UI thread in small steps (clues; the finding; the sessions and
+   turns), each a batch of its own with the event loop free between them (``JobRunner.call_soon``).
+
+Every step carries the selection's generation: a result or a step for a selection that is no longer
+current (the analyst clicked on, or another case was opened) is dropped, so no view ever shows
+another item's data. :meth:`reload` reads the same rows at once (after a turn or a session choice).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geodesk.app.controllers.base import AppContext, Controller
 from geodesk.app.jobs import JobContext
 from geodesk.app.state import Progress, StatusLine
+from geodesk.domain.model import Clue, Evidence, Finding, Session, Turn
+
+if TYPE_CHECKING:
+    from geodesk.store import CaseStore
 
 # run_import(ctx, case_dir, paths, workers) -> ImportReport; None: the import runs in the job's thread.
 ImportFn = Callable[[JobContext, Path, list[Path], int | None], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionData:
+    """Everything the views show about one evidence item, read together."""
+
+    sha256: str
+    clues: tuple[Clue, ...]
+    sessions: tuple[Session, ...]
+    session: Session | None
+    turns: tuple[Turn, ...]
+    finding: Finding | None
+    finding_history: tuple[Finding, ...]
+
+
+def read_selection(store: CaseStore, sha: str, session_id: int | None) -> SelectionData:
+    """The item's rows: its clues, sessions (``session_id`` selected when it is one of them, else the
+    newest), that session's turns, and the finding with its history. Any thread, its own store."""
+    sessions = tuple(store.sessions.list(evidence_sha256=sha))
+    session = next((s for s in sessions if s.id == session_id), sessions[-1] if sessions else None)
+    return SelectionData(
+        sha256=sha,
+        clues=tuple(store.clues.list(evidence_sha256=sha)),
+        sessions=sessions,
+        session=session,
+        turns=() if session is None or session.id is None else tuple(store.turns.list(session.id)),
+        finding=store.findings.current(sha),
+        finding_history=tuple(store.findings.history(sha)),
+    )
 
 
 class EvidenceController(Controller):
@@ -27,6 +71,10 @@ class EvidenceController(Controller):
         # The desktop app imports in a child process (geodesk.app.import_process: no GIL shared with
         # the UI thread); tests import in the job's own thread.
         self.import_in_child_process = False
+        # The selection's generation: every select/reload makes a new one; a read or a step of an
+        # older one is dropped. ``_applied``: the newest generation whose rows are all in the state.
+        self._generation = 0
+        self._applied = 0
 
     # -- the grid
     def refresh(self) -> None:
@@ -42,49 +90,118 @@ class EvidenceController(Controller):
             self.state.located = frozenset(self.ctx.store.evidence.located())
 
     # -- the selection
+    @property
+    def loading(self) -> bool:
+        """The selected item's rows are still being read or applied (views show it with nothing yet)."""
+        return self._applied < self._generation
+
     def select(self, sha: str | None, session_id: int | None = None) -> None:
         """Select an evidence item (hash or unique prefix; None: nothing) and, optionally, one session."""
         store = self.ctx.store
         if store is None:
             return
         if not sha:
+            self._generation += 1
+            self._applied = self._generation
             with self.state.batch():
                 self.state.clear_selection()
             return
         current = self.state.evidence
         if current is not None and current.sha256 == sha and session_id is None:
             return
-        try:
-            evidence = store.evidence.get(sha)
-        except LookupError as exc:
-            self.ctx.say("Evidence", str(exc.args[0]) if exc.args else str(exc))
-            return
-        with self.state.batch():
+        evidence = next((e for e in self.state.evidence_items if e.sha256 == sha), None)
+        if evidence is None:  # a prefix, or an item the grid has not listed yet
+            try:
+                evidence = store.evidence.get(sha)
+            except LookupError as exc:
+                self.ctx.say("Evidence", str(exc.args[0]) if exc.args else str(exc))
+                return
+        self._generation += 1
+        generation, case_dir = self._generation, Path(store.path)
+        with self.state.batch():  # step 1: the new item, with nothing of the previous one
             self.state.clear_selection()
             self.state.evidence = evidence
-            self.reload(session_id=session_id)
+        chosen_sha = evidence.sha256
+
+        def job(_ctx: JobContext) -> SelectionData:
+            from geodesk.store import CaseStore
+
+            with CaseStore.open_reader(case_dir) as reader:
+                return read_selection(reader, chosen_sha, session_id)
+
+        self.ctx.runner.start(
+            job,
+            "read the selected item",
+            on_result=lambda data: self._apply_in_steps(generation, case_dir, data),
+            on_failed=lambda message: self._load_failed(generation, evidence, message),
+        )
+
+    def _current(self, generation: int, sha: str, case_dir: Path) -> bool:
+        evidence, store = self.state.evidence, self.ctx.store
+        return (
+            generation == self._generation
+            and evidence is not None
+            and evidence.sha256 == sha
+            and store is not None
+            and Path(store.path) == case_dir
+        )
+
+    def _apply_in_steps(self, generation: int, case_dir: Path, data: SelectionData) -> None:
+        """Step 3: the clues now, then the finding, then the sessions and turns, each in its own batch
+        with the event loop free in between. A step does nothing for a selection that is no longer
+        current, and fills only fields still empty since step 1: a field set meanwhile (a finding
+        saved, a session started) holds something newer than this read."""
+        s = self.state
+        steps: list[tuple[Callable[[], bool], Callable[[], None]]] = [
+            (lambda: not s.clues, lambda: setattr(s, "clues", data.clues)),
+            (lambda: s.finding is None and not s.finding_history, lambda: self._set(
+                finding=data.finding, finding_history=data.finding_history)),
+            (lambda: s.session is None and not s.sessions and not s.turns, lambda: self._set(
+                sessions=data.sessions, session=data.session, turns=data.turns)),
+        ]
+
+        def step(index: int) -> None:
+            if not self._current(generation, data.sha256, case_dir):
+                return
+            still_empty, fill = steps[index]
+            if still_empty():
+                fill()
+            if index + 1 < len(steps):
+                self.ctx.runner.call_soon(lambda: step(index + 1))
+            else:
+                self._applied = max(self._applied, generation)
+
+        step(0)
+
+    def _set(self, **fields: Any) -> None:
+        with self.state.batch():
+            for name, value in fields.items():
+                setattr(self.state, name, value)
+
+    def _load_failed(self, generation: int, evidence: Evidence, message: str) -> None:
+        if generation == self._generation:
+            self._applied = generation
+            self.ctx.say("Evidence", f"{evidence.original_name} could not be read: {message}")
+
+    def _apply(self, data: SelectionData) -> None:
+        """The item's rows, all at once (one batch)."""
+        self._set(clues=data.clues, sessions=data.sessions, session=data.session, turns=data.turns,
+                  finding=data.finding, finding_history=data.finding_history)
 
     def reload(self, session_id: int | None = None) -> None:
-        """Re-read everything of the selected item; keeps the selected session (or selects ``session_id``;
-        with neither, the newest). Nothing of another item survives."""
+        """Re-read everything of the selected item at once; keeps the selected session (or selects
+        ``session_id``; with neither, the newest). Nothing of another item survives, and a read of the
+        item still on its way is dropped (this one is newer)."""
         store, evidence = self.ctx.store, self.state.evidence
         if store is None or evidence is None:
             return
-        sha = evidence.sha256
-        sessions = tuple(store.sessions.list(evidence_sha256=sha))
         wanted = session_id if session_id is not None else (
             None if self.state.session is None else self.state.session.id
         )
-        session = next((s for s in sessions if s.id == wanted), sessions[-1] if sessions else None)
+        self._generation += 1
+        self._applied = self._generation
         with self.state.batch():
-            self.state.clues = tuple(store.clues.list(evidence_sha256=sha))
-            self.state.sessions = sessions
-            self.state.session = session
-            self.state.turns = () if session is None or session.id is None else tuple(
-                store.turns.list(session.id)
-            )
-            self.state.finding = store.findings.current(sha)
-            self.state.finding_history = tuple(store.findings.history(sha))
+            self._apply(read_selection(store, evidence.sha256, wanted))
             self.state.located = frozenset(store.evidence.located())
 
     def reload_clues(self) -> None:
