@@ -2,6 +2,13 @@
 
 Rows come from :func:`geodesk.report.history.history_rows` (Qt-free, tested on its own); this module
 only lays them out. Selecting a row or a plot point emits ``turn_selected`` for the map.
+
+The plot is redrawn on the UI thread at every selection, so it is kept cheap: no grid (its lines
+cost about 6 ms of every repaint, more than the curves and axes together), the key to the curves a
+label under the plot rather than a legend drawn in its scene (2-3 ms more), ranges set from the data
+instead of pyqtgraph's auto-range passes, and a series, the title or the range is handed to
+pyqtgraph only when it changed (a new turn adds a point; selecting an item with the same shape of
+history repaints nothing).
 """
 
 from __future__ import annotations
@@ -9,7 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from geodesk.qt.text import plain_tip
 from geodesk.report.history import HistoryRow, Reference
@@ -19,6 +34,19 @@ if TYPE_CHECKING:
 
 COLUMNS = ("Turn", "Hint", "Prediction", "Moved (km)", "From ref. (km)", "Time (s)", "Status")
 Index = QModelIndex | QPersistentModelIndex
+
+
+def plot_ranges(
+    xs: list[int], ys: list[float]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The plot's (x, y) ranges for these points: the data with a margin, a readable range around a
+    single point or value (not ±0.001), and (0, 1) × (0, 1) for nothing (never the previous item's)."""
+    if not xs:
+        return (0.0, 1.0), (0.0, 1.0)
+    x0, x1, y0, y1 = float(min(xs)), float(max(xs)), float(min(ys)), float(max(ys))
+    x_pad = 1.0 if x0 == x1 else (x1 - x0) * 0.05
+    y_pad = 10.0 if y0 == y1 else (y1 - y0) * 0.05
+    return (x0 - x_pad, x1 + x_pad), (y0 - y_pad, y1 + y_pad)
 
 
 def _km(value: float | None) -> str:
@@ -103,6 +131,8 @@ class HistoryPanel(QWidget):
         self.ref_curve: Any = None
         self.marker: Any = None
         self._reference: Reference | None = None
+        # What pyqtgraph was last given (series, title, ranges): only changes are handed on.
+        self._shown: dict[str, Any] = {}
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.table)
         layout = QVBoxLayout(self)
@@ -117,17 +147,15 @@ class HistoryPanel(QWidget):
         self.plot = pg.PlotWidget(self)
         self.plot.setObjectName("historyPlot")
         self.plot.setBackground("w")
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.getViewBox().disableAutoRange()  # ranges come from the data (_update_plot)
         self.plot.setLabel("bottom", "turn")
         self.plot.setLabel("left", "km")
-        self.plot.addLegend(offset=(10, 10))
         self.moved_curve = self.plot.plot(
             [],
             [],
             pen=pg.mkPen("#1f5fbf", width=2),
             symbol="o",
             symbolBrush="#1f5fbf",
-            name="moved from previous turn",
         )
         self.ref_curve = self.plot.plot(
             [],
@@ -135,7 +163,6 @@ class HistoryPanel(QWidget):
             pen=pg.mkPen("#c2255c", width=2),
             symbol="s",
             symbolBrush="#c2255c",
-            name="from finding / EXIF point",
         )
         self.marker = pg.InfiniteLine(
             angle=90, movable=False, pen=pg.mkPen("#e8590c", style=Qt.PenStyle.DashLine)
@@ -144,7 +171,20 @@ class HistoryPanel(QWidget):
         self.plot.addItem(self.marker)
         for curve in (self.moved_curve, self.ref_curve):
             curve.sigPointsClicked.connect(self._on_points_clicked)
-        self.splitter.addWidget(self.plot)
+        self.plot_key = QLabel(
+            "<span style='color:#1f5fbf'>&#9679; moved from previous turn</span>&nbsp;&nbsp;"
+            "<span style='color:#c2255c'>&#9632; from finding / EXIF point</span>",
+            self,
+        )
+        self.plot_key.setObjectName("historyPlotKey")
+        self.plot_key.setTextFormat(Qt.TextFormat.RichText)  # fixed text, no data in it
+        box = QWidget(self)
+        box_layout = QVBoxLayout(box)
+        box_layout.setContentsMargins(0, 0, 0, 0)
+        box_layout.setSpacing(2)
+        box_layout.addWidget(self.plot, 1)
+        box_layout.addWidget(self.plot_key)
+        self.splitter.addWidget(box)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
         self.plot.setMinimumWidth(260)
@@ -152,7 +192,7 @@ class HistoryPanel(QWidget):
         self._update_plot()
 
     def balance(self) -> None:
-        """Table and plot side by side, the plot wide enough for its axes and legend."""
+        """Table and plot side by side, the plot wide enough for its axes and its key."""
         if self.plot is not None:
             width = max(self.splitter.width(), 600)
             self.splitter.setSizes([int(width * 0.62), int(width * 0.38)])
@@ -169,19 +209,19 @@ class HistoryPanel(QWidget):
         # x is the turn number people see (from 1), not the stored index.
         moved = [(r.turn_index + 1, r.km_moved) for r in rows if r.km_moved is not None]
         ref = [(r.turn_index + 1, r.km_from_reference) for r in rows if r.km_from_reference is not None]
-        self.moved_curve.setData([x for x, _ in moved], [y for _, y in moved])
-        self.ref_curve.setData([x for x, _ in ref], [y for _, y in ref])
-        self.plot.setTitle(None if self._reference is None else f"km from the {self._reference.label} point")
+        for key, curve, points in (("moved", self.moved_curve, moved), ("reference", self.ref_curve, ref)):
+            if self._shown.get(key) != points:
+                self._shown[key] = points
+                curve.setData([x for x, _ in points], [y for _, y in points])
+        title = None if self._reference is None else f"km from the {self._reference.label} point"
+        if self._shown.get("title", "") != title:
+            self._shown["title"] = title
+            self.plot.setTitle(title)
         self.marker.setVisible(False)
-        view = self.plot.getViewBox()
-        xs = [x for x, _ in moved + ref]
-        ys = [y for _, y in moved + ref]
-        if len(set(xs)) > 1 and len(set(ys)) > 1:
-            view.enableAutoRange()
-        elif xs:  # one point (or one value): a readable range around it, not ±0.001
-            view.setRange(xRange=(min(xs) - 1, max(xs) + 1), yRange=(min(ys) - 10, max(ys) + 10), padding=0)
-        else:  # nothing to plot: axes of nothing, not the previous item's range
-            view.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        ranges = plot_ranges([x for x, _ in moved + ref], [y for _, y in moved + ref])
+        if self._shown.get("ranges") != ranges or self.plot_range() != ranges:
+            self._shown["ranges"] = ranges
+            self.plot.getViewBox().setRange(xRange=ranges[0], yRange=ranges[1], padding=0)
 
     def plot_range(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """The plot's (x, y) ranges, or None before the plot exists."""

@@ -2,7 +2,9 @@
 
 The page is built once in a worker and loaded from a file (pages over 2 MB cannot go through setHtml);
 after that each update is a ``geodesk.setState(...)`` call with the escaped JSON document, so a new turn
-redraws markers without reloading Leaflet. A URL request interceptor refuses anything that is not a
+redraws markers without reloading Leaflet. The case's map layers (which may be megabytes of features)
+travel only when they changed; otherwise the document says ``"layers": null`` and the page keeps the
+ones it drew, so a selection sends a few kilobytes. A URL request interceptor refuses anything that is not a
 local file, ``qrc:`` or ``data:``: the page cannot reach the network even if some text slipped through.
 """
 
@@ -27,7 +29,7 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QWidget
 
 from geodesk.qt.workers import TaskContext, TaskRunner
-from geodesk.report.map_page import MapState, state_json, write_map_page
+from geodesk.report.map_page import MapState, safe_json, state_document, write_map_page
 
 log = logging.getLogger(__name__)
 ALLOWED_SCHEMES = {"file", "qrc", "data", "blob", "about"}
@@ -135,6 +137,7 @@ class MapView(QWebEngineView):
         self.is_ready = False
         self._state = MapState()
         self._fit_next = True
+        self._layers_on_page: tuple[dict[str, Any], ...] | None = None  # None: none sent to this page yet
         page = _Page(offline_profile(), self)
         page.scripts().insert(_webchannel_script())
         settings = page.settings()
@@ -175,6 +178,7 @@ class MapView(QWebEngineView):
             self.failed.emit("the map page did not load; see the log for the browser's message")
             return
         self.is_ready = True
+        self._layers_on_page = None  # a (re)loaded page has drawn no layers
         self._push()
         self.ready.emit()
 
@@ -190,9 +194,13 @@ class MapView(QWebEngineView):
     def _push(self) -> None:
         fit = "true" if self._fit_next else "false"
         self._fit_next = False
-        self.page().runJavaScript(
-            f"window.geodesk && window.geodesk.setState({state_json(self._state)}, {fit});"
-        )
+        document = state_document(self._state)
+        if self._layers_on_page is not None and (
+            self._layers_on_page is self._state.layers or self._layers_on_page == self._state.layers
+        ):
+            document["layers"] = None  # unchanged: the page keeps what it drew
+        self._layers_on_page = self._state.layers
+        self.page().runJavaScript(f"window.geodesk && window.geodesk.setState({safe_json(document)}, {fit});")
 
     def select_turn(self, index: int | None) -> None:
         if self.is_ready:

@@ -79,6 +79,14 @@ def conversation_html(turns: list[Turn]) -> str:
     return "".join(parts) or "<p><i>No turns yet.</i></p>"
 
 
+def _set_html(browser: QTextBrowser, text: str) -> None:
+    """Lay the HTML out again only when it changed: a selection step that leaves the card or the
+    conversation as it was costs no layout on the UI thread."""
+    if browser.property("shownHtml") != text:
+        browser.setProperty("shownHtml", text)
+        browser.setHtml(text)
+
+
 class SessionPanel(QWidget):
     start_requested = Signal(str)  # SessionMode value
     stop_requested = Signal()
@@ -196,10 +204,10 @@ class SessionPanel(QWidget):
         self.stream.setTextCursor(cursor)
 
     def show_prediction(self, prediction: Prediction | None, turn_index: int | None = None) -> None:
-        self.card.setHtml(prediction_card_html(prediction, turn_index))
+        _set_html(self.card, prediction_card_html(prediction, turn_index))
 
     def show_turns(self, turns: list[Turn]) -> None:
-        self.conversation.setHtml(conversation_html(turns))
+        _set_html(self.conversation, conversation_html(turns))
         done = [t for t in turns if t.status == TurnStatus.DONE]
         last = max(done, key=lambda t: t.index) if done else None
         self.show_prediction(None if last is None else last.prediction, None if last is None else last.index)

@@ -621,8 +621,13 @@ _JS = r"""
   }
 
   G.setState = function (state, fit) {
+    // layers null: the case's layers are those drawn already (the host sends them when they change)
+    if (state.layers === null || state.layers === undefined) {
+      state.layers = G.state ? G.state.layers : [];
+    } else {
+      drawCaseLayers(state.layers);
+    }
     G.state = state;
-    drawCaseLayers(state.layers);
     G.overlay.clearLayers();
     G.turnMarkers = {};
     var bounds = [];

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
@@ -47,6 +48,8 @@ class MapDock(Dock):
         self.view.finding_clicked.connect(app.findings.propose_point)  # proposes; Save records
         self.view.failed.connect(lambda m: app.ctx.say("Map", m))
         self._shown_for: str | None = None  # the evidence hash the map was last fitted to
+        # The case's map layers, read once per case (files on disk; refresh() reads them again).
+        self._layers: tuple[Path | None, list[dict[str, Any]]] = (None, [])
         self.watch_all(("evidence", "turns", "finding"), self._show)
         self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", self.view.select_turn)
@@ -54,7 +57,17 @@ class MapDock(Dock):
 
     def refresh(self) -> None:
         """Draw the selection again (the case's map layers were changed from outside the state)."""
+        self._layers = (None, [])
         self._show()
+
+    def _case_layers(self) -> list[dict[str, Any]]:
+        case = self.state.case
+        path = None if case is None else Path(case.path)
+        if path is None:
+            return []
+        if self._layers[0] != path:
+            self._layers = (path, case_map_layers(path))
+        return self._layers[1]
 
     def _show(self) -> None:
         s = self.state
@@ -64,5 +77,5 @@ class MapDock(Dock):
             self.view.set_state(map_state([]), fit=True)  # nothing's data: an empty map, the world view
             return
         # The case's own map layers (KML/GeoJSON/GPX an analyst imported) are drawn with its items.
-        layers = case_map_layers(Path(s.case.path)) if s.case is not None else []
+        layers = self._case_layers()
         self.view.set_state(map_state(list(s.turns), s.evidence, s.finding, layers=layers), fit=fit)
