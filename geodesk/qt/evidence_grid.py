@@ -8,13 +8,17 @@ QPixmap is not) and set as icons when they arrive. Two badges are painted on a t
   thumbnail, so the grid may show what the original no longer does; the viewer always decodes the
   original;
 - a check mark (top right) when the item has a finished session (located).
+
+A large case must not stall the UI thread: an item with no thumbnail yet shares one painted
+placeholder per badge combination, and thumbnails that arrive are painted in small chunks
+(:data:`PAINT_CHUNK` per event-loop turn), so a click or a repaint waits for a chunk at most.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -38,6 +42,7 @@ SHA_ROLE = Qt.ItemDataRole.UserRole
 EXIF_THUMB_ROLE = Qt.ItemDataRole.UserRole + 1  # bool: the thumbnail is the camera's embedded one
 LOCATED_ROLE = Qt.ItemDataRole.UserRole + 2  # bool: the item has a finished session
 THUMB_EDGE = 128
+PAINT_CHUNK = 25  # thumbnails badged and set per event-loop turn (~0.2 ms each)
 EXIF_THUMB_NOTE = (
     "Thumbnail from the camera's EXIF; the viewer shows the decoded original. An edited photo can keep "
     "its pre-edit camera thumbnail, so compare with the original before relying on it."
@@ -102,6 +107,8 @@ class EvidenceGrid(QListView):
         self._items: dict[str, QStandardItem] = {}
         self._thumbs: dict[str, QImage] = {}
         self._located: set[str] = set()
+        self._placeholders: dict[tuple[bool, bool], QIcon] = {}  # (exif thumb, located) -> icon
+        self._to_paint: list[str] = []  # thumbnails arrived, not painted yet (painted in chunks)
         self.selectionModel().currentChanged.connect(self._on_current)
 
     def set_evidence(
@@ -116,6 +123,7 @@ class EvidenceGrid(QListView):
             self.model_.clear()
             self._items.clear()
             self._thumbs.clear()
+            self._to_paint.clear()
             for e in items:
                 item = QStandardItem(e.original_name)
                 item.setData(e.sha256, SHA_ROLE)
@@ -153,7 +161,15 @@ class EvidenceGrid(QListView):
         item = self._items[sha]
         located = sha in self._located
         item.setData(located, LOCATED_ROLE)
-        item.setIcon(QIcon(badged(self._thumbs.get(sha), bool(item.data(EXIF_THUMB_ROLE)), located)))
+        exif_thumb = bool(item.data(EXIF_THUMB_ROLE))
+        thumb = self._thumbs.get(sha)
+        if thumb is None:  # no picture yet: the same grey square for every such item
+            key = (exif_thumb, located)
+            if key not in self._placeholders:
+                self._placeholders[key] = QIcon(badged(None, exif_thumb, located))
+            item.setIcon(self._placeholders[key])
+        else:
+            item.setIcon(QIcon(badged(thumb, exif_thumb, located)))
 
     def _load_thumbs(self, shas: list[str], thumbs_dir: Path) -> None:
         def job(ctx: TaskContext) -> dict[str, QImage]:
@@ -174,10 +190,26 @@ class EvidenceGrid(QListView):
         self._runner.start(job, "load thumbnails", on_result=self._set_thumbs)
 
     def _set_thumbs(self, images: dict[str, QImage]) -> None:
-        for sha, image in images.items():
-            if sha in self._items:
-                self._thumbs[sha] = image
+        """Keep the thumbnails of items still listed and paint them a chunk per event-loop turn."""
+        fresh = [sha for sha in images if sha in self._items]
+        for sha in fresh:
+            self._thumbs[sha] = images[sha]
+        was_idle = not self._to_paint
+        self._to_paint.extend(fresh)
+        if was_idle and self._to_paint:
+            self._paint_chunk()
+
+    def _paint_chunk(self) -> None:
+        chunk, self._to_paint = self._to_paint[:PAINT_CHUNK], self._to_paint[PAINT_CHUNK:]
+        for sha in chunk:
+            if sha in self._items:  # another case may have been opened meanwhile
                 self._paint(sha)
+        if self._to_paint:
+            QTimer.singleShot(0, self, self._paint_chunk)
+
+    def painting(self) -> bool:
+        """Thumbnails have arrived that are not painted yet."""
+        return bool(self._to_paint)
 
     def shas(self) -> list[str]:
         return list(self._items)
