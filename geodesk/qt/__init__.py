@@ -2,3 +2,7 @@
 
 Start it with ``geodesk`` (no command) or :func:`geodesk.qt.app.run_app`; see docs/adr/0007-desktop-app.md.
 """
+
+from geodesk.qt.binding_guard import guard_singletons
+
+guard_singletons()  # before any Qt call: the bindings' lost references to None (binding_guard.py)
