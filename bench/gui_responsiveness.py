@@ -19,6 +19,10 @@ that long). Measured in the real MainWindow (offscreen) while
              shown, and the load average before and after; the store's
              one "located" query is timed against the per-session turn reads it replaced (baseline,
              same run, same case).
+  --baseline-ref REF (e.g. main) also clicks through that git revision and this tree in alternating
+             child processes on copies of one --ab-images case (--rounds rounds, --ab-clicks images
+             each), and records the ratio of their median stalls per action: on a loaded machine the
+             absolute stalls mean little, a ratio measured in the same run does.
 Start-up: ``geodesk`` (geodesk.cli.main with no command) in a subprocess, offscreen, until the window is shown
 (GEODESK_EXIT_AFTER_SHOW prints a line then), median of --repeat, with and without a model configured;
 it also records whether torch was imported by then. Targets: no stall over 50 ms; window < 2 s without
@@ -332,16 +336,29 @@ def located_query_times(case_dir: Path) -> dict[str, Any]:
 
 
 def measure_browsing(n_images: int, clicks: int, work: Path) -> dict[str, Any]:
+    workspace = work / "big-workspace"
+    t0 = time.perf_counter()
+    case_id = build_big_case(workspace, work / "big-images", n_images)
+    build_s = time.perf_counter() - t0
+    clicked = click_through(workspace, case_id, clicks)
+    return {
+        "images": n_images,
+        "sessions": 2 * n_images,
+        "turns": 6 * n_images,
+        "build_s": round(build_s, 1),
+        **clicked,
+        "located": located_query_times(workspace / "cases" / case_id),
+    }
+
+
+def click_through(workspace: Path, case_id: str, clicks: int) -> dict[str, Any]:
+    """Open the case in the real window and click through it (see the module's "browse")."""
     from PySide6 import QtWebEngineWidgets  # noqa: F401
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
     from geodesk.qt.main_window import MainWindow
 
-    workspace = work / "big-workspace"
-    t0 = time.perf_counter()
-    case_id = build_big_case(workspace, work / "big-images", n_images)
-    build_s = time.perf_counter() - t0
     window = MainWindow(workspace, restore_layout=False)
     window.show()
     wait_for(app, lambda: window.docks["map"].view.is_ready, 30)
@@ -351,6 +368,8 @@ def measure_browsing(n_images: int, clicks: int, work: Path) -> dict[str, Any]:
     stall_ms: dict[str, list[float]] = {k: [] for k in kinds}
     shown_ms: list[float] = []  # select_image: from the click until every view shows the item's rows
     load_at_start = [round(v, 1) for v in os.getloadavg()]
+    # A tree before the selection was read in steps has no `loading`: its rows are in at once.
+    loading = lambda: bool(getattr(window.app.evidence, "loading", False))  # noqa: E731
 
     def timed(kind: str, action: Any) -> None:
         meter.mark()
@@ -358,7 +377,7 @@ def measure_browsing(n_images: int, clicks: int, work: Path) -> dict[str, Any]:
         action()
         handling_ms[kind].append((time.perf_counter() - t) * 1000)
         if kind == "select_image":
-            wait_for(app, lambda: not window.app.evidence.loading, 10)
+            wait_for(app, lambda: not loading(), 10)
             shown_ms.append((time.perf_counter() - t) * 1000)
         wait_for(app, lambda: False, 0.05)  # the event loop runs between clicks, as with a person
         stall_ms[kind].append(meter.mark())
@@ -383,10 +402,6 @@ def measure_browsing(n_images: int, clicks: int, work: Path) -> dict[str, Any]:
     session_count = len(window.state.sessions)
     window.close()
     return {
-        "images": n_images,
-        "sessions": 2 * n_images,
-        "turns": 6 * n_images,
-        "build_s": round(build_s, 1),
         "clicks": clicks,
         **stalls,
         # The UI thread's longest stall per action, from its click until the next action starts
@@ -408,9 +423,69 @@ def measure_browsing(n_images: int, clicks: int, work: Path) -> dict[str, Any]:
         "load_average_at_start": load_at_start,
         "load_average_at_end": [round(v, 1) for v in os.getloadavg()],
         "sessions_of_the_last_image": session_count,
-        "located": located_query_times(workspace / "cases" / case_id),
     }
 
+
+
+
+def same_run_baseline(ref: str, rounds: int, clicks: int, n_images: int, work: Path) -> dict[str, Any]:
+    """The click-through of ``ref`` (a git revision of this repository) against this tree, in
+    alternating child processes on copies of one case: under a loaded machine the absolute stalls
+    mean little, their ratio in the same run does."""
+    import shutil
+
+    baseline_tree = work / "baseline-tree"
+    baseline_tree.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(baseline_tree)], input=archive, check=True)
+    source = work / "ab-source"
+    source.mkdir()
+    case_id = build_big_case(source / "workspace", source / "images", n_images)
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "current": []}
+    for r in range(rounds):
+        for label, tree in (("baseline", baseline_tree), ("current", ROOT)):
+            copy = work / f"ab-{label}-{r}"
+            shutil.copytree(source / "workspace", copy)
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            child = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--child-click-through", str(copy), case_id,
+                 str(clicks)],
+                env=env, capture_output=True, text=True, timeout=900,
+            )
+            line = [x for x in child.stdout.splitlines() if x.startswith("{")]
+            if child.returncode != 0 and not line:
+                raise RuntimeError(f"the {label} click-through failed: {child.stderr[-1500:]}")
+            runs[label].append(json.loads(line[-1]))
+
+    def median_of(label: str, key: str, kind: str) -> float:
+        return float(statistics.median(run[key][kind] for run in runs[label]))
+
+    kinds = ("open_case", "select_image", "accept_clue", "reject_clue", "save_finding")
+    summary = {
+        label: {
+            "median_stall_per_action_ms": {k: round(median_of(label, "median_stall_per_action_ms", k), 1)
+                                           for k in kinds},
+            "longest_stall_per_action_ms": {k: round(median_of(label, "longest_stall_per_action_ms", k), 1)
+                                            for k in kinds},
+            "load_average": [run["load_average_at_end"][0] for run in runs[label]],
+        }
+        for label in runs
+    }
+    ratio = {
+        k: round(summary["baseline"]["median_stall_per_action_ms"][k]
+                 / max(summary["current"]["median_stall_per_action_ms"][k], 0.1), 2)
+        for k in kinds
+    }
+    return {
+        "baseline_ref": ref,
+        "baseline_commit": subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True,
+                                          text=True).stdout.strip(),
+        "rounds": rounds,
+        "clicks": clicks,
+        "images": n_images,
+        **summary,
+        "median_stall_ratio_baseline_over_current": ratio,
+    }
 
 def startup_times(repeat: int, work: Path, model_dir: Path | None) -> dict[str, Any]:
     workspace = work / ("ws-model" if model_dir else "ws-empty")
@@ -455,7 +530,18 @@ def main() -> int:
     parser.add_argument("--big-images", type=int, default=500, help="images of the browsing case")
     parser.add_argument("--clicks", type=int, default=60, help="images clicked through in it")
     parser.add_argument("--only-browse", action="store_true", help="run the browsing case only")
+    parser.add_argument("--baseline-ref", default="", help="also click through this git revision, "
+                        "alternating with this tree in the same run (e.g. main)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds for --baseline-ref")
+    parser.add_argument("--ab-images", type=int, default=200, help="images of the --baseline-ref case")
+    parser.add_argument("--ab-clicks", type=int, default=20, help="images clicked in each --baseline-ref run")
+    parser.add_argument("--child-click-through", nargs=3, metavar=("WORKSPACE", "CASE", "CLICKS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_click_through:
+        workspace, case_id, clicks = args.child_click_through
+        print(json.dumps(click_through(Path(workspace), case_id, int(clicks))), flush=True)
+        os._exit(0)  # no teardown: the child's figures are printed
     import PySide6
     import torch
     import transformers
@@ -463,6 +549,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="geodesk-gui-bench-") as tmp:
         work = Path(tmp)
         browse = measure_browsing(args.big_images, args.clicks, work)
+        if args.baseline_ref:
+            browse["same_run_baseline"] = same_run_baseline(
+                args.baseline_ref, args.rounds, args.ab_clicks, args.ab_images, work
+            )
         if args.only_browse:
             previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
             window, startup = previous.get("window"), previous.get("startup")
