@@ -54,7 +54,11 @@ def load_evidence_image(path: Path, orientation: int) -> QImage:
         data = rgb.tobytes()  # (H, W, 3) uint8, rows packed: bytes per line = 3 * W
     finally:
         image.close()
-    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    # Converted here, in the worker, to the format the raster paint engine draws natively: the UI
+    # thread's QPixmap.fromImage then copies no pixels into another format (a 12 MP photo costs
+    # tens of milliseconds to convert).
+    image_rgb = QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return image_rgb.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
 
 
 def load_oriented_image(path: str) -> QImage:

@@ -165,3 +165,8 @@ def test_case_layers_are_drawn_and_their_names_stay_text(
         == 0
     )
     assert js(qtbot, window.docks["map"].view, "String(window.pwned)") == "undefined"
+    # a later push (a finding saved) sends no layers: the page keeps the ones it drew
+    window.app.findings.save(45.0, 5.0, 3.0)
+    state = wait_summary(qtbot, window.docks["map"].view, lambda s: bool(s.get("finding")))
+    assert sorted(c["id"] for c in state["caseLayers"]) == sorted([shown.id, hidden.id])
+    assert {c["id"]: c["shown"] for c in state["caseLayers"]} == {shown.id: True, hidden.id: False}

@@ -32,18 +32,22 @@ class ImagePane(ImageViewer):
         store = self.app.ctx.store
         if evidence is None or store is None:
             return
-        try:
-            path = store.evidence_file(evidence.sha256)
-        except (LookupError, OSError, ValueError) as exc:
-            self.app.ctx.say("Image", f"the original of {evidence.original_name} is missing: {exc}")
-            return
-        request, orientation = self._request, evidence.orientation
+        request, orientation, sha = self._request, evidence.orientation, evidence.sha256
 
-        def job(ctx: TaskContext) -> QImage:
+        def job(ctx: TaskContext) -> QImage | str:
+            # Finding the original lists its folder (no database): done here, off the UI thread.
+            try:
+                path = store.evidence_file(sha)
+            except (LookupError, OSError, ValueError) as exc:
+                return f"the original of {evidence.original_name} is missing: {exc}"
             return load_evidence_image(path, orientation)
 
-        def done(image: QImage) -> None:
-            if request == self._request:  # a newer selection wins
+        def done(image: QImage | str) -> None:
+            if request != self._request:  # a newer selection wins
+                return
+            if isinstance(image, str):
+                self.app.ctx.say("Image", image)
+            else:
                 self.set_image(image)
                 self._update_regions()
 
