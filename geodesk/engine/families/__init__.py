@@ -31,6 +31,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 ProcessorKind = Literal["auto", "still-qwen2_5_vl", "still-internvl"]
+# How the managed lmdeploy server serves a family: "export" (geodesk writes a copy in the form lmdeploy
+# loads: LLaVA's legacy key names and Llama-3 template), "folder" (lmdeploy loads the installed folder
+# as it is, with the folder's own chat template), "none" (not started by geodesk).
+LmdeployMode = Literal["export", "folder", "none"]
 
 # The LoRA target every family shares: the language model's attention and MLP projections. Vision
 # towers name their projections differently (qkv, fc1) or sit outside ``language_model`` (Qwen's
@@ -54,7 +58,7 @@ class Family:
     pad_to_square: bool
     cache_reuse_with_new_images: bool
     default_profile: str
-    lmdeploy: bool  # whether the managed lmdeploy server can export and serve it
+    lmdeploy: LmdeployMode  # how the managed lmdeploy server serves it
     image_token_attr: str = "image_token_id"
     lora_target: str = LM_LORA_TARGET
 
@@ -74,7 +78,7 @@ LLAVA = Family(
     pad_to_square=True,
     cache_reuse_with_new_images=True,
     default_profile="gaga",
-    lmdeploy=True,
+    lmdeploy="export",
 )
 QWEN2_5_VL = Family(
     name="qwen2_5_vl",
@@ -87,7 +91,7 @@ QWEN2_5_VL = Family(
     pad_to_square=False,
     cache_reuse_with_new_images=False,
     default_profile="generic",
-    lmdeploy=True,
+    lmdeploy="folder",
 )
 INTERNVL = Family(
     name="internvl",
@@ -100,7 +104,7 @@ INTERNVL = Family(
     pad_to_square=False,
     cache_reuse_with_new_images=False,
     default_profile="generic",
-    lmdeploy=False,
+    lmdeploy="none",
 )
 FAMILIES: tuple[Family, ...] = (LLAVA, QWEN2_5_VL, INTERNVL)
 
