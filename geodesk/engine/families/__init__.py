@@ -111,7 +111,8 @@ FAMILIES: tuple[Family, ...] = (LLAVA, QWEN2_5_VL, INTERNVL)
 # Checkpoints that need the publisher's own Python code, and the transformers-native format to use.
 _REMOTE_CODE_FORMATS = {
     "internvl_chat": "the transformers-native InternVL3 release (the `-hf` repositories, e.g. "
-    "OpenGVLab/InternVL3-8B-hf), whose config.json says model_type \"internvl\"",
+    "OpenGVLab/InternVL3-8B-hf), whose config.json says model_type \"internvl\", or convert this folder "
+    "into that format with `geodesk model convert-internvl SRC OUT_DIR` and install the result",
     "llava_llama": "a llava-hf folder (model_type \"llava\") or an XTuner LLaVA export",
 }
 
