@@ -19,13 +19,14 @@ def register(subparsers: Any) -> None:
         help="write a tiny untrained model package of one family (for tests and smoke runs)",
         description=(
             "Write a tiny random model of a real architecture (llava: CLIP vision tower, projector, "
-            "Llama-3 style LLM; qwen2_5_vl: Qwen2.5-VL; internvl: InternVL3 in the -hf format), with its "
+            "Llama-3 style LLM; qwen2_5_vl: Qwen2.5-VL; qwen3_vl: Qwen3-VL; internvl: InternVL3 in the -hf "
+            "format), with its "
             "family's chat template and a tokenizer trained in-process, as a model package whose "
             "manifest says it is untrained. Same seed, same files."
         ),
     )
     tiny.add_argument(
-        "--family", choices=["llava", "qwen2_5_vl", "internvl"], default="llava",
+        "--family", choices=["llava", "qwen2_5_vl", "qwen3_vl", "internvl"], default="llava",
         help="model family (default llava)",
     )
     tiny.add_argument("out_dir", metavar="OUT_DIR", help="new (or empty) folder to write the package into")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-ProcessorKind = Literal["auto", "still-qwen2_5_vl", "still-internvl"]
+ProcessorKind = Literal["auto", "still-qwen2_5_vl", "still-qwen3_vl", "still-internvl"]
 # How the managed lmdeploy server serves a family: "export" (geodesk writes a copy in the form lmdeploy
 # loads: LLaVA's legacy key names and Llama-3 template), "folder" (lmdeploy loads the installed folder
 # as it is, with the folder's own chat template), "none" (not started by geodesk).
@@ -93,6 +93,23 @@ QWEN2_5_VL = Family(
     default_profile="generic",
     lmdeploy="folder",
 )
+# Qwen3-VL loads like Qwen2.5-VL (transformers' own class, an image-only processor, the same ChatML
+# image block); its vision tower (patch 16, deep-stack features fed to early decoder layers) and its
+# interleaved M-RoPE are inside the model class. Not started on lmdeploy by geodesk: lmdeploy's
+# Qwen3-VL loader was not checked against the saved layout (model.language_model.*, model.visual.*).
+QWEN3_VL = Family(
+    name="qwen3_vl",
+    label="Qwen3-VL",
+    model_types=("qwen3_vl",),
+    loader="Qwen3VLForConditionalGeneration",
+    processor="still-qwen3_vl",
+    skip_modules=("model.visual", "lm_head"),
+    modules_to_save=(),
+    pad_to_square=False,
+    cache_reuse_with_new_images=False,
+    default_profile="generic",
+    lmdeploy="none",
+)
 INTERNVL = Family(
     name="internvl",
     label="InternVL3 (-hf format)",
@@ -106,7 +123,7 @@ INTERNVL = Family(
     default_profile="generic",
     lmdeploy="none",
 )
-FAMILIES: tuple[Family, ...] = (LLAVA, QWEN2_5_VL, INTERNVL)
+FAMILIES: tuple[Family, ...] = (LLAVA, QWEN2_5_VL, QWEN3_VL, INTERNVL)
 
 # Checkpoints that need the publisher's own Python code, and the transformers-native format to use.
 _REMOTE_CODE_FORMATS = {
@@ -149,7 +166,8 @@ def family_from_config(config: dict[str, Any], where: str = "config.json") -> Fa
             f"own Python code (trust_remote_code), which geodesk never runs; install {use} instead"
         )
     raise FamilyError(
-        f"{where} holds a {model_type!r} model, not LLaVA, Qwen2.5-VL or InternVL3; geodesk runs the "
+        f"{where} holds a {model_type!r} model, not LLaVA, Qwen2.5-VL, Qwen3-VL or InternVL3; geodesk runs "
+        "the "
         "model types " + ", ".join(repr(t) for f in FAMILIES for t in f.model_types)
     )
 
