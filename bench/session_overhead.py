@@ -1,6 +1,6 @@
 """The cost geodesk's ``hf`` backend adds around the model, on CPU with the tiny model of a family.
 
-    .venv/bin/python -m bench.session_overhead [--family llava|qwen2_5_vl|internvl] [--tokens 64]
+    .venv/bin/python -m bench.session_overhead [--family llava|qwen2_5_vl|qwen3_vl|internvl] [--tokens 64]
         [--reps 15] [--out FILE]
 
 Same model object, same conversation (one image + question), same number of answer tokens
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64, help="answer tokens per generation")
     parser.add_argument("--reps", type=int, default=21, help="timed repetitions per path")
-    parser.add_argument("--family", choices=["llava", "qwen2_5_vl", "internvl"], default="llava")
+    parser.add_argument("--family", choices=["llava", "qwen2_5_vl", "qwen3_vl", "internvl"], default="llava")
     parser.add_argument("--out", default=None, help="file name under bench/results/")
     args = parser.parse_args(argv)
     out_name = args.out or (
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": {
             "llava": "geodesk tiny-llava seed 0 (CLIP 56px/14, Llama hidden 64, 2 layers)",
             "qwen2_5_vl": "geodesk tiny Qwen2.5-VL seed 0 (56px, 4 image tokens, hidden 64, 2 layers)",
+            "qwen3_vl": "geodesk tiny Qwen3-VL seed 0 (64px/16, 4 image tokens, hidden 64, 2 layers)",
             "internvl": "geodesk tiny InternVL3-hf seed 0 (56px tile, 4 image tokens, hidden 64, 2 layers)",
         }[args.family],
         "family": args.family,

@@ -88,13 +88,13 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_family_dirs(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict[str, Path]:
-    """One tiny untrained package per model family (llava, qwen2_5_vl, internvl), built once per
+    """One tiny untrained package per model family (llava, qwen2_5_vl, qwen3_vl, internvl), built once per
     test session with ``geodesk.engine.families.tiny``. Read-only, like ``tiny_model_dir``."""
     from geodesk.engine.families.tiny import create_tiny_family_model
 
     root = tmp_path_factory.mktemp("tiny-families")
     dirs = {"llava": tiny_model_dir}
-    for family in ("qwen2_5_vl", "internvl"):
+    for family in ("qwen2_5_vl", "qwen3_vl", "internvl"):
         create_tiny_family_model(root / family, family, seed=0)
         dirs[family] = root / family
     return dirs

@@ -19,13 +19,14 @@ def register(subparsers: Any) -> None:
         help="write a tiny untrained model package of one family (for tests and smoke runs)",
         description=(
             "Write a tiny random model of a real architecture (llava: CLIP vision tower, projector, "
-            "Llama-3 style LLM; qwen2_5_vl: Qwen2.5-VL; internvl: InternVL3 in the -hf format), with its "
+            "Llama-3 style LLM; qwen2_5_vl: Qwen2.5-VL; qwen3_vl: Qwen3-VL; internvl: InternVL3 in the -hf "
+            "format), with its "
             "family's chat template and a tokenizer trained in-process, as a model package whose "
             "manifest says it is untrained. Same seed, same files."
         ),
     )
     tiny.add_argument(
-        "--family", choices=["llava", "qwen2_5_vl", "internvl"], default="llava",
+        "--family", choices=["llava", "qwen2_5_vl", "qwen3_vl", "internvl"], default="llava",
         help="model family (default llava)",
     )
     tiny.add_argument("out_dir", metavar="OUT_DIR", help="new (or empty) folder to write the package into")
@@ -41,7 +42,42 @@ def register(subparsers: Any) -> None:
     install_tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights (default 0)")
     add_json_argument(install_tiny)
     install_tiny.set_defaults(handler=_install_tiny)
+    convert_internvl = model_sub.add_parser(
+        "convert-internvl",
+        help="convert an original InternVL checkpoint (model_type internvl_chat) into the -hf format",
+        description=(
+            "Read an original OpenGVLab InternVL folder (InternVLChatModel, which needs the publisher's "
+            "Python code) as files only, and write the transformers-native -hf form of it "
+            "(InternVLForConditionalGeneration) into OUT_DIR; then install OUT_DIR with "
+            "`geodesk model install`. No code from SRC runs."
+        ),
+    )
+    convert_internvl.add_argument("src", metavar="SRC", help="the original InternVL model folder")
+    convert_internvl.add_argument("out_dir", metavar="OUT_DIR", help="new (or empty) folder for the -hf form")
+    add_json_argument(convert_internvl)
+    convert_internvl.set_defaults(handler=_convert_internvl)
     _register_registry_commands(model_sub)
+
+
+def _convert_internvl(args: argparse.Namespace) -> int:
+    from geodesk.engine.checkpoint import CheckpointError, checkpoint_keys
+    from geodesk.engine.internvl_original import convert_original_internvl
+
+    src = Path(args.src).expanduser().resolve()
+    started = time.perf_counter()
+    try:
+        out = convert_original_internvl(src, args.out_dir)
+        weights = len(checkpoint_keys(out))
+    except (CheckpointError, OSError) as exc:
+        raise CliError(f"{src.name} could not be converted: {exc}") from None
+    document = {"source": str(src), "path": str(out), "family": "internvl", "weights": weights,
+                "seconds": round(time.perf_counter() - started, 3)}
+    human = (
+        f"wrote the -hf form of {src.name} to {out} ({weights} weights)\n"
+        f"install it with: geodesk model install {out} [--profile globe|generic]"
+    )
+    emit(args, document, human)
+    return 0
 
 
 def _install_tiny(args: argparse.Namespace) -> int:

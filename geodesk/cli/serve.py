@@ -8,7 +8,6 @@ environment, CUDA only), which geodesk then uses through ``--backend remote --en
 from __future__ import annotations
 
 import argparse
-import hashlib
 import signal
 import sys
 from pathlib import Path
@@ -269,62 +268,49 @@ def _lmdeploy_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cached_export(workspace: Path, src: Path) -> Path:
-    """The lmdeploy export of ``src`` kept in the workspace (made once per model identity)."""
-    from geodesk.engine.checkpoint import KeyNaming, checkpoint_naming
-    from geodesk.engine.package import package_identity
-    from geodesk.services.lmdeploy_server import CHAT_TEMPLATE_FILE, export_for_lmdeploy
-
-    if (src / CHAT_TEMPLATE_FILE).is_file() and checkpoint_naming(src) is KeyNaming.LEGACY:
-        return src  # already an lmdeploy export
-    identity = package_identity(src)
-    key = identity.sha256 or hashlib.sha256(str(src).encode()).hexdigest()
-    out = workspace / "lmdeploy" / "exports" / f"{identity.name}-{identity.version}-{key[:12]}"
-    if out.is_dir() and (out / CHAT_TEMPLATE_FILE).is_file():
-        return out
-    sys.stderr.write(f"geodesk: exporting {identity.name} {identity.version} for lmdeploy into {out}\n")
-    export_for_lmdeploy(src, out)
-    return out
-
-
 def _lmdeploy_start(args: argparse.Namespace) -> int:
-    from geodesk.engine.checkpoint import CheckpointError
-    from geodesk.engine.package import PackageError
     from geodesk.services.lmdeploy_server import (
         DEFAULT_PORT,
         LmdeployError,
         LmdeployServer,
         lmdeploy_executable,
+        probe_environment,
         require_gpu,
+        require_usable_environment,
+        served_folder,
     )
 
     workspace = workspace_path(args)
     try:
-        lmdeploy_executable(args.env)  # the cheap checks first, before exporting gigabytes
+        # The cheap checks first, before exporting gigabytes: the environment, the GPU, CUDA inside it.
+        lmdeploy_executable(args.env)
         require_gpu()
-        model_dir = _cached_export(workspace, _model_folder(args))
+        environment = require_usable_environment(probe_environment(args.env), args.env)
+        launch = served_folder(workspace, _model_folder(args))
         server = LmdeployServer(workspace, args.env)
         record = server.start(
-            model_dir,
+            launch.model_dir,
             port=args.port or DEFAULT_PORT,
             model_name=args.model_name,
             extra_args=args.lmdeploy_arg,
+            environment=environment,
             wait_s=args.wait,
         )
-    except (LmdeployError, CheckpointError, PackageError) as exc:
+    except LmdeployError as exc:
         raise CliError(str(exc)) from None
     document = {
         "endpoint": record.endpoint,
         "pid": record.pid,
         "model": record.model,
         "model_name": record.model_name,
+        "family": record.family,
         "log": record.log,
     }
     emit(
         args,
         document,
-        f"lmdeploy serves {record.model_name} at {record.endpoint} (pid {record.pid}, log {record.log})\n"
-        f"use it with: --backend remote --endpoint {record.endpoint}",
+        f"lmdeploy serves {record.model_name} ({record.family}) at {record.endpoint} (pid {record.pid}, "
+        f"log {record.log})\nuse it with: --backend remote --endpoint {record.endpoint}",
     )
     return 0
 
@@ -360,30 +346,43 @@ def _lmdeploy_stop(args: argparse.Namespace) -> int:
 
 def _lmdeploy_check(args: argparse.Namespace) -> int:
     from geodesk.services.lmdeploy_server import (
+        EnvironmentReport,
         LmdeployError,
         detect_nvidia_gpu,
         lmdeploy_env,
         lmdeploy_executable,
+        probe_environment,
+        require_usable_environment,
     )
 
     gpu = detect_nvidia_gpu()
     env_problem = None
+    report: EnvironmentReport | None = None
+    exe: Path | None = None
     try:
-        exe: Path | None = lmdeploy_executable(args.env)
+        exe = lmdeploy_executable(args.env)
+        report = probe_environment(args.env)
+        require_usable_environment(report, args.env)
     except LmdeployError as exc:
-        exe, env_problem = None, str(exc)
+        env_problem = str(exc)
     document = {
         "gpu": {"present": gpu.present, "detail": gpu.detail},
         "env": str(lmdeploy_env(args.env)),
         "executable": str(exe) if exe else None,
+        "environment": report.as_dict() if report else None,
         "env_problem": env_problem,
-        "ready": gpu.present and exe is not None,
+        "ready": gpu.present and env_problem is None,
     }
     lines = [
         f"NVIDIA GPU: {'yes' if gpu.present else 'NO'} ({gpu.detail})",
-        f"lmdeploy environment: {exe if exe else env_problem}",
+        f"lmdeploy environment: {env_problem or exe}",
     ]
-    if not gpu.present:
+    if report is not None:
+        lines.append(
+            f"  lmdeploy {report.lmdeploy}, transformers {report.transformers}, torch {report.torch} "
+            f"(CUDA {report.torch_cuda or 'none'}, {report.devices} device(s) usable)"
+        )
+    if not document["ready"]:
         lines.append("lmdeploy cannot run on this machine; use the hf backend (geodesk serve) here.")
     emit(args, document, "\n".join(lines))
     return 0 if document["ready"] else 1

@@ -21,8 +21,9 @@ from __future__ import annotations
 import enum
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from geodesk.atomic import atomic_directory
 from geodesk.engine.package import (
@@ -200,6 +201,43 @@ def checkpoint_naming(folder: str | Path) -> KeyNaming:
     return detect_naming(checkpoint_keys(folder))
 
 
+def rename_shards(
+    src_dir: str | Path,
+    staging: Path,
+    rename: Callable[[str, Any], list[tuple[str, Any]]],
+) -> dict[str, str]:
+    """Write every weight shard of ``src_dir`` into ``staging`` under the same file names, each tensor
+    passed through ``rename(key, tensor) -> [(new_key, tensor), ...]`` (one key may become several, as
+    a fused projection split in three). Shard by shard, so memory stays at one shard; the index is
+    written when the source is sharded. Returns the new weight map (key -> shard file name)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    src = Path(src_dir)
+    shards = weight_files(src)
+    weight_map: dict[str, str] = {}
+    total_size = 0
+    for shard in shards:
+        tensors: dict[str, Any] = {}
+        with safe_open(str(shard), framework="pt") as fh:
+            metadata = fh.metadata() or {"format": "pt"}
+            for key in fh.keys():  # noqa: SIM118 - safe_open is not a dict
+                for new_key, tensor in rename(key, fh.get_tensor(key)):
+                    if new_key in weight_map:
+                        raise CheckpointError(
+                            f"two weights of {src} map to {new_key!r}; the folder is damaged"
+                        )
+                    tensors[new_key] = tensor.contiguous()
+                    weight_map[new_key] = shard.name
+                    total_size += tensor.numel() * tensor.element_size()
+        save_file(tensors, str(staging / shard.name), metadata=metadata)
+        del tensors
+    if len(shards) > 1 or (src / INDEX_NAME).is_file():
+        index = {"metadata": {"total_size": total_size}, "weight_map": dict(sorted(weight_map.items()))}
+        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return weight_map
+
+
 def export_checkpoint(src_dir: str | Path, dst_dir: str | Path, naming: KeyNaming) -> Path:
     """Copy a model folder into ``dst_dir`` with its weights renamed to ``naming``.
 
@@ -208,9 +246,6 @@ def export_checkpoint(src_dir: str | Path, dst_dir: str | Path, naming: KeyNamin
     is rewritten for the new files, with provenance pointing at the source package. The result is built
     in a temporary sibling folder and moved into place, so ``dst_dir`` never holds half an export.
     """
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
     src = Path(src_dir).resolve()
     dst = Path(dst_dir).expanduser().resolve()
     shards = weight_files(src)
@@ -225,20 +260,7 @@ def export_checkpoint(src_dir: str | Path, dst_dir: str | Path, naming: KeyNamin
     dst.parent.mkdir(parents=True, exist_ok=True)
     # Written in a staging folder beside dst, renamed into place when complete (geodesk.atomic).
     with atomic_directory(dst) as staging:
-        weight_map: dict[str, str] = {}
-        total_size = 0
-        for shard in shards:
-            tensors = {}
-            with safe_open(str(shard), framework="pt") as fh:
-                metadata = fh.metadata() or {"format": "pt"}
-                for key in fh.keys():  # noqa: SIM118 - safe_open is not a dict
-                    tensor = fh.get_tensor(key)
-                    new_key = convert_key(key, naming)
-                    tensors[new_key] = tensor
-                    weight_map[new_key] = shard.name
-                    total_size += tensor.numel() * tensor.element_size()
-            save_file(tensors, str(staging / shard.name), metadata=metadata)
-            del tensors
+        rename_shards(src, staging, lambda key, tensor: [(convert_key(key, naming), tensor)])
         weight_names = {p.name for p in shards}
         for path in sorted(src.iterdir()):
             skip = path.name in weight_names or path.name in (INDEX_NAME, MANIFEST_NAME)
@@ -248,9 +270,6 @@ def export_checkpoint(src_dir: str | Path, dst_dir: str | Path, naming: KeyNamin
                 shutil.copy2(path, staging / path.name)
             elif path.is_dir():
                 shutil.copytree(path, staging / path.name)
-        if len(shards) > 1 or (src / INDEX_NAME).is_file():
-            index = {"metadata": {"total_size": total_size}, "weight_map": dict(sorted(weight_map.items()))}
-            (staging / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         if source_manifest is not None:
             write_manifest(
                 staging,

@@ -14,17 +14,27 @@ lmdeploy serves LLaVA only on its PyTorch engine and only in HF llava format wit
 (``language_model.model.*``, ``vision_tower.vision_model.*``): :func:`export_for_lmdeploy` writes that,
 with the Llama-3 chat template and a generation config that ends a turn on both ``<|eot_id|>`` and
 ``<|end_of_text|>``, plus the config keys lmdeploy's (older) transformers reads.
+
+Qwen2.5-VL (``Family.lmdeploy == "folder"``) needs no export: transformers 5 saves it with the
+published key layout (``model.*``, ``visual.*``, ``lm_head.*``) that lmdeploy's own Qwen2.5-VL model
+loads, so the installed package folder is served as it is, with ``--chat-template hf`` (lmdeploy then
+renders prompts with the folder's own chat template, the one geodesk's hf backend uses).
+:func:`lmdeploy_launch` decides, per family, which folder is served and with which template, and
+refuses what lmdeploy cannot load. Before starting, :func:`probe_environment` runs lmdeploy's own Python
+once to see that lmdeploy imports and that its torch has a usable CUDA device.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.atomic import atomic_directory, atomic_write_json
-from geodesk.engine.checkpoint import CheckpointError, KeyNaming, checkpoint_naming, export_legacy
+from geodesk.engine.checkpoint import (
+    CheckpointError,
+    KeyNaming,
+    checkpoint_keys,
+    checkpoint_naming,
+    export_legacy,
+)
 from geodesk.processes import pid_alive as _pid_alive
 
 LMDEPLOY_VERSION = "0.18.0"
@@ -113,6 +129,125 @@ def lmdeploy_executable(env: str | Path | None = None) -> Path:
     return exe
 
 
+# What lmdeploy's own interpreter reports about itself: one JSON line. Each import is tried alone so a
+# broken torch still names the lmdeploy version (and the other way round).
+_PROBE_SCRIPT = """\
+import json, sys
+out = {"python": sys.version.split()[0], "cuda": False, "devices": 0, "torch_cuda": None, "errors": {}}
+for name in ("lmdeploy", "transformers", "torch"):
+    try:
+        out[name] = __import__(name).__version__
+    except Exception as exc:
+        out[name] = None
+        out["errors"][name] = type(exc).__name__ + ": " + str(exc)
+if out["torch"]:
+    import torch
+    out["torch_cuda"] = torch.version.cuda
+    try:
+        out["cuda"] = bool(torch.cuda.is_available())
+        out["devices"] = torch.cuda.device_count() if out["cuda"] else 0
+    except Exception as exc:
+        out["errors"]["cuda"] = type(exc).__name__ + ": " + str(exc)
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentReport:
+    """What lmdeploy's environment says about itself (``probe_environment``)."""
+
+    python: str | None
+    lmdeploy: str | None
+    transformers: str | None
+    torch: str | None
+    torch_cuda: str | None  # the CUDA version torch was built for (None: a CPU build)
+    cuda: bool  # torch.cuda.is_available() inside the environment
+    devices: int
+    errors: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_environment(env: str | Path | None = None, timeout_s: float = 180.0) -> EnvironmentReport:
+    """Run lmdeploy's own Python once: versions of lmdeploy, transformers and torch, and whether CUDA works.
+
+    Importing torch with CUDA takes seconds; starting a server takes minutes, so it is worth asking.
+    """
+    exe = lmdeploy_executable(env)
+    python = exe.parent / "python"
+    if not python.is_file():
+        raise LmdeployError(
+            f"{exe.parent} has no python beside lmdeploy (the install did not finish?): {INSTALL_HINT}"
+        )
+    try:
+        done = subprocess.run(
+            [str(python), "-c", _PROBE_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            env={**os.environ, "PYTHONNOUSERSITE": "1"},
+        )
+    except subprocess.TimeoutExpired:
+        raise LmdeployError(
+            f"lmdeploy's environment at {exe.parent.parent} did not answer within {timeout_s:g} s "
+            "(importing torch hung?); check the GPU driver with nvidia-smi"
+        ) from None
+    except OSError as exc:
+        raise LmdeployError(f"lmdeploy's Python at {python} did not run ({exc}): {INSTALL_HINT}") from None
+    lines = done.stdout.strip().splitlines()
+    try:
+        data = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        data = None
+    if done.returncode != 0 or not isinstance(data, dict):
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise LmdeployError(
+            f"lmdeploy's Python at {python} failed to report its versions (exit {done.returncode}: "
+            f"{' / '.join(tail) or 'no output'}): {INSTALL_HINT}"
+        )
+    errors = data.get("errors")
+    return EnvironmentReport(
+        python=_text_or_none(data.get("python")),
+        lmdeploy=_text_or_none(data.get("lmdeploy")),
+        transformers=_text_or_none(data.get("transformers")),
+        torch=_text_or_none(data.get("torch")),
+        torch_cuda=_text_or_none(data.get("torch_cuda")),
+        cuda=data.get("cuda") is True,
+        devices=int(data.get("devices") or 0),
+        errors={str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {},
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def require_usable_environment(report: EnvironmentReport, env: str | Path | None = None) -> EnvironmentReport:
+    """Refuse, with what to do, an environment where lmdeploy cannot import or torch sees no CUDA device."""
+    where = lmdeploy_env(env)
+    for name in ("lmdeploy", "torch", "transformers"):
+        if getattr(report, name) is None:
+            why = report.errors.get(name, "not installed")
+            raise LmdeployError(
+                f"{name} does not import in lmdeploy's environment at {where} ({why}): {INSTALL_HINT}"
+            )
+    if not report.cuda:
+        if report.torch_cuda is None:
+            detail = f"its torch {report.torch} is a CPU build"
+        else:
+            cuda_error = report.errors.get("cuda")
+            detail = f"its torch {report.torch} (CUDA {report.torch_cuda}) finds no usable GPU" + (
+                f" ({cuda_error})" if cuda_error else ""
+            )
+        raise LmdeployError(
+            f"lmdeploy cannot run here: {detail}. lmdeploy needs CUDA; check the driver with nvidia-smi, "
+            "reinstall with installers/lmdeploy/install.sh, or use the hf backend (geodesk serve)"
+        )
+    return report
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -183,23 +318,27 @@ def _compat_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def _refuse_other_families(src: Path) -> None:
     """The export rewrites LLaVA checkpoints; other families get a sentence saying what to run instead."""
-    from geodesk.engine.families import LLAVA, FamilyError, detect_family
+    from geodesk.engine.families import FamilyError, detect_family
 
     try:
         family = detect_family(src)
     except FamilyError as exc:
         raise LmdeployError(str(exc)) from None
-    if family is LLAVA:
+    if family.lmdeploy == "export":
         return
-    if family.lmdeploy:
+    if family.lmdeploy == "folder":
         raise LmdeployError(
             f"{src.name} is a {family.label} model: lmdeploy loads its folder as it is, without a geodesk "
-            "export. Start `lmdeploy serve api_server` on the folder in lmdeploy's environment and use "
-            "--backend remote (docs/serving-families.md)"
+            "export. `geodesk lmdeploy start --model NAME` serves the installed package directly; use it "
+            "with --backend remote (docs/serving-families.md)"
         )
-    raise LmdeployError(
-        f"{src.name} is a {family.label} model, which lmdeploy does not serve in this format; serve it "
-        "with `geodesk serve` or vLLM and use --backend remote (docs/serving-families.md)"
+    raise _not_served(src, family.label)
+
+
+def _not_served(src: Path, label: str) -> LmdeployError:
+    return LmdeployError(
+        f"{src.name} is a {label} model, which geodesk does not start on lmdeploy; serve it with "
+        "`geodesk serve` or vLLM and use --backend remote (docs/serving-families.md)"
     )
 
 
@@ -260,6 +399,136 @@ def export_for_lmdeploy(src_dir: str | Path, dst_dir: str | Path) -> LmdeployExp
     return LmdeployExport(dst, (eot, eos), dst / CHAT_TEMPLATE_FILE)
 
 
+# ---------------------------------------------------------------- what is served, per family
+
+
+@dataclass(frozen=True, slots=True)
+class LmdeployLaunch:
+    """What ``lmdeploy serve api_server`` is given for one model: the folder and its chat template."""
+
+    family: str
+    model_dir: Path
+    chat_template: str  # a template JSON file (the LLaVA export) or "hf" (the folder's own template)
+
+
+# Families served from their installed folder: the key prefixes lmdeploy's model loads (the published
+# layout, which transformers 5 save_pretrained writes), and transformers 5's in-memory names, which
+# lmdeploy's loader does not know (a folder written with save_original_format=False has them).
+_FOLDER_LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "qwen2_5_vl": (("model.", "visual.", "lm_head."), ("model.language_model.", "model.visual.")),
+}
+
+
+def lmdeploy_launch(model_dir: str | Path) -> LmdeployLaunch:
+    """How lmdeploy serves ``model_dir``, or a refusal saying what to do; reads headers only."""
+    from geodesk.engine.families import FamilyError, detect_family
+
+    model = Path(model_dir).expanduser().resolve()
+    try:
+        family = detect_family(model)
+    except FamilyError as exc:
+        raise LmdeployError(str(exc)) from None
+    if family.lmdeploy == "export":
+        try:
+            naming = checkpoint_naming(model)
+        except CheckpointError as exc:
+            raise LmdeployError(str(exc)) from None
+        if naming is not KeyNaming.LEGACY:
+            raise LmdeployError(
+                f"{model} uses {naming.value} key names; lmdeploy loads the legacy llava-hf names. "
+                "Export it first: geodesk lmdeploy export"
+            )
+        template = model / CHAT_TEMPLATE_FILE
+        if not template.is_file():
+            # Without it lmdeploy picks a template by matching the path ("llava" gets Vicuna's).
+            raise LmdeployError(
+                f"{model} has no {CHAT_TEMPLATE_FILE}, so it is not an lmdeploy export; export it first: "
+                "geodesk lmdeploy export"
+            )
+        return LmdeployLaunch(family.name, model, str(template))
+    if family.lmdeploy == "folder":
+        published, in_memory = _FOLDER_LAYOUTS[family.name]
+        try:
+            keys = checkpoint_keys(model)
+        except CheckpointError as exc:
+            raise LmdeployError(str(exc)) from None
+        renamed = [k for k in keys if k.startswith(in_memory)]
+        layout = ", ".join(prefix + "*" for prefix in published)
+        if renamed:
+            raise LmdeployError(
+                f"{model.name} stores its {family.label} weights under transformers' in-memory names "
+                f"({renamed[0]!r}); lmdeploy loads the published layout ({layout}). "
+                "Load the folder with transformers 5 and save_pretrained() it again (that writes the "
+                "published layout), then install the new folder"
+            )
+        foreign = [k for k in keys if not k.startswith(published)]
+        if foreign:
+            raise LmdeployError(
+                f"weight {foreign[0]!r} in {model.name} is not part of a {family.label} checkpoint ({layout})"
+            )
+        _chat_template(model)  # lmdeploy renders with the folder's own template: it must have one
+        if not (model / "tokenizer.json").is_file():
+            raise LmdeployError(f"{model} has no tokenizer.json (a fast tokenizer is needed)")
+        return LmdeployLaunch(family.name, model, "hf")
+    raise _not_served(model, family.label)
+
+
+def served_folder(workspace: str | Path, src_dir: str | Path) -> LmdeployLaunch:
+    """The folder lmdeploy serves for the model package in ``src_dir``.
+
+    LLaVA: its lmdeploy export, written once per package identity into ``<workspace>/lmdeploy/exports/``
+    (or ``src_dir`` itself when it already is one). Qwen2.5-VL: ``src_dir`` as it is.
+    """
+    from geodesk.engine.families import FamilyError, detect_family
+    from geodesk.engine.package import PackageError, package_identity
+
+    src = Path(src_dir).expanduser().resolve()
+    try:
+        family = detect_family(src)
+    except FamilyError as exc:
+        raise LmdeployError(str(exc)) from None
+    if family.lmdeploy != "export":
+        return lmdeploy_launch(src)
+    try:
+        if (src / CHAT_TEMPLATE_FILE).is_file() and checkpoint_naming(src) is KeyNaming.LEGACY:
+            return lmdeploy_launch(src)  # already an lmdeploy export
+        identity = package_identity(src)
+    except (CheckpointError, PackageError) as exc:
+        raise LmdeployError(str(exc)) from None
+    key = identity.sha256 or hashlib.sha256(str(src).encode()).hexdigest()
+    out = Path(workspace).expanduser().resolve() / "lmdeploy" / "exports" / (
+        f"{identity.name}-{identity.version}-{key[:12]}"
+    )
+    if not (out.is_dir() and (out / CHAT_TEMPLATE_FILE).is_file()):
+        sys.stderr.write(f"geodesk: exporting {identity.name} {identity.version} for lmdeploy into {out}\n")
+        export_for_lmdeploy(src, out)
+    return lmdeploy_launch(out)
+
+
+def require_readable_config(launch: LmdeployLaunch, report: EnvironmentReport) -> None:
+    """A folder served as it is must be read right by the transformers in lmdeploy's environment.
+
+    transformers 5 writes the rope settings (Qwen2.5-VL's M-RoPE sections among them) under
+    ``text_config.rope_parameters``; transformers 4 reads only ``rope_scaling`` / ``rope_theta`` and would
+    silently run plain 1-D positions. Published Qwen2.5-VL folders carry ``rope_scaling`` and pass.
+    """
+    if launch.chat_template != "hf" or report.transformers is None:
+        return
+    major = report.transformers.split(".", 1)[0]
+    if not major.isdigit() or int(major) >= 5:
+        return
+    config = _read_json(launch.model_dir / "config.json")
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    assert isinstance(text, dict)
+    if "rope_parameters" in text and "rope_scaling" not in text and "rope_scaling" not in config:
+        raise LmdeployError(
+            f"{launch.model_dir.name} was saved by transformers 5 (rope settings under rope_parameters), "
+            f"which the transformers {report.transformers} in lmdeploy's environment misreads; install a "
+            "transformers 5 release that lmdeploy accepts into that environment (its bin/pip), then start "
+            "again"
+        )
+
+
 # ---------------------------------------------------------------- the server process
 
 
@@ -275,6 +544,7 @@ class ServerRecord:
     command: list[str]
     log: str
     started_at: float
+    family: str = "llava"  # records written before families existed served LLaVA
 
     @property
     def endpoint(self) -> str:
@@ -406,22 +676,20 @@ class LmdeployServer:
 
     def command(
         self,
-        model_dir: Path,
+        launch: LmdeployLaunch,
         port: int,
         model_name: str,
         extra_args: Sequence[str] = (),
     ) -> list[str]:
         exe = lmdeploy_executable(self.env)
         cmd = [
-            str(exe), "serve", "api_server", str(model_dir),
+            str(exe), "serve", "api_server", str(launch.model_dir),
             "--server-name", self.host,
             "--server-port", str(port),
             "--backend", "pytorch",
             "--model-name", model_name,
+            "--chat-template", launch.chat_template,
         ]
-        template = model_dir / CHAT_TEMPLATE_FILE
-        if template.is_file():
-            cmd += ["--chat-template", str(template)]
         return cmd + list(extra_args)
 
     def start(
@@ -432,12 +700,16 @@ class LmdeployServer:
         model_name: str | None = None,
         extra_args: Sequence[str] = (),
         check_gpu: bool = True,
+        environment: EnvironmentReport | None = None,
         wait_s: float = 900.0,
     ) -> ServerRecord:
-        """Start the server and wait until ``GET /v1/models`` answers (loading an 8B model takes minutes).
+        """Start the server and wait until ``GET /v1/models`` answers (loading a 7B/8B model takes minutes).
 
-        ``model_dir`` must be an lmdeploy export (:func:`export_for_lmdeploy`). ``check_gpu=False`` skips
-        the NVIDIA check (only for tests with a stand-in executable; lmdeploy itself needs CUDA).
+        ``model_dir``: an lmdeploy export (:func:`export_for_lmdeploy`) of a LLaVA model, or the installed
+        folder of a family lmdeploy loads as it is (:func:`served_folder` gives the right one).
+        ``check_gpu=False`` skips the NVIDIA check and the probe of lmdeploy's environment (only for tests
+        with a stand-in executable; lmdeploy itself needs CUDA). ``environment``: a probe the caller
+        already ran (:func:`probe_environment`), so it is not run twice.
         """
         model = Path(model_dir).expanduser().resolve()
         current = self.status()
@@ -446,18 +718,13 @@ class LmdeployServer:
                 f"an lmdeploy server from this workspace is already running (pid {current.record.pid}, "
                 f"{current.record.endpoint}); stop it first: geodesk lmdeploy stop"
             )
-        exe_command = self.command(model, port, model_name or model.name, extra_args)  # env check first
+        lmdeploy_executable(self.env)  # the environment first: the cheapest, most common problem
+        launch = lmdeploy_launch(model)
+        exe_command = self.command(launch, port, model_name or model.name, extra_args)
         if check_gpu:
             require_gpu()
-        try:
-            naming = checkpoint_naming(model)
-        except CheckpointError as exc:
-            raise LmdeployError(str(exc)) from None
-        if naming is not KeyNaming.LEGACY:
-            raise LmdeployError(
-                f"{model} uses {naming.value} key names; lmdeploy loads the legacy llava-hf names. "
-                "Export it first: geodesk lmdeploy export"
-            )
+            report = require_usable_environment(environment or probe_environment(self.env), self.env)
+            require_readable_config(launch, report)
         if not _port_free(self.host, port):
             raise LmdeployError(f"port {port} on {self.host} is in use; choose another with --port")
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -481,6 +748,7 @@ class LmdeployServer:
             command=exe_command,
             log=str(self.log_path),
             started_at=time.time(),
+            family=launch.family,
         )
         _atomic_json(self.pidfile, asdict(record))
         deadline = time.monotonic() + wait_s
@@ -553,9 +821,11 @@ __all__ = [
     "ENV_VARIABLE",
     "INSTALL_HINT",
     "LMDEPLOY_VERSION",
+    "EnvironmentReport",
     "GpuReport",
     "LmdeployError",
     "LmdeployExport",
+    "LmdeployLaunch",
     "LmdeployServer",
     "ServerRecord",
     "ServerStatus",
@@ -563,6 +833,11 @@ __all__ = [
     "export_for_lmdeploy",
     "lmdeploy_env",
     "lmdeploy_executable",
+    "lmdeploy_launch",
     "pid_alive",
+    "probe_environment",
     "require_gpu",
+    "require_readable_config",
+    "require_usable_environment",
+    "served_folder",
 ]

@@ -13,7 +13,7 @@ from PIL import Image
 
 from geodesk.cli import main
 
-FAMILIES = ["llava", "qwen2_5_vl", "internvl"]
+FAMILIES = ["llava", "qwen2_5_vl", "qwen3_vl", "internvl"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -111,7 +111,7 @@ def test_a_session_whose_model_is_gone_or_changed_names_the_model_it_needs(
     assert code != 0 and "no longer installed" in err
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "internvl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "internvl"])
 def test_geodesk_serve_answers_the_openai_client_for_every_family(
     family: str, tiny_family_dirs: dict[str, Path]
 ) -> None:

@@ -230,12 +230,15 @@ def load_processor(folder: Path, family: Family) -> Any:
         return _hf.AutoProcessor.from_pretrained(folder, trust_remote_code=False)
     from geodesk.engine.families.processors import (
         StillInternVLProcessor,
+        StillQwen3VLProcessor,
         StillQwen25VLProcessor,
         load_still_processor,
     )
 
     if family.processor == "still-qwen2_5_vl":
         return load_still_processor(StillQwen25VLProcessor, folder, _hf.Qwen2VLImageProcessorPil)
+    if family.processor == "still-qwen3_vl":  # Qwen3-VL uses the Qwen2-VL image processor (patch 16)
+        return load_still_processor(StillQwen3VLProcessor, folder, _hf.Qwen2VLImageProcessorPil)
     import json
 
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -30,7 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-ProcessorKind = Literal["auto", "still-qwen2_5_vl", "still-internvl"]
+ProcessorKind = Literal["auto", "still-qwen2_5_vl", "still-qwen3_vl", "still-internvl"]
+# How the managed lmdeploy server serves a family: "export" (geodesk writes a copy in the form lmdeploy
+# loads: LLaVA's legacy key names and Llama-3 template), "folder" (lmdeploy loads the installed folder
+# as it is, with the folder's own chat template), "none" (not started by geodesk).
+LmdeployMode = Literal["export", "folder", "none"]
 
 # The LoRA target every family shares: the language model's attention and MLP projections. Vision
 # towers name their projections differently (qkv, fc1) or sit outside ``language_model`` (Qwen's
@@ -54,7 +58,7 @@ class Family:
     pad_to_square: bool
     cache_reuse_with_new_images: bool
     default_profile: str
-    lmdeploy: bool  # whether the managed lmdeploy server can export and serve it
+    lmdeploy: LmdeployMode  # how the managed lmdeploy server serves it
     image_token_attr: str = "image_token_id"
     lora_target: str = LM_LORA_TARGET
 
@@ -74,7 +78,7 @@ LLAVA = Family(
     pad_to_square=True,
     cache_reuse_with_new_images=True,
     default_profile="gaga",
-    lmdeploy=True,
+    lmdeploy="export",
 )
 QWEN2_5_VL = Family(
     name="qwen2_5_vl",
@@ -87,7 +91,24 @@ QWEN2_5_VL = Family(
     pad_to_square=False,
     cache_reuse_with_new_images=False,
     default_profile="generic",
-    lmdeploy=True,
+    lmdeploy="folder",
+)
+# Qwen3-VL loads like Qwen2.5-VL (transformers' own class, an image-only processor, the same ChatML
+# image block); its vision tower (patch 16, deep-stack features fed to early decoder layers) and its
+# interleaved M-RoPE are inside the model class. Not started on lmdeploy by geodesk: lmdeploy's
+# Qwen3-VL loader was not checked against the saved layout (model.language_model.*, model.visual.*).
+QWEN3_VL = Family(
+    name="qwen3_vl",
+    label="Qwen3-VL",
+    model_types=("qwen3_vl",),
+    loader="Qwen3VLForConditionalGeneration",
+    processor="still-qwen3_vl",
+    skip_modules=("model.visual", "lm_head"),
+    modules_to_save=(),
+    pad_to_square=False,
+    cache_reuse_with_new_images=False,
+    default_profile="generic",
+    lmdeploy="none",
 )
 INTERNVL = Family(
     name="internvl",
@@ -100,14 +121,15 @@ INTERNVL = Family(
     pad_to_square=False,
     cache_reuse_with_new_images=False,
     default_profile="generic",
-    lmdeploy=False,
+    lmdeploy="none",
 )
-FAMILIES: tuple[Family, ...] = (LLAVA, QWEN2_5_VL, INTERNVL)
+FAMILIES: tuple[Family, ...] = (LLAVA, QWEN2_5_VL, QWEN3_VL, INTERNVL)
 
 # Checkpoints that need the publisher's own Python code, and the transformers-native format to use.
 _REMOTE_CODE_FORMATS = {
     "internvl_chat": "the transformers-native InternVL3 release (the `-hf` repositories, e.g. "
-    "OpenGVLab/InternVL3-8B-hf), whose config.json says model_type \"internvl\"",
+    "OpenGVLab/InternVL3-8B-hf), whose config.json says model_type \"internvl\", or convert this folder "
+    "into that format with `geodesk model convert-internvl SRC OUT_DIR` and install the result",
     "llava_llama": "a llava-hf folder (model_type \"llava\") or an XTuner LLaVA export",
 }
 
@@ -144,7 +166,8 @@ def family_from_config(config: dict[str, Any], where: str = "config.json") -> Fa
             f"own Python code (trust_remote_code), which geodesk never runs; install {use} instead"
         )
     raise FamilyError(
-        f"{where} holds a {model_type!r} model, not LLaVA, Qwen2.5-VL or InternVL3; geodesk runs the "
+        f"{where} holds a {model_type!r} model, not LLaVA, Qwen2.5-VL, Qwen3-VL or InternVL3; geodesk runs "
+        "the "
         "model types " + ", ".join(repr(t) for f in FAMILIES for t in f.model_types)
     )
 

@@ -1,12 +1,12 @@
 """Image-only processors for the families whose transformers processor also carries a video part.
 
-transformers 5.23's ``Qwen2_5_VLProcessor`` and ``InternVLProcessor`` take a video processor, and every
-video processor needs torchvision; torchvision's registry wheels are built against the CUDA torch and
-do not load beside the CPU torch geodesk's test machines run. geodesk sends still photographs only, so
-these subclasses keep the family's own processor code (placeholder expansion, ``mm_token_type_ids``,
-the saved chat template) and leave out the video attribute. A folder loaded here reads the same
-``tokenizer*``, ``preprocessor_config.json`` and ``chat_template.jinja`` files the full processor
-reads; the image processor is the PIL backend (no torchvision either).
+transformers 5.23's ``Qwen2_5_VLProcessor``, ``Qwen3VLProcessor`` and ``InternVLProcessor`` take a video
+processor, and every video processor needs torchvision; torchvision's registry wheels are built against
+the CUDA torch and do not load beside the CPU torch geodesk's test machines run. geodesk sends still
+photographs only, so these subclasses keep the family's own processor code (placeholder expansion,
+``mm_token_type_ids``, the saved chat template) and leave out the video attribute. A folder loaded here
+reads the same ``tokenizer*``, ``preprocessor_config.json`` and ``chat_template.jinja`` files the full
+processor reads; the image processor is the PIL backend (no torchvision either).
 """
 
 from __future__ import annotations
@@ -37,6 +37,24 @@ class StillQwen25VLProcessor(_hf.Qwen2_5_VLProcessor):  # type: ignore[misc]
         )
         mixin_init: Any = ProcessorMixin.__init__  # untyped in transformers
         mixin_init(self, image_processor, tokenizer, chat_template=chat_template)
+
+
+class StillQwen3VLProcessor(_hf.Qwen3VLProcessor):  # type: ignore[misc]
+    """``Qwen3VLProcessor`` without its video processor (images and text only)."""
+
+    def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None,
+                 **kwargs: Any) -> None:
+        # The attributes the parent's __init__ sets around ProcessorMixin's; the same lookups.
+        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
+        self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+        mixin_init: Any = ProcessorMixin.__init__  # untyped in transformers
+        mixin_init(self, image_processor, tokenizer, chat_template=chat_template)
+        self.vision_start_token = getattr(tokenizer, "vision_start_token", None) or "<|vision_start|>"
+        self.vision_end_token = getattr(tokenizer, "vision_end_token", None) or "<|vision_end|>"
+        self.vision_start_token_id = tokenizer.convert_tokens_to_ids(self.vision_start_token)
+        self.vision_end_token_id = tokenizer.convert_tokens_to_ids(self.vision_end_token)
 
 
 class StillInternVLProcessor(_hf.InternVLProcessor):  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""Tiny, untrained models of the Qwen2.5-VL and InternVL3 (``-hf``) architectures, for tests and smoke runs.
+"""Tiny, untrained models of the Qwen2.5-VL, Qwen3-VL and InternVL3 (``-hf``) architectures, for tests
+and smoke runs.
 
 Like :mod:`geodesk.engine.tiny` (the LLaVA one): a genuine transformers model built from a small
 config, a byte-level BPE tokenizer trained here on the same corpus with the family's own special
@@ -9,6 +10,7 @@ Shapes: images are resized to 56x56; Qwen2.5-VL: patch 14 -> 4x4 patches, merged
 tokens per image, vision hidden 32 (2 blocks), decoder hidden 64, 2 layers, 4 heads (head dim 16,
 M-RoPE sections 2+3+3 = 8 = head_dim/2), 2 KV heads. InternVL: 56x56 one tile, patch 14 -> 16
 patches, pixel shuffle 0.5 -> 4 image tokens, vision hidden 32 (2 layers), Qwen2 decoder as above.
+Qwen3-VL: 64x64 images, patch 16 (see :func:`build_qwen3_vl`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from geodesk.engine.tiny import normalise_json_files, train_byte_level_bpe
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 IMAGE_SIZE = 56
+QWEN3_IMAGE_SIZE = 64  # Qwen3-VL's patches are 16 pixels
 
 # ChatML with list content. Qwen2.5-VL writes an image part as <|vision_start|><|image_pad|><|vision_end|>
 # (the processor expands <|image_pad|> to one token per merged patch); InternVL3-hf writes <IMG_CONTEXT>
@@ -133,6 +136,47 @@ def build_qwen2_5_vl(seed: int = 0) -> tuple[Any, Any]:
     return _silence_specials(model, len(QWEN_SPECIAL)), processor
 
 
+def build_qwen3_vl(seed: int = 0) -> tuple[Any, Any]:
+    """(model, processor) of a tiny Qwen3-VL: images 64x64, patch 16 -> 4x4 patches, merged 2x2 -> 4 image
+    tokens; vision hidden 32 (2 blocks, deep-stack features from block 0), decoder as Qwen2.5-VL's with
+    head dim 16 and interleaved M-RoPE sections 2+3+3."""
+    import torch
+    import transformers
+
+    from geodesk.engine.families.processors import StillQwen3VLProcessor
+
+    hf: Any = transformers
+    tokenizer = build_chatml_tokenizer(QWEN_SPECIAL, QWEN_EXTRA, QWEN_CHAT_TEMPLATE)
+    ids = {t: int(tokenizer.convert_tokens_to_ids(t)) for t in QWEN_SPECIAL}
+    text = _text_config(len(tokenizer), ids[END_OF_TEXT], ids[IM_END])
+    text["head_dim"] = 16
+    text["rope_parameters"] = {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3],
+                               "mrope_interleaved": True}
+    config = hf.Qwen3VLConfig(
+        text_config=text,
+        vision_config={
+            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+            "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            "num_position_embeddings": 16, "deepstack_visual_indexes": [0],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = hf.Qwen3VLForConditionalGeneration(config)
+    pixels = QWEN3_IMAGE_SIZE * QWEN3_IMAGE_SIZE
+    image_processor = hf.Qwen2VLImageProcessorPil(
+        size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=16, temporal_patch_size=2,
+        merge_size=2, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+    )
+    processor = StillQwen3VLProcessor(image_processor, tokenizer, chat_template=QWEN_CHAT_TEMPLATE)
+    return _silence_specials(model, len(QWEN_SPECIAL)), processor
+
+
 def build_internvl(seed: int = 0) -> tuple[Any, Any]:
     """(model, processor) of a tiny InternVL3 in the transformers-native (``-hf``) format."""
     import torch
@@ -171,7 +215,7 @@ def build_internvl(seed: int = 0) -> tuple[Any, Any]:
     return _silence_specials(model, len(INTERNVL_SPECIAL)), processor
 
 
-BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "internvl": build_internvl}
+BUILDERS = {"qwen2_5_vl": build_qwen2_5_vl, "qwen3_vl": build_qwen3_vl, "internvl": build_internvl}
 
 
 def create_tiny_family_model(out_dir: str | Path, family: str, seed: int = 0) -> PackageManifest:

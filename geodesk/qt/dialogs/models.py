@@ -32,7 +32,7 @@ from geodesk.qt.dialogs.common import item, size_text, table
 if TYPE_CHECKING:
     from geodesk.engine.registry import InstalledModel
 
-MODEL_COLUMNS = ("Name", "Version", "Active", "Trained", "Size", "Architecture", "Installed from")
+MODEL_COLUMNS = ("Name", "Version", "Active", "Trained", "Size", "Family", "Profile", "Installed from")
 UNTRAINED_NOTE = "UNTRAINED: random weights for trial runs; never use its answers as evidence."
 
 
@@ -123,7 +123,8 @@ class ModelManagerDialog(QDialog):
                 "active" if m.active else "",
                 "UNTRAINED (trial runs only)" if m.untrained else "trained",
                 size_text(m.size_bytes),
-                m.architecture,
+                m.family or m.architecture,  # manifests older than families name the class only
+                m.profile,
                 m.source_kind,
             )
             for c, text in enumerate(cells):
