@@ -21,8 +21,14 @@ def _turn(store: CaseStore, sha: str) -> int:
     )
     assert session.id is not None
     turn = store.turns.add(
-        Turn(None, session.id, 0, "Where?", '{"country": "Brazil"}',
-             Prediction(country="Brazil", country_code="BR", valid=True))
+        Turn(
+            None,
+            session.id,
+            0,
+            "Where?",
+            '{"country": "Brazil"}',
+            Prediction(country="Brazil", country_code="BR", valid=True),
+        )
     )
     assert turn.id is not None
     return turn.id
