@@ -188,7 +188,9 @@ def constraint_layer(document: dict[str, Any] | None) -> dict[str, Any] | None:
             if status not in CONSTRAINT_COLOURS:
                 continue
             share = float(props.get("share", 0.0))
-            opacity = 0.12 if status == "ruled_out" else 0.15 + 0.45 * min(share / top, 1.0)
+            # A supported or contested country is shaded by its share of the leader's: a country one weak
+            # clue backs while a strong one rules it out stays faint, not as loud as the leader.
+            opacity = 0.12 if status == "ruled_out" else 0.04 + 0.56 * min(share / top, 1.0)
             name = f"{props.get('country', '')} ({props.get('country_code', '')})"
             label = f"{name}: {share:.1%}\n{props.get('reason', '')}"
             features.append({
@@ -739,7 +741,8 @@ _JS = r"""
         var p = f.properties || {};
         var colour = /^#[0-9a-fA-F]{6}$/.test(p.colour) ? p.colour : "#888888";
         return {color: colour, weight: p.status === "area" ? 1.5 : 1, fillColor: colour,
-                fillOpacity: num(p.opacity), dashArray: p.status === "ruled_out" ? "3 3" : null};
+                opacity: Math.max(0.3, Math.min(1, 2 * num(p.opacity))), fillOpacity: num(p.opacity),
+                dashArray: p.status === "ruled_out" ? "3 3" : null};
       },
       pointToLayer: function (f, ll) {
         return L.circleMarker(ll, {radius: 6, color: "#fff", weight: 1.5, fillColor: "#f59f00",
