@@ -141,8 +141,45 @@ def app_actions(app: Application, prompts: Prompts) -> list[ActionSpec]:
                    enabled_when=lambda s: s.has_case and has_model(s) and not s.model_running
                    and "import" not in s.busy,
                    disabled_tip=NO_MODEL, menu="Models", toolbar=True),
+        *clue_actions(app),
         ActionSpec("model_manager", "&Model manager…", prompts.show_model_manager, enabled_when=started,
                    menu="Models"),
         ActionSpec("settings", "&Settings…", prompts.show_settings, "Preferences", enabled_when=started,
                    menu="Models"),
+    ]
+
+
+def clue_actions(app: Application) -> list[ActionSpec]:
+    """The clue engine's actions (menu Clues): run it, mark the sun, send the accepted clues."""
+    from geodesk.app.controllers.clue_engine import ENGINE_JOB, REVIEWED
+
+    def can_run(s: AppState) -> bool:
+        return s.has_evidence and ENGINE_JOB not in s.busy
+
+    def can_send(s: AppState) -> bool:
+        accepted = any(c.clue.status in REVIEWED for c in s.engine_clues)
+        return s.session is not None and accepted and not s.model_running
+
+    return [
+        ActionSpec("run_clue_engine", "Run &clue engine", app.clue_engine.run, "Ctrl+K",
+                   tip="Read the selected image's text, numbers, addresses and time zone (in the background)",
+                   enabled_when=can_run,
+                   disabled_tip="choose an image first (or wait for the running engine)",
+                   menu="Clues", toolbar=True),
+        ActionSpec("run_clue_engine_region", "Run clue engine on the drawn &region",
+                   lambda: app.clue_engine.run(app.state.pending_region),
+                   enabled_when=lambda s: can_run(s) and s.pending_region is not None,
+                   disabled_tip="draw a region on the image first (View → Draw region)", menu="Clues"),
+        ActionSpec("run_clue_engine_all", "Run clue engine on &all images", app.clue_engine.run_all,
+                   enabled_when=lambda s: s.has_case and ENGINE_JOB not in s.busy and "import" not in s.busy,
+                   disabled_tip="open a case first (or wait for the running engine)", menu="Clues"),
+        ActionSpec("mark_sun", "Mark &sun and shadow", lambda: app.clue_engine.set_sun_marking(
+                       not app.state.sun_marking),
+                   tip="On the image: drag a box over a vertical object, then click the tip of its shadow",
+                   enabled_when=lambda s: s.has_evidence, disabled_tip="choose an image first", menu="Clues"),
+        ActionSpec("send_clues", "Send accepted clues as &hint", app.clue_engine.send_accepted,
+                   "Ctrl+Shift+K",
+                   tip="The accepted engine clues become the next turn's +QA hint; the model answers again",
+                   enabled_when=can_send,
+                   disabled_tip="accept engine clues and start a session first", menu="Clues"),
     ]

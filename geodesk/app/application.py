@@ -16,6 +16,7 @@ from pathlib import Path
 from geodesk.app.controllers.base import AppContext
 from geodesk.app.controllers.batch import BatchController
 from geodesk.app.controllers.cases import CasesController
+from geodesk.app.controllers.clue_engine import ClueEngineController
 from geodesk.app.controllers.clues import CluesController
 from geodesk.app.controllers.deliverables import DeliverablesController
 from geodesk.app.controllers.evidence import EvidenceController
@@ -37,6 +38,7 @@ class Application:
         self.findings = FindingsController(self.ctx)
         self.models = ModelsController(self.ctx)
         self.sessions = SessionsController(self.ctx, self.evidence, self.models)
+        self.clue_engine = ClueEngineController(self.ctx, self.evidence, self.sessions)
         self.batch = BatchController(self.ctx, self.evidence, self.models, self.sessions)
         self.deliverables = DeliverablesController(self.ctx)
 

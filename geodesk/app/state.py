@@ -54,6 +54,19 @@ class Progress:
     text: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SunMarks:
+    """A vertical object's box and its shadow's tip, marked on the image (pixels of the upright image),
+    not yet stored: the sun clue is made from them (geodesk.services.clue_engine.add_sun_clue)."""
+
+    object_box: Region | None = None
+    shadow_tip: tuple[float, float] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.object_box is not None and self.shadow_tip is not None
+
+
 @evented
 @dataclass
 class AppState:
@@ -84,6 +97,12 @@ class AppState:
     pending_region: Region | None = None  # drawn on the image, not yet pinned to a clue or a hint
     selected_turn: int | None = None  # the turn picked in the history table or on the map
     selected_clue: int | None = None  # the clue picked in the list or on the image
+    # the clue engine's view of the selected item (geodesk.app.controllers.clue_engine)
+    engine_clues: tuple[Any, ...] = ()  # geodesk.store.engine_clues.EngineClue, in clue order
+    clue_constraint: dict[str, Any] | None = None  # services.clue_engine.constraint_for's document
+    turn_flags: tuple[Any, ...] = ()  # geodesk.store.turn_flags.TurnFlag that count (accepted clues)
+    sun_marks: SunMarks | None = None  # object and shadow tip marked on the image
+    sun_marking: bool = False  # the image viewer takes clicks as sun marks
 
     # -- models
     installed_models: tuple[Any, ...] = ()  # geodesk.engine.registry.InstalledModel
@@ -175,6 +194,11 @@ class AppState:
         self.pending_region = None
         self.selected_turn = None
         self.selected_clue = None
+        self.engine_clues = ()
+        self.clue_constraint = None
+        self.turn_flags = ()
+        self.sun_marks = None
+        self.sun_marking = False
 
 
 # Batches in progress and the watch_any views waiting for their end, per AppState (by id: the

@@ -223,7 +223,7 @@ def _send(args: argparse.Namespace) -> int:
     p = sent.outcome.turn.prediction
     where = ", ".join(x for x in (p.city, p.region, p.country) if x) or "no place named"
     lines = [
-        f"session {args.session} turn {sent.outcome.turn.index}: sent {sent.hint.answer}",
+        f"session {args.session} turn {sent.outcome.turn.number}: sent {sent.hint.answer}",
         f"  -> {where}",
     ]
     lines.extend(f"  FLAG: {f}" for f in sent.flags)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -58,6 +59,7 @@ class HistoryModel(QAbstractTableModel):
         super().__init__()
         self.rows: list[HistoryRow] = []
         self.reference_label = "reference"
+        self.turn_flags: dict[int, list[str]] = {}  # turn index -> the accepted clues its answer contradicts
 
     def set_rows(self, rows: list[HistoryRow], reference: Reference | None) -> None:
         self.beginResetModel()
@@ -65,6 +67,12 @@ class HistoryModel(QAbstractTableModel):
         self.reference_label = "reference" if reference is None else reference.label
         self.endResetModel()
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
+
+    def set_flags(self, flags: dict[int, list[str]]) -> None:
+        self.turn_flags = {k: list(v) for k, v in flags.items() if v}
+        if self.rows:
+            column = len(COLUMNS) - 1
+            self.dataChanged.emit(self.index(0, column), self.index(len(self.rows) - 1, column))
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.rows)
@@ -85,6 +93,14 @@ class HistoryModel(QAbstractTableModel):
         if not index.isValid():
             return None
         row = self.rows[index.row()]
+        flags = self.turn_flags.get(row.turn_index, [])
+        if flags and index.column() == len(COLUMNS) - 1:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return f"{row.status} ⚠ against {len(flags)} clue(s)"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return plain_tip("Contradicts accepted clues:\n" + "\n".join(flags))
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor("#c92a2a")
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 str(row.turn_index + 1),  # shown as Turn.number, from 1
@@ -196,6 +212,10 @@ class HistoryPanel(QWidget):
         if self.plot is not None:
             width = max(self.splitter.width(), 600)
             self.splitter.setSizes([int(width * 0.62), int(width * 0.38)])
+
+    def set_flags(self, flags: dict[int, list[str]]) -> None:
+        """Mark the turns (by index) whose answers contradict accepted clues, with the reasons."""
+        self.model.set_flags(flags)
 
     def set_rows(self, rows: list[HistoryRow], reference: Reference | None) -> None:
         self.model.set_rows(rows, reference)

@@ -26,9 +26,11 @@ from geodesk.app import Application
 from geodesk.app.actions import ActionSpec, app_actions
 from geodesk.app.jobs import JobRunner
 from geodesk.app.state import Message, Progress
+from geodesk.qt.constraint_layer import ConstraintLayer
 from geodesk.qt.dialogs.prompts import DialogPrompts
 from geodesk.qt.docks.base import Dock
 from geodesk.qt.docks.cases import CasesDock
+from geodesk.qt.docks.clue_engine import EngineCluesDock, LeadingCountriesDock
 from geodesk.qt.docks.clues import CluesDock, FindingDock
 from geodesk.qt.docks.evidence import EvidenceDock, MetadataDock
 from geodesk.qt.docks.history import HistoryDock, MapDock
@@ -36,6 +38,7 @@ from geodesk.qt.docks.image import ImagePane
 from geodesk.qt.docks.session import HintsDock, SessionDock
 from geodesk.qt.layout import fit_to_screen, hide_stale_tab_bars, restore_layout
 from geodesk.qt.settings import LAYOUT_VERSION, LayoutSettings
+from geodesk.qt.sun_marking import SunMarker
 from geodesk.qt.text import plain_label
 from geodesk.qt.workers import TaskContext, TaskRunner
 
@@ -71,10 +74,14 @@ class MainWindow(QMainWindow):
             ("history", HistoryDock(self.app, self), bottom),
             ("clues", CluesDock(self.app, self), right),
             ("finding", FindingDock(self.app, self), right),
+            ("engine_clues", EngineCluesDock(self.app, self), right),
+            ("leading", LeadingCountriesDock(self.app, self), bottom),
         ):
             self.docks[key] = dock
             self.addDockWidget(area, dock)
         self._arrange_docks()
+        self.sun_marker = SunMarker(self.app, self.viewer)
+        self.constraint_layer = ConstraintLayer(self.app, self.docks["map"].view)  # type: ignore[attr-defined]
         self.acts = self._build_actions()
         cases = self.docks["cases"]
         cases.new_button.clicked.connect(self.acts["new_case"].trigger)  # type: ignore[attr-defined]
@@ -116,8 +123,10 @@ class MainWindow(QMainWindow):
             self.setCorner(corner, area)
         d = self.docks
         self.tabifyDockWidget(d["evidence"], d["metadata"])
-        for key in ("hints", "clues", "finding"):
+        for key in ("hints", "clues", "engine_clues", "finding"):
             self.tabifyDockWidget(d["session"], d[key])
+        self.tabifyDockWidget(d["history"], d["leading"])
+        d["history"].raise_()
         d["evidence"].raise_()
         d["session"].raise_()
         for dock in d.values():
@@ -208,7 +217,8 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar, a = self.menuBar(), self.acts
-        menus = {"File": bar.addMenu("&File"), "View": bar.addMenu("&View"), "Models": bar.addMenu("&Models")}
+        menus = {"File": bar.addMenu("&File"), "View": bar.addMenu("&View"), "Models": bar.addMenu("&Models"),
+                 "Clues": bar.addMenu("&Clues")}
         for spec in self.specs.values():
             if spec.menu in menus:
                 menus[spec.menu].addAction(a[spec.name])

@@ -15,7 +15,8 @@ the JS line separators written as ``\\u`` escapes, so it can sit inside ``<scrip
 pre-escaped strings, and numbers it has passed through ``Number()``.
 
 The page API (``window.geodesk``): ``state`` (the last document), ``setState(doc, fit)``,
-``selectTurn(n)``, ``summary()`` (counts for tests), ``map`` (the Leaflet map). When the page runs
+``selectTurn(n)``, ``setConstraint(doc)`` (the clue constraint layer, :func:`constraint_json`),
+``summary()`` (counts for tests), ``map`` (the Leaflet map). When the page runs
 inside Qt WebEngine with a QWebChannel transport, it connects to the object registered as
 ``geodeskBridge`` and calls ``mapClicked(lat, lon)`` on a map click and ``turnClicked(n)`` on a turn
 marker click; the Qt layer injects ``qwebchannel.js`` (this module stays Qt-free).
@@ -163,6 +164,58 @@ def state_document(state: MapState) -> dict[str, Any]:
             for layer in state.layers
         ],
     }
+
+
+# The clue constraint's colours on the map, by verdict (ADR 0039); neutral countries are not drawn.
+CONSTRAINT_COLOURS = {"supported": "#2b8a3e", "contested": "#e8590c", "ruled_out": "#c92a2a"}
+SPATIAL_CLUE_COLOUR = "#f59f00"  # sun bands, named places
+
+
+def constraint_layer(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The page's form of a combined constraint (``services.clue_engine.constraint_for``): the countries
+    an accepted clue supports, contests or rules out, shaded by their share, and the spatial clues (sun
+    bands, places). Every text is escaped here, as for the rest of the page; None: no layer."""
+    if not document:
+        return None
+    features: list[dict[str, Any]] = []
+    counted = [f for f in document.get("geojson", {}).get("features", []) if f.get("geometry")]
+    top = max((float(f["properties"].get("share", 0.0)) for f in counted
+               if f["properties"].get("layer") == "country"), default=0.0) or 1.0
+    for f in counted:
+        props = f["properties"]
+        if props.get("layer") == "country":
+            status = str(props.get("status", "neutral"))
+            if status not in CONSTRAINT_COLOURS:
+                continue
+            share = float(props.get("share", 0.0))
+            # A supported or contested country is shaded by its share of the leader's: a country one weak
+            # clue backs while a strong one rules it out stays faint, not as loud as the leader.
+            opacity = 0.12 if status == "ruled_out" else 0.04 + 0.56 * min(share / top, 1.0)
+            name = f"{props.get('country', '')} ({props.get('country_code', '')})"
+            label = f"{name}: {share:.1%}\n{props.get('reason', '')}"
+            features.append({
+                "type": "Feature",
+                "geometry": f["geometry"],
+                "properties": {"kind": "country", "status": status, "colour": CONSTRAINT_COLOURS[status],
+                               "opacity": round(opacity, 3), "label_html": _text(label)},
+            })
+        else:
+            label = f"{props.get('layer', 'clue')} clue {props.get('clue_id', '')}: {props.get('text', '')}"
+            features.append({
+                "type": "Feature",
+                "geometry": f["geometry"],
+                "properties": {"kind": _text(str(props.get("layer", "clue"))), "status": "area",
+                               "colour": SPATIAL_CLUE_COLOUR, "opacity": 0.3, "label_html": _text(label)},
+            })
+    leading = document.get("leading") or []
+    title = ""
+    if leading:
+        title = f"Clues lead to {leading[0].get('country', '')} ({float(leading[0].get('share', 0)):.0%})"
+    return {"title_html": _text(title), "features": features}
+
+
+def constraint_json(document: dict[str, Any] | None) -> str:
+    return safe_json(constraint_layer(document))
 
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -539,6 +592,9 @@ _JS = r"""
       rows.push('<b style="background:#2b8a3e;border-radius:2px"></b>EXIF GPS point');
       rows.push('<b style="background:#c2255c"></b>finding and its radius');
       rows.push('<b style="background:#7048e8"></b>sampled candidates');
+      rows.push('<b style="background:#2b8a3e;border-radius:0"></b>clues support ' +
+                '<b style="background:#c92a2a;border-radius:0"></b>rule out');
+      rows.push('<b style="background:#f59f00;border-radius:0"></b>sun band, place read');
       d.innerHTML = rows.join("<br>");
       return d;
     };
@@ -577,6 +633,8 @@ _JS = r"""
     overlays["Sampled candidates"] = G.candidateLayer;
     G.caseLayerGroup = L.layerGroup().addTo(map);
     overlays["Case layers"] = G.caseLayerGroup;
+    G.constraintLayer = L.layerGroup().addTo(map);
+    overlays["Clue constraint"] = G.constraintLayer;
     G.layerControl = L.control.layers(G.basemap ? {"Natural Earth 1:10m": G.basemap.base} : {}, overlays,
                                       {collapsed: true, position: "topright"}).addTo(map);
     G.legend = addLegend(map, !!G.basemap);
@@ -677,6 +735,34 @@ _JS = r"""
     }
   };
 
+  // The accepted clues' combined constraint: countries by verdict, sun bands and places (escaped text).
+  G.setConstraint = function (doc) {
+    G.constraint = doc;
+    G.constraintLayer.clearLayers();
+    G.constraintCounts = {country: 0, supported: 0, contested: 0, ruled_out: 0, area: 0};
+    if (!doc) { return; }
+    L.geoJSON({type: "FeatureCollection", features: doc.features || []}, {
+      style: function (f) {
+        var p = f.properties || {};
+        var colour = /^#[0-9a-fA-F]{6}$/.test(p.colour) ? p.colour : "#888888";
+        return {color: colour, weight: p.status === "area" ? 1.5 : 1, fillColor: colour,
+                opacity: Math.max(0.3, Math.min(1, 2 * num(p.opacity))), fillOpacity: num(p.opacity),
+                dashArray: p.status === "ruled_out" ? "3 3" : null};
+      },
+      pointToLayer: function (f, ll) {
+        return L.circleMarker(ll, {radius: 6, color: "#fff", weight: 1.5, fillColor: "#f59f00",
+                                   fillOpacity: 1});
+      },
+      onEachFeature: function (f, layer) {
+        var p = f.properties || {};
+        if (p.kind === "country") { G.constraintCounts.country += 1; }
+        if (G.constraintCounts[p.status] !== undefined) { G.constraintCounts[p.status] += 1; }
+        layer.bindPopup('<div class="gd-constraint-popup">' + (p.label_html || "") + "</div>",
+                        {maxWidth: 360});
+      }
+    }).addTo(G.constraintLayer);
+  };
+
   G.selectTurn = function (n, pan) {
     G.candidateLayer.clearLayers();
     Object.keys(G.turnMarkers).forEach(function (k) {
@@ -707,6 +793,7 @@ _JS = r"""
             candidates: G.candidateLayer.getLayers().length / 2, selected: G.selected,
             turnCount: Number(s.turn_count) || 0, bridge: !!G.bridge,
             basemap: !!G.basemap, layers: G.layerControl ? G.layerControl._layers.length : 0,
+            constraint: G.constraint ? {title: G.constraint.title_html, counts: G.constraintCounts} : null,
             tiles: {requests: G.tiles.requests, bytes: G.tiles.bytes, loaded: G.tiles.loaded,
                     labelTiles: G.tiles.labelTiles, errors: G.tiles.errors, mode: G.tiles.mode,
                     header: G.tiles.header, error: G.tiles.error},

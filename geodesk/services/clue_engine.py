@@ -12,7 +12,9 @@ session panel are meant to):
   GeoJSON for the map);
 - :func:`accepted_clues_hint` / :func:`send_accepted_clues`: the accepted engine clues as the next
   turn's +QA hint; the outcome carries the clues the new prediction contradicts;
-- :func:`turn_flags`: per turn of a session, the accepted clues its prediction contradicts.
+- :func:`record_turn_flags` / :func:`turn_flags`: the contradictions between an item's turns and its
+  engine clues, recorded once (table ``turn_flags``, ADR 0050), and per turn of a session the accepted
+  clues its prediction contradicts. The engine run, a new sun clue and a sent hint record them.
 
 Review (accept / reject / edit) uses the clue status services as for any clue
 (:func:`geodesk.services.sessions.set_clue_status`); only accepted and edited clues count.
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from geodesk.engine.backends.base import Backend
     from geodesk.store.case_store import CaseStore
     from geodesk.store.engine_clues import EngineClue
+    from geodesk.store.turn_flags import TurnFlag
 
 DEFAULT_OCR = "hybrid"  # the best reading on the text test set (ADR 0037, bench/results/clue_engine.json)
 REVIEWED = (ClueStatus.ACCEPTED, ClueStatus.EDITED)
@@ -131,6 +134,8 @@ def run_engine(
             continue
         existing.add(key)
         run.added.append(_store_finding(store, evidence.sha256, f, provenance))
+    if run.added:
+        record_turn_flags(store, evidence.sha256)  # the item's earlier turns against the new clues
     return run
 
 
@@ -256,12 +261,14 @@ def add_sun_clue(
         )
     except ValueError as exc:
         raise ClueEngineError(str(exc)) from None
-    return _store_finding(
+    stored = _store_finding(
         store,
         evidence.sha256,
         finding,
         {"engine_version": clue_engine.ENGINE_VERSION, "solar_position": "astral NOAA"},
     )
+    record_turn_flags(store, evidence.sha256)
+    return stored
 
 
 # -------------------------------------------------------------------------------------------- combine
@@ -300,6 +307,8 @@ def reviewed_clues(store: CaseStore, evidence_ref: str, include_proposed: bool =
 
 
 def constraint(clues: Sequence[EngineClue], *, geometry: bool = True) -> dict[str, Any]:
+    if not clues:  # the same empty document, without loading the borders and CLDR tables
+        return constraint_document([], {}, None)
     names, geometries = _countries()
     return constraint_document(_labelled(clues), names, geometries if geometry else None)
 
@@ -392,26 +401,67 @@ def send_accepted_clues(
     """Send the accepted engine clues as the next turn's +QA hint and flag what the answer contradicts."""
     hint = accepted_clues_hint(store, session_id)
     outcome = add_hints(store, session_id, [hint], backend, options)
-    return SentHint(
-        outcome, hint, _flags_for(store, outcome.session.evidence_sha256, outcome.turn.prediction)
-    )
+    record_turn_flags(store, outcome.session.evidence_sha256)
+    turn_id = outcome.turn.id
+    recorded = store.turn_flags.list(session_id=session_id)
+    flags = [f.text for f in recorded if f.counts and f.turn_id == turn_id]
+    return SentHint(outcome, hint, flags)
 
 
-def _flags_for(store: CaseStore, sha256: str, prediction: Any) -> list[str]:
-    accepted = [c for c in engine_clues(store, sha256) if c.clue.status in REVIEWED]
-    point = None if prediction.lat is None or prediction.lon is None else (prediction.lat, prediction.lon)
-    return contradictions(prediction.country_code, point, _labelled(accepted))
+# ----------------------------------------------------------------------------------- contradictions
+
+
+def _contradictions(prediction: Any, clue: Labelled) -> list[tuple[str, str]]:
+    """(kind, sentence) for each way the prediction contradicts one clue."""
+    found: list[tuple[str, str]] = []
+    if prediction.country_code:
+        found += [("country", text) for text in contradictions(prediction.country_code, None, [clue])]
+    if prediction.lat is not None and prediction.lon is not None:
+        found += [("sun", text) for text in contradictions(None, (prediction.lat, prediction.lon), [clue])]
+    return found
+
+
+def record_turn_flags(store: CaseStore, evidence_ref: str) -> list[TurnFlag]:
+    """Check every turn of the item's sessions against every engine clue of the item and record the
+    contradictions not recorded yet (whatever the clue's status: a flag counts while its clue is accepted
+    or edited, so accepting a clue later needs no new check). Returns the new flags."""
+    evidence = _evidence(store, evidence_ref)
+    # Text lines carry no place of their own (their script, language, numbers are separate clues).
+    clues = [c for c in _labelled(engine_clues(store, evidence.sha256)) if c.category != "text"]
+    if not clues:
+        return []
+    known = {(f.turn_id, f.clue_id) for f in store.turn_flags.list(evidence_sha256=evidence.sha256)}
+    found: list[tuple[int, int, str, str]] = []
+    for session in store.sessions.list(evidence_sha256=evidence.sha256):
+        assert session.id is not None
+        for turn in store.turns.list(session.id):
+            if turn.id is None:
+                continue
+            for clue in clues:
+                if clue.id is None or (turn.id, clue.id) in known:
+                    continue  # both sides are fixed: a pair checked once stays checked
+                found += [
+                    (turn.id, clue.id, kind, text) for kind, text in _contradictions(turn.prediction, clue)
+                ]
+    return store.turn_flags.add_missing(found)
 
 
 def turn_flags(store: CaseStore, session_id: int) -> list[dict[str, Any]]:
-    """Per turn of a session: the accepted engine clues its prediction contradicts."""
+    """Per turn of a session (numbered from 1): the accepted engine clues its prediction contradicts.
+
+    Records what was not checked yet first (:func:`record_turn_flags`)."""
     session = _session(store, session_id)
+    record_turn_flags(store, session.evidence_sha256)
+    by_turn: dict[int, list[TurnFlag]] = {}
+    for f in store.turn_flags.list(session_id=session_id):
+        by_turn.setdefault(f.turn_id, []).append(f)
     return [
         {
-            "turn": t.index,
+            "turn": t.number,
             "turn_id": t.id,
             "country_code": t.prediction.country_code,
-            "flags": _flags_for(store, session.evidence_sha256, t.prediction),
+            "flags": [f.text for f in by_turn.get(t.id or -1, []) if f.counts],
+            "flag_ids": [f.id for f in by_turn.get(t.id or -1, []) if f.counts],
         }
         for t in store.turns.list(session_id)
     ]

@@ -45,6 +45,7 @@ from geodesk.store.repositories import (
     TurnRepository,
     check_sha256,
 )
+from geodesk.store.turn_flags import TurnFlagRepository
 
 DB_NAME = "case.db"
 CASE_JSON = "case.json"
@@ -92,6 +93,7 @@ class CaseStore:
         self.turns = TurnRepository(db, self.transaction, self.audit)
         self.findings = FindingRepository(db, self.transaction, self.audit)
         self.truth = TruthRepository(db, self.transaction, self.audit)
+        self.turn_flags = TurnFlagRepository(db, self.transaction, self.audit)
         row = db.execute("SELECT id, title, created_at FROM case_info").fetchone()
         if row is None:
             raise NotACaseError(

@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from geodesk.store._codec import canonical_json
 
-DIGEST_VERSION = 2
+DIGEST_VERSION = 3
 _REGION = ("region_x0", "region_y0", "region_x1", "region_y1")
 # Per digest version, per table, the columns a record digest covers (the schema of migration 1).
 # evidence.source_path and sessions.model_path are left out: `case export --redact-paths` clears them.
@@ -121,6 +121,11 @@ DIGEST_COLUMNS[2] = {
     "evidence_truth": ("evidence_sha256", "source", "lat", "lon", "country", "country_code", "region", "city",
                        "created_at"),
 }
+# Version 3 (migration 4): the contradiction flags between turns and engine clues.
+DIGEST_COLUMNS[3] = {
+    **DIGEST_COLUMNS[2],
+    "turn_flags": ("id", "turn_id", "clue_id", "kind", "text", "created_at"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,7 @@ KINDS = (
     RecordKind("clues", "id", "clue", "clue"),
     RecordKind("findings", "id", "finding", "finding"),
     RecordKind("evidence_truth", "evidence_sha256", "truth", "ground truth of evidence"),
+    RecordKind("turn_flags", "id", "flag", "contradiction flag"),
 )
 _BY_TABLE = {k.table: k for k in KINDS}
 

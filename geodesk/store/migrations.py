@@ -215,10 +215,32 @@ CREATE TABLE clue_engine (
 );
 """
 
+# Contradiction flags (ADR 0050): a turn's prediction against an engine clue of its evidence item, one
+# row per (turn, clue, kind) found, whatever the clue's review status then; a flag counts while its clue
+# is accepted or edited. Both sides never change (a turn's answer, a clue's likelihoods and area), so the
+# rows never change either: append-only, like the audit log.
+_TURN_FLAGS_SCHEMA = """
+CREATE TABLE turn_flags (
+    id INTEGER PRIMARY KEY,
+    turn_id INTEGER NOT NULL REFERENCES turns(id),
+    clue_id INTEGER NOT NULL REFERENCES clues(id),
+    kind TEXT NOT NULL CHECK (kind IN ('country', 'sun')),  -- its country ruled out / its point off a band
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (turn_id, clue_id, kind)
+);
+CREATE INDEX turn_flags_clue ON turn_flags (clue_id);
+CREATE TRIGGER turn_flags_append_only_update BEFORE UPDATE ON turn_flags
+BEGIN SELECT RAISE(ABORT, 'contradiction flags are append-only'); END;
+CREATE TRIGGER turn_flags_append_only_delete BEFORE DELETE ON turn_flags
+BEGIN SELECT RAISE(ABORT, 'contradiction flags are append-only'); END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial domain schema", _INITIAL_SCHEMA),
     Migration(2, "session model caveat and evidence truth", _MODEL_CAVEAT_AND_TRUTH),
     Migration(3, "clue engine findings beside clues", _CLUE_ENGINE_SCHEMA),
+    Migration(4, "contradiction flags between turns and engine clues", _TURN_FLAGS_SCHEMA),
 )
 
 # The triggers that make the audit log append-only; verify() reports any that went missing.

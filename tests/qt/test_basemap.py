@@ -49,7 +49,7 @@ def test_default_basemap_draws_natural_earth_tiles(qtbot: QtBot, window: MainWin
     assert tiles["errors"] == 0 and tiles["error"] is None
     assert tiles["mode"] == "range"  # Qt WebEngine honours the Range header on file:// URLs
     assert tiles["header"] == {"minZoom": 0, "maxZoom": 8, "tileType": 1}  # 1: vector (MVT)
-    assert state["layers"] == 5  # basemap, names, session overlay, candidates, case layers
+    assert state["layers"] == 6  # basemap, names, session overlay, candidates, case layers, clue constraint
     # what the renderer decoded around Paris at zoom 5: land, borders, rivers, the city itself
     paris = probe(qtbot, window, 48.8566, 2.3522, 5)
     assert paris["land"] > 0 and paris["boundaries"] > 0 and paris["rivers"] > 0
@@ -118,7 +118,7 @@ def test_installed_pmtiles_and_mbtiles_are_drawn_over_the_basemap(
     by_id = {t["id"]: t for t in state["tilesets"]}
     assert by_id[vector.id]["kind"] == "vector" and by_id[raster.id]["kind"] == "raster"
     assert all(t["errors"] == 0 and t["bytes"] > 0 for t in state["tilesets"])
-    assert state["layers"] == 7  # basemap, names, two tile sets, session overlay, candidates, case layers
+    assert state["layers"] == 8  # + two tile sets
 
 
 def test_case_layers_are_drawn_and_their_names_stay_text(

@@ -160,3 +160,28 @@ def test_unknown_engine_is_refused(case: tuple[CaseStore, str]) -> None:
     store, sha = case
     with pytest.raises(ClueEngineError, match="choose one of"):
         run_engine(store, sha, ocr="paddle")
+
+
+def test_flags_are_recorded_for_earlier_turns_and_count_once_the_clue_is_accepted(
+    case: tuple[CaseStore, str],
+) -> None:
+    from geodesk.services.clue_engine import record_turn_flags
+    from tests.store.conftest import add_engine_clue
+
+    store, sha = case
+    first = locate(store, sha, ScriptedAnswers([ANSWER_BR]), SessionMode.DIRECT)
+    assert first.session.id is not None
+    clue = add_engine_clue(store, sha)  # +998: Uzbekistan, every other country ruled out
+    added = record_turn_flags(store, sha)
+    assert [(f.turn_id, f.kind) for f in added] == [(first.turn.id, "country")]
+    assert record_turn_flags(store, sha) == []  # a pair is checked once
+    # Proposed: recorded, but it does not flag the turn yet; accepted: it does, with no new check.
+    assert turn_flags(store, first.session.id) == [
+        {"turn": 1, "turn_id": first.turn.id, "country_code": "BR", "flags": [], "flag_ids": []}
+    ]
+    set_clue_status(store, clue.clue.id, ClueStatus.ACCEPTED)  # type: ignore[attr-defined]
+    [turn] = turn_flags(store, first.session.id)
+    assert turn["turn"] == 1 and turn["flags"] == [added[0].text] and "BR is ruled out" in added[0].text
+    set_clue_status(store, clue.clue.id, ClueStatus.REJECTED)  # type: ignore[attr-defined]
+    assert turn_flags(store, first.session.id)[0]["flags"] == []
+    assert store.audit.verify() == []

@@ -42,3 +42,31 @@ def store(tmp_path: Path) -> Iterator[CaseStore]:
     case = ws.create_case("Test case")
     with ws.open_case(case) as s:
         yield s
+
+
+def add_engine_clue(
+    store: CaseStore,
+    sha: str,
+    *,
+    category: str = "phone",
+    text: str = "+998 phone prefix",
+    countries: dict[str, float] | None = None,
+    others: float = 0.0,
+    status: str = "proposed",
+    area: dict[str, object] | None = None,
+) -> object:
+    """An engine clue stored as the clue engine stores one (clue row + engine row + audit), without OCR:
+    by default a phone prefix that backs Uzbekistan and rules every other country out."""
+    from geodesk.domain.model import Clue, ClueSource, ClueStatus
+
+    return store.engine_clues.add(
+        Clue(None, sha, category, text, ClueSource.OCR, ClueStatus(status)),
+        confidence=0.9,
+        countries={"UZ": 1.0} if countries is None else countries,
+        others=others,
+        area=area,
+        details={},
+        engine_version="1",
+        provenance={"engine_version": "1", "ocr": {"engine": "rapidocr", "version": "3.10",
+                                                  "models": {"det.onnx": "ab" * 32}}},
+    )

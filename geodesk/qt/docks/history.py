@@ -27,6 +27,7 @@ class HistoryDock(Dock):
         self.panel.turn_selected.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", lambda index: None if index is None else self.panel.select_turn(index))
         self.watch_all(("turns", "evidence", "finding"), self._show)
+        self.watch_all(("turns", "evidence", "turn_flags"), self._show_flags)
 
     def _show(self) -> None:
         s = self.state
@@ -35,6 +36,15 @@ class HistoryDock(Dock):
             return
         rows = history_rows(list(s.turns), s.evidence, s.finding)
         self.panel.set_rows(rows, reference_point(s.evidence, s.finding))
+
+    def _show_flags(self) -> None:
+        """The contradiction flags of the shown turns (state.turn_flags: the selected item's only)."""
+        index = {t.id: t.index for t in self.state.turns if t.id is not None}
+        flags: dict[int, list[str]] = {}
+        for flag in self.state.turn_flags if self.state.evidence is not None else ():
+            if flag.turn_id in index:
+                flags.setdefault(index[flag.turn_id], []).append(flag.text)
+        self.panel.set_flags(flags)
 
 
 class MapDock(Dock):
