@@ -89,9 +89,9 @@ def test_a_stale_check_never_reaches_the_views(app: Application, tmp_path: Path)
     app.evidence.select(plain)
     app.ctx.runner = runner
     fn, on_result = queued[0]
-    from geodesk.app.jobs import SyncContext
+    from geodesk.app.jobs import CallbackContext
 
-    on_result(fn(SyncContext()))  # type: ignore[operator]
+    on_result(fn(CallbackContext()))  # type: ignore[operator]
     assert app.state.clue_constraint is None and app.state.engine_clues == ()
 
 
