@@ -18,6 +18,7 @@ from geodesk.app.controllers.batch import BatchController
 from geodesk.app.controllers.cases import CasesController
 from geodesk.app.controllers.clues import CluesController
 from geodesk.app.controllers.deliverables import DeliverablesController
+from geodesk.app.controllers.demo import DemoController
 from geodesk.app.controllers.evidence import EvidenceController
 from geodesk.app.controllers.findings import FindingsController
 from geodesk.app.controllers.models import ModelsController
@@ -39,6 +40,7 @@ class Application:
         self.sessions = SessionsController(self.ctx, self.evidence, self.models)
         self.batch = BatchController(self.ctx, self.evidence, self.models, self.sessions)
         self.deliverables = DeliverablesController(self.ctx)
+        self.demo = DemoController(self.ctx, self.cases, self.models)
 
     @property
     def workspace_path(self) -> Path:

@@ -208,7 +208,8 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar, a = self.menuBar(), self.acts
-        menus = {"File": bar.addMenu("&File"), "View": bar.addMenu("&View"), "Models": bar.addMenu("&Models")}
+        menus = {"File": bar.addMenu("&File"), "View": bar.addMenu("&View"), "Models": bar.addMenu("&Models"),
+                 "Help": bar.addMenu("&Help")}
         for spec in self.specs.values():
             if spec.menu in menus:
                 menus[spec.menu].addAction(a[spec.name])
