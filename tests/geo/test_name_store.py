@@ -47,6 +47,7 @@ def test_the_store_answers_what_the_built_indexes_answer(store_path: Path) -> No
         store.close()
 
 
+@pytest.mark.slow  # a rebuild writes 48 MB
 def test_a_store_built_from_other_data_is_refused_and_rebuilt(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,6 +78,7 @@ def test_the_fingerprint_follows_the_data_files(tmp_path: Path, monkeypatch: pyt
     assert source_fingerprint() not in {before, ""}  # a missing file is part of the key too
 
 
+@pytest.mark.slow  # each rebuild writes 48 MB
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
 def test_a_broken_store_is_rebuilt_and_answers(store_path: Path, tmp_path: Path, damage: str) -> None:
     path = tmp_path / "name-index.sqlite"
