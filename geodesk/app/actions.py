@@ -56,7 +56,7 @@ class ActionSpec:
     tip: str = ""
     enabled_when: Callable[[AppState], bool] = always
     disabled_tip: str = ""  # the tip while disabled, when it says why
-    menu: str = ""  # File, View, Models
+    menu: str = ""  # File, View, Models, Help
     checkable: bool = False
     toolbar: bool = False
 
@@ -105,6 +105,11 @@ def app_actions(app: Application, prompts: Prompts) -> list[ActionSpec]:
         return s.started and s.model is not None
 
     return [
+        ActionSpec("open_demo", "Open the &demo case", lambda: app.demo.open_case(),
+                   tip="Build (or reuse) the demo case of synthetic GeoSynth scenes and the demo model, "
+                   "then open it; a demonstration, not casework",
+                   enabled_when=lambda s: s.started and "demo" not in s.busy,
+                   disabled_tip="the demo case is being built", menu="Help"),
         ActionSpec("new_case", "&New case…", ask_new_case, "New", enabled_when=started, menu="File",
                    toolbar=True),
         ActionSpec("open_case", "&Open case", open_selected, "Open", enabled_when=started, menu="File"),

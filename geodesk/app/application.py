@@ -19,6 +19,7 @@ from geodesk.app.controllers.cases import CasesController
 from geodesk.app.controllers.clue_engine import ClueEngineController
 from geodesk.app.controllers.clues import CluesController
 from geodesk.app.controllers.deliverables import DeliverablesController
+from geodesk.app.controllers.demo import DemoController
 from geodesk.app.controllers.evidence import EvidenceController
 from geodesk.app.controllers.findings import FindingsController
 from geodesk.app.controllers.models import ModelsController
@@ -41,6 +42,7 @@ class Application:
         self.clue_engine = ClueEngineController(self.ctx, self.evidence, self.sessions)
         self.batch = BatchController(self.ctx, self.evidence, self.models, self.sessions)
         self.deliverables = DeliverablesController(self.ctx)
+        self.demo = DemoController(self.ctx, self.cases, self.models)
 
     @property
     def workspace_path(self) -> Path:

@@ -207,13 +207,17 @@ def _reverse_file(path: str, rule: str) -> int:
 
 def _lookup(args: argparse.Namespace) -> int:
     from geodesk.geo import GeoDataError
+    from geodesk.geo.name_store import NameStoreError, default_store_path, lookup  # no 10 s index build
 
     if args.limit < 1:
         raise CliError("--limit must be 1 or more")
     try:
-        matches = _gazetteer().lookup(args.name, limit=args.limit, kind=args.kind)
+
+        matches = lookup(args.name, limit=args.limit, kind=args.kind)
     except GeoDataError as exc:
         raise CliError(str(exc)) from None
+    except NameStoreError as exc:
+        raise CliError(f"{exc}; delete {default_store_path()} and run the look-up again") from None
     doc = {"query": args.name, "matches": [m.as_dict() for m in matches]}
     emit(args, doc, _human_matches(args.name, doc["matches"]))
     return 0 if matches else 1

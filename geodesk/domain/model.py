@@ -233,6 +233,12 @@ class ModelIdentity:
 
 
 MODEL_CAVEATS = ("untrained", "synthetic")
+# What a screen or a report says beside every answer of a model with that caveat.
+CAVEAT_TEXT = {
+    "untrained": "UNTRAINED model: random weights; its answers mean nothing.",
+    "synthetic": ("SYNTHETIC demo model: trained on GeoSynth scenes only; its answers say nothing about "
+                  "real photographs. Not for casework."),
+}
 
 
 @dataclass(frozen=True, slots=True)

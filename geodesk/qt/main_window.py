@@ -15,12 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import (
-    QMainWindow,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-)
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QPushButton
 
 from geodesk.app import Application
 from geodesk.app.actions import ActionSpec, app_actions
@@ -218,7 +213,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar, a = self.menuBar(), self.acts
         menus = {"File": bar.addMenu("&File"), "View": bar.addMenu("&View"), "Models": bar.addMenu("&Models"),
-                 "Clues": bar.addMenu("&Clues")}
+                 "Clues": bar.addMenu("&Clues"), "Help": bar.addMenu("&Help")}
         for spec in self.specs.values():
             if spec.menu in menus:
                 menus[spec.menu].addAction(a[spec.name])

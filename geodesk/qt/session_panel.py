@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from geodesk.domain.model import Prediction, SessionMode, Turn, TurnStatus
+from geodesk.domain.model import CAVEAT_TEXT, Prediction, SessionMode, Turn, TurnStatus
 from geodesk.report.history import describe_hint
 
 UNTRAINED_BADGE = "UNTRAINED trial model: its answers are not geolocation evidence"
+SYNTHETIC_BADGE = "SYNTHETIC demo model: trained on GeoSynth scenes only, not for casework"
 ACTIVE_MODEL = ""  # the model combo's item for "the workspace's active model"
 MAX_SAMPLES = 16
 
@@ -35,10 +36,15 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def prediction_card_html(prediction: Prediction | None, turn_index: int | None = None) -> str:
-    """The prediction card; every value escaped."""
+def prediction_card_html(
+    prediction: Prediction | None, turn_index: int | None = None, caveat: str | None = None
+) -> str:
+    """The prediction card; every value escaped. ``caveat``: the session model's (ModelIdentity.caveat),
+    whose sentence heads the card."""
     if prediction is None:
         return "<p><i>No prediction yet.</i></p>"
+    badge = CAVEAT_TEXT.get(caveat or "")
+    head = f"<p style='color: #c92a2a'><b>⚠ {_e(badge)}</b></p>" if badge else ""
     rows = [
         ("Country", prediction.country or "—"),
         ("Region", prediction.region or "—"),
@@ -53,7 +59,7 @@ def prediction_card_html(prediction: Prediction | None, turn_index: int | None =
     ]
     # turn_index is the stored index (from 0); people count turns from 1 (Turn.number).
     title = "Prediction" if turn_index is None else f"Prediction, turn {turn_index + 1}"
-    out = [f"<h3>{_e(title)}</h3><table cellspacing='2'>"]
+    out = [f"{head}<h3>{_e(title)}</h3><table cellspacing='2'>"]
     out += [f"<tr><td><b>{_e(k)}</b></td><td>{_e(v)}</td></tr>" for k, v in rows]
     out.append("</table>")
     if prediction.candidates:
@@ -173,10 +179,10 @@ class SessionPanel(QWidget):
         layout.addWidget(self.status)
         self.show_prediction(None)
 
-    def set_model(self, description: str, untrained: bool) -> None:
-        text = description + (f"\n⚠ {UNTRAINED_BADGE}" if untrained else "")
-        self.model_label.setText(text)
-        self.model_label.setStyleSheet("color: #c92a2a; font-weight: bold" if untrained else "")
+    def set_model(self, description: str, untrained: bool, synthetic: bool = False) -> None:
+        badge = UNTRAINED_BADGE if untrained else SYNTHETIC_BADGE if synthetic else ""
+        self.model_label.setText(description + (f"\n⚠ {badge}" if badge else ""))
+        self.model_label.setStyleSheet("color: #c92a2a; font-weight: bold" if badge else "")
 
     def set_models(self, refs: list[tuple[str, str]], chosen: str | None) -> None:
         """Installed models as (NAME@VERSION, label); ``chosen`` None selects the active model."""
@@ -203,14 +209,19 @@ class SessionPanel(QWidget):
         cursor.insertText(text)  # plain text: markup in a model answer stays visible as characters
         self.stream.setTextCursor(cursor)
 
-    def show_prediction(self, prediction: Prediction | None, turn_index: int | None = None) -> None:
-        _set_html(self.card, prediction_card_html(prediction, turn_index))
+    def show_prediction(
+        self, prediction: Prediction | None, turn_index: int | None = None, caveat: str | None = None
+    ) -> None:
+        _set_html(self.card, prediction_card_html(prediction, turn_index, caveat))
 
-    def show_turns(self, turns: list[Turn]) -> None:
+    def show_turns(self, turns: list[Turn], caveat: str | None = None) -> None:
+        """The conversation and the last answer's card; ``caveat``: the session model's."""
         _set_html(self.conversation, conversation_html(turns))
         done = [t for t in turns if t.status == TurnStatus.DONE]
         last = max(done, key=lambda t: t.index) if done else None
-        self.show_prediction(None if last is None else last.prediction, None if last is None else last.index)
+        self.show_prediction(
+            None if last is None else last.prediction, None if last is None else last.index, caveat
+        )
 
     def set_sessions(self, items: list[tuple[int, str]], current: int | None) -> None:
         self.sessions.clear()

@@ -22,6 +22,7 @@ from typing import Any
 
 from geodesk import __version__
 from geodesk.domain.model import (
+    CAVEAT_TEXT,
     Clue,
     ClueStatus,
     Evidence,
@@ -43,11 +44,6 @@ THUMB_SIDE = 160
 # Pixels decoded at most for a report image: hostile files are refused, not expanded in memory.
 MAX_DECODE_PIXELS = 80_000_000
 REDACTED = "[path removed]"
-CAVEAT_TEXT = {
-    "untrained": "UNTRAINED model: random weights; its answers mean nothing.",
-    "synthetic": ("SYNTHETIC demo model: trained on GeoSynth scenes only; its answers say nothing about "
-                  "real photographs. Not for casework."),
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.atomic import atomic_write_text
-from geodesk.domain.model import Candidate, Evidence, Finding, GpsPoint, Turn
+from geodesk.domain.model import CAVEAT_TEXT, Candidate, Evidence, Finding, GpsPoint, Turn
 from geodesk.report.history import describe_hint, describe_prediction
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -72,15 +72,19 @@ def map_state(
     finding: Finding | None = None,
     selected_turn: int | None = None,
     layers: Sequence[dict[str, Any]] = (),
+    caveat: str | None = None,
 ) -> MapState:
     """What the map shows for one evidence item's session: its turns with points, EXIF GPS, finding,
-    and the case's own map layers."""
+    and the case's own map layers. ``caveat``: the session model's (ModelIdentity.caveat); its
+    sentence heads every turn's popup."""
     map_turns: list[MapTurn] = []
+    badge = CAVEAT_TEXT.get(caveat or "")
     for turn in sorted(turns, key=lambda t: t.index):
         p = turn.prediction
         if p.lat is None or p.lon is None or not (-90 <= p.lat <= 90 and -180 <= p.lon <= 180):
             continue
-        lines = [f"Turn {turn.index}: {describe_prediction(p)}"]
+        lines = [f"⚠ {badge}"] if badge else []
+        lines.append(f"Turn {turn.number}: {describe_prediction(p)}")
         lines += [f"Hint: {describe_hint(h)}" for h in turn.hints]
         if p.reasoning:
             reasoning = p.reasoning.strip()

@@ -308,3 +308,9 @@ def run_demo(
     return DemoResult(workspace=ws.path, case_id=case.id, case_title=case.title, case_path=case.path,
                       seed=scene_seed, images=total, created_case=created, imported=imported, model=model,
                       notes=notes)
+
+
+def demo_model_folder(demo_model_dir: Path = DEMO_MODEL_DIR) -> Path | None:
+    """The built demo model package (what `geodesk demo` installs), or None when it has not been built
+    (``BUILD_HINT`` says how)."""
+    return demo_model_dir if (demo_model_dir / MANIFEST_NAME).is_file() else None

@@ -135,6 +135,7 @@ class ModelChoice:
     label: str
     untrained: bool = False
     endpoints: tuple[str, ...] = ()
+    synthetic: bool = False  # trained on GeoSynth scenes only (the demo model)
 
     def describe(self) -> str:
         if self.kind == "remote":
@@ -198,7 +199,8 @@ def current_choice(
             except PackageError:
                 return ModelChoice("folder", str(folder), str(folder))
             label = f"{manifest.name} {manifest.version} in {folder}"
-            return ModelChoice("folder", str(folder), label, manifest.untrained)
+            return ModelChoice("folder", str(folder), label, manifest.untrained,
+                               synthetic=manifest.synthetic)
         return ModelChoice("folder", str(folder), str(folder))
     try:
         model = registry.resolve(chosen) if chosen is not None else registry.active()
@@ -206,7 +208,8 @@ def current_choice(
         return None
     if model is None:
         return None
-    return ModelChoice("registry", model.ref, f"{model.name} {model.version}", model.untrained)
+    return ModelChoice("registry", model.ref, f"{model.name} {model.version}", model.untrained,
+                       synthetic=model.synthetic)
 
 
 def backend_request(settings: Settings, choice: ModelChoice) -> BackendRequest:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 MODEL_COLUMNS = ("Name", "Version", "Active", "Trained", "Size", "Family", "Profile", "Installed from")
 UNTRAINED_NOTE = "UNTRAINED: random weights for trial runs; never use its answers as evidence."
+SYNTHETIC_NOTE = ("SYNTHETIC demo model: trained on GeoSynth scenes only; it knows nothing about real "
+                  "photographs. A demonstration, never casework.")
 
 
 class ModelManagerDialog(QDialog):
@@ -77,6 +79,9 @@ class ModelManagerDialog(QDialog):
         self.tiny_button = QPushButton("Create untrained tiny model for a trial run", self)
         self.tiny_button.setObjectName("createTiny")
         self.tiny_button.clicked.connect(self.create_tiny)
+        self.demo_button = QPushButton("Install the demo model (synthetic scenes, not for casework)", self)
+        self.demo_button.setObjectName("installDemoModel")
+        self.demo_button.clicked.connect(self.install_demo)
         self.progress = QProgressBar(self)
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
@@ -103,6 +108,7 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.problems)
         layout.addLayout(row)
         layout.addWidget(self.tiny_button)
+        layout.addWidget(self.demo_button)
         layout.addLayout(work)
         layout.addWidget(self.status)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
@@ -121,7 +127,8 @@ class ModelManagerDialog(QDialog):
                 m.name,
                 m.version,
                 "active" if m.active else "",
-                "UNTRAINED (trial runs only)" if m.untrained else "trained",
+                "UNTRAINED (trial runs only)" if m.untrained
+                else "SYNTHETIC (demo only)" if m.synthetic else "trained",
                 size_text(m.size_bytes),
                 m.family or m.architecture,  # manifests older than families name the class only
                 m.profile,
@@ -129,7 +136,7 @@ class ModelManagerDialog(QDialog):
             )
             for c, text in enumerate(cells):
                 cell = item(text)
-                if m.untrained and c == 3:
+                if (m.untrained or m.synthetic) and c == 3:
                     cell.setForeground(Qt.GlobalColor.darkRed)
                 self.table.setItem(r, c, cell)
         if selected is not None:
@@ -170,8 +177,16 @@ class ModelManagerDialog(QDialog):
             b.setEnabled(model is not None and not busy)
         self.install_button.setEnabled(not busy)
         self.tiny_button.setEnabled(not busy)
+        demo = self.app.demo.model_folder()
+        self.demo_button.setEnabled(demo is not None and not busy)
+        self.demo_button.setToolTip(
+            f"Install {demo} (what `geodesk demo` installs)" if demo is not None
+            else f"The demo model has not been built: {self.app.demo.build_hint()}"
+        )
         if model is not None and model.untrained:
             self.detail.setText(f"{model.ref}: {UNTRAINED_NOTE}")
+        elif model is not None and model.synthetic:
+            self.detail.setText(f"{model.ref}: {SYNTHETIC_NOTE}")
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
@@ -220,7 +235,8 @@ class ModelManagerDialog(QDialog):
         def done(model: InstalledModel) -> None:
             self._idle()
             state = "active" if model.active else f"installed; activate it to use it ({model.ref})"
-            label = " — UNTRAINED, trial runs only" if model.untrained else ""
+            label = (" — UNTRAINED, trial runs only" if model.untrained
+                     else " — SYNTHETIC demo model, not for casework" if model.synthetic else "")
             self._say(f"Installed {model.name} {model.version}: {state}{label}")
             self._changed()
             self.select(model.ref)
@@ -302,6 +318,14 @@ class ModelManagerDialog(QDialog):
         self._say(f"Removing {model.ref}…")
         self._busy()
         self.app.models.remove(model.ref, on_result=done, on_failed=self._failed)
+
+    def install_demo(self) -> None:
+        """Install the built demo model package through the registry, as `geodesk demo` does."""
+        folder = self.app.demo.model_folder()
+        if folder is None:
+            self._say(f"The demo model has not been built: {self.app.demo.build_hint()}", error=True)
+            return
+        self.install(folder)
 
     def create_tiny(self) -> None:
         """Build the untrained tiny model and install it through the registry (labelled UNTRAINED)."""

@@ -88,4 +88,6 @@ class MapDock(Dock):
             return
         # The case's own map layers (KML/GeoJSON/GPX an analyst imported) are drawn with its items.
         layers = self._case_layers()
-        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding, layers=layers), fit=fit)
+        caveat = None if s.session is None else s.session.model.caveat  # its sentence heads each popup
+        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding, layers=layers, caveat=caveat),
+                            fit=fit)

@@ -28,7 +28,7 @@ class SessionDock(Dock):
             lambda _i: setattr(self.state, "session_mode", str(panel.mode.currentData()))
         )
         panel.samples.valueChanged.connect(lambda value: setattr(self.state, "samples", int(value)))
-        self.watch("turns", lambda turns: panel.show_turns(list(turns)))
+        self.watch_all(("turns", "session"), self._show_turns)
         self.watch_all(("sessions", "session"), self._show_sessions)
         self.watch("answer_stream", self._show_stream)
         self.watch_all(("session_status", "evidence"), self._show_status)
@@ -50,6 +50,11 @@ class SessionDock(Dock):
         ]
         self.panel.set_sessions(items, None if self.state.session is None else self.state.session.id)
 
+    def _show_turns(self) -> None:
+        # the card carries the caveat of the model the session ran on, whatever model is chosen now
+        session = self.state.session
+        self.panel.show_turns(list(self.state.turns), None if session is None else session.model.caveat)
+
     def _show_stream(self, text: str) -> None:
         stream = self.panel.stream
         shown = stream.toPlainText()
@@ -70,7 +75,8 @@ class SessionDock(Dock):
 
         panel, choice = self.panel, self.state.model
         panel.set_models(
-            [(m.ref, f"{m.name} {m.version}" + (" (UNTRAINED)" if m.untrained else ""))
+            [(m.ref, f"{m.name} {m.version}"
+              + (" (UNTRAINED)" if m.untrained else " (SYNTHETIC demo)" if m.synthetic else ""))
              for m in self.state.installed_models],
             self.state.model_ref,
         )
@@ -78,7 +84,7 @@ class SessionDock(Dock):
             panel.set_model(NO_MODEL, False)
         else:
             panel.set_model(choice.describe() + (" (loaded)" if self.state.model_loaded else ""),
-                            choice.untrained)
+                            choice.untrained, choice.synthetic)
 
     def _update_buttons(self) -> None:
         s, panel = self.state, self.panel
