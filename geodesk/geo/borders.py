@@ -9,7 +9,9 @@ names the claimants (ADR 0032).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,8 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry import shape
 
-from geodesk.geo.sources import CountryFeature, load_countries_10m
+from geodesk.geo import cache
+from geodesk.geo.sources import NE10M_PACKAGE, NE10M_ZIP, CountryFeature, _package_file, load_countries_10m
 
 MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
 
@@ -35,16 +38,63 @@ class CountryBorders:
                 CountryFeature(f["properties"]["iso_a2"], f["properties"]["name"], shape(f["geometry"]), None)
                 for f in geojson["features"]
             ]
-        feats = list(features) if features is not None else load_countries_10m()
+        if features is None:
+            self._from_arrays(_cached_10m_arrays())
+            return
+        feats = list(features)
         self.codes: list[str | None] = [f.code for f in feats]
         self.names: list[str] = [f.name for f in feats]
         self.disputes: list[str | None] = [f.dispute for f in feats]
         self.aliases: list[tuple[str, ...]] = [f.aliases for f in feats]
         self.geometries = [f.geometry for f in feats]
+        self._index_geometries()
+        self._grid, self._cell_start, self._cell_polys = self._build_grid()
+
+    def _index_geometries(self) -> None:
         self._tree = shapely.STRtree(self.geometries)
         for geom in self.geometries:
             shapely.prepare(geom)  # intersects_xy and contains on a prepared polygon are ~10x faster
-        self._grid, self._cell_start, self._cell_polys = self._build_grid()
+
+    def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Everything the lookup needs as plain arrays (WKB geometries, texts, the grid): the form the
+        geography cache stores (ADR 0049); :meth:`from_arrays` rebuilds an equal index."""
+        wkb = shapely.to_wkb(np.asarray(self.geometries, dtype=object))  # (P,) bytes
+        arrays: dict[str, npt.NDArray[np.generic]] = {
+            "grid": self._grid,
+            "cell_start": self._cell_start,
+            "cell_polys": self._cell_polys,
+        }
+        arrays["wkb_bytes"], arrays["wkb_offsets"] = _pack_bytes(list(wkb))
+        for name, values in (
+            ("codes", self.codes),
+            ("names", self.names),
+            ("disputes", self.disputes),
+            ("aliases", ["\x1f".join(a) for a in self.aliases]),  # unit separator: no name holds it
+        ):
+            arrays[f"{name}_bytes"], arrays[f"{name}_none"] = cache.pack_strings(values)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> CountryBorders:
+        self = cls.__new__(cls)
+        self._from_arrays(arrays)
+        return self
+
+    def _from_arrays(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
+        def text(name: str) -> list[str | None]:
+            return cache.unpack_strings(arrays[f"{name}_bytes"], arrays[f"{name}_none"])
+
+        self.codes = text("codes")
+        self.names = [str(n) for n in text("names")]
+        self.disputes = text("disputes")
+        self.aliases = [tuple(a.split("\x1f")) if a else () for a in map(str, text("aliases"))]
+        blob = arrays["wkb_bytes"].tobytes()
+        ends = arrays["wkb_offsets"].tolist()
+        self.geometries = list(shapely.from_wkb([blob[a:b] for a, b in itertools.pairwise(ends)]))
+        self._index_geometries()
+        self._grid = np.asarray(arrays["grid"], dtype=np.int64)
+        self._cell_start = np.asarray(arrays["cell_start"], dtype=np.int64)
+        self._cell_polys = np.asarray(arrays["cell_polys"], dtype=np.int64)
 
     def _build_grid(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The 1-degree answer grid, (180, 360), and which polygons touch each cell.
@@ -135,3 +185,17 @@ class CountryBorders:
         self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
     ) -> list[str | None]:
         return [self.codes[i] if i >= 0 else None for i in self.country_indices(lats, lons)]
+
+
+def _pack_bytes(values: list[bytes]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    ends = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([len(v) for v in values], out=ends[1:])
+    return np.frombuffer(b"".join(values), dtype=np.uint8).copy(), ends
+
+
+def _cached_10m_arrays() -> dict[str, npt.NDArray[np.generic]]:
+    """The 1:10m border index from the geography cache, built (~3 s) and saved when it is missing or
+    its key (the wheel's shapefile zip, this module's grid) no longer matches."""
+    source = _package_file(NE10M_PACKAGE, NE10M_ZIP)
+    key = cache.source_key([source, Path(__file__)], salt="borders-10m")
+    return cache.cached("borders_10m", key, lambda: CountryBorders(load_countries_10m()).to_arrays())

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -500,3 +501,13 @@ def default_gazetteer() -> Gazetteer:
             if _default is None:
                 _default = Gazetteer()
     return _default
+
+
+def prepare_cache() -> list[Path]:
+    """Build (or check) the geography cache of the 1:10m borders and the place table (ADR 0049); the
+    cache files that are now in place (none when the cache folder cannot be written)."""
+    from geodesk.geo import cache
+
+    load_places()
+    CountryBorders()
+    return [p for p in (cache.cache_dir() / f"{n}.npz" for n in ("places", "borders_10m")) if p.is_file()]
