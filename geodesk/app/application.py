@@ -20,6 +20,7 @@ from geodesk.app.controllers.clues import CluesController
 from geodesk.app.controllers.deliverables import DeliverablesController
 from geodesk.app.controllers.evidence import EvidenceController
 from geodesk.app.controllers.findings import FindingsController
+from geodesk.app.controllers.maps import MapsController
 from geodesk.app.controllers.models import ModelsController
 from geodesk.app.controllers.sessions import SessionsController
 from geodesk.app.jobs import JobRunner
@@ -39,6 +40,7 @@ class Application:
         self.sessions = SessionsController(self.ctx, self.evidence, self.models)
         self.batch = BatchController(self.ctx, self.evidence, self.models, self.sessions)
         self.deliverables = DeliverablesController(self.ctx)
+        self.maps = MapsController(self.ctx)
 
     @property
     def workspace_path(self) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from geodesk.geo import cache
 from geodesk.geo.sources import NE10M_PACKAGE, NE10M_ZIP, CountryFeature, _package_file, load_countries_10m
 
 MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
+NEAR_OUTLINE_KM = 10.0  # the coast snap's reach (gazetteer.COAST_SNAP_KM)
+EDGE_STEP_DEG = 0.02  # outline vertices at most this far apart for nearest_outline (~2.2 km)
 
 
 class CountryBorders:
@@ -135,6 +138,81 @@ class CountryBorders:
         cell_start = np.zeros(boxes.size + 1, dtype=np.int64)
         np.cumsum(touching, out=cell_start[1:])
         return grid.reshape(180, 360), cell_start, cell_polys
+
+    @cached_property
+    def _edge_points(self) -> tuple[Any, npt.NDArray[np.int64]]:
+        """A unit-sphere KD-tree over the polygons' outlines, densified to a vertex every
+        EDGE_STEP_DEG, and the polygon of each vertex: (V,). Built on first use, ~1 s."""
+        from scipy.spatial import cKDTree
+
+        from geodesk.geo.places import unit_vectors
+
+        xs, ys, owner = [], [], []
+        for k, geom in enumerate(self.geometries):
+            coords = shapely.get_coordinates(shapely.segmentize(shapely.boundary(geom), EDGE_STEP_DEG))
+            xs.append(coords[:, 0])
+            ys.append(coords[:, 1])
+            owner.append(np.full(coords.shape[0], k, dtype=np.int64))
+        xyz = unit_vectors(np.concatenate(ys), np.concatenate(xs))  # (V, 3)
+        return cKDTree(xyz, balanced_tree=False, compact_nodes=False), np.concatenate(owner)
+
+    @cached_property
+    def _near_outline_raster(self) -> npt.NDArray[np.bool_]:
+        """(1800, 3600) 0.1-degree cells that may lie within NEAR_OUTLINE_KM of an outline vertex: the
+        cells holding a vertex, grown by one row and, per row, by enough columns to span that many km
+        at the row's poleward edge (longitude degrees shrink with cos(latitude))."""
+        tree, _ = self._edge_points
+        xyz = np.asarray(tree.data)  # (V, 3)
+        lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+        lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+        held = np.zeros((1800, 3600), dtype=bool)
+        row = np.clip(((lat + 90.0) * 10).astype(np.int64), 0, 1799)
+        col = np.clip(((lon + 180.0) * 10).astype(np.int64), 0, 3599)
+        held[row, col] = True
+        rows = held.copy()
+        rows[1:] |= held[:-1]
+        rows[:-1] |= held[1:]
+        edge_lat = np.maximum(np.abs(np.arange(-90.0, 90.0, 0.1)), np.abs(np.arange(-89.9, 90.05, 0.1)))
+        span = np.ceil(NEAR_OUTLINE_KM / (11.1 * np.maximum(np.cos(np.radians(edge_lat)), 1e-3)))
+        out = np.zeros_like(rows)
+        for r in np.flatnonzero(rows.any(axis=1)).tolist():
+            k = int(min(span[r], 1800))
+            padded = np.concatenate([rows[r, -k:], rows[r], rows[r, :k]]).astype(np.int64)
+            csum = np.concatenate([[0], np.cumsum(padded)])
+            out[r] = (csum[2 * k + 1 :] - csum[: -2 * k - 1]) > 0  # any vertex cell within k columns
+        return out
+
+    def near_outline_cells(
+        self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        """(M,) whether each point may lie within NEAR_OUTLINE_KM of a polygon outline (a 0.1-degree
+        raster; never False for a point that is): the open ocean skips the outline search."""
+        row = np.clip(((lats + 90.0) * 10).astype(np.int64), 0, 1799)
+        col = np.clip(((lons + 180.0) * 10).astype(np.int64), 0, 3599)
+        return np.asarray(self._near_outline_raster[row, col], dtype=bool)
+
+    def nearest_outline(
+        self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64], max_km: float
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """(M,) km to the nearest polygon outline and that polygon's index (ADR 0049's coast snap);
+        inf and -1 where no outline lies within ``max_km``.
+
+        Measured to the nearest outline vertex after densifying every edge to EDGE_STEP_DEG (~2.2 km),
+        so the distance is at most ~1.1 km longer than the true one."""
+        from geodesk.geo.places import unit_vectors
+
+        if lats.shape[0] == 0:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        tree, owner = self._edge_points
+        # a bound on the search prunes the tree walk for points far from every outline (open sea)
+        bound = 2.0 * np.sin(max_km / 6371.0 / 2.0)
+        chord, at = tree.query(unit_vectors(lats, lons), k=1, distance_upper_bound=bound)
+        found = np.isfinite(chord)
+        km = np.full(lats.shape[0], np.inf)
+        km[found] = 2.0 * 6371.0 * np.arcsin(np.clip(np.asarray(chord)[found] / 2.0, 0.0, 1.0))
+        poly = np.full(lats.shape[0], -1, dtype=np.int64)
+        poly[found] = owner[np.asarray(at, dtype=np.int64)[found]]
+        return km, poly
 
     @property
     def country_codes(self) -> frozenset[str]:

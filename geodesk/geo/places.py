@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 # KD-tree queries split the points over all cores (-1); results do not depend on it.
 QUERY_WORKERS = -1
 # Cell candidate lists (see PlaceIndex._cells) are at most this long; wider cells use the KD-tree.
-CELL_CANDIDATES = 16
+# A power of two (the candidate comparison runs in widths 2, 4, 8, ...). 32 answers 67 % of uniform
+# random points from the lists (16: 56 %) for ~0.5 s more build time; 64 gains nothing more.
+CELL_CANDIDATES = 32
 # Batches at least this big are queried in spatial order (see locality_order); smaller ones as given.
 SORT_QUERIES_FROM = 512
 # Smaller batches stay on the calling thread: starting the workers costs more than they save.
