@@ -270,7 +270,10 @@ class Gazetteer:
         # nearest outline within COAST_SNAP_KM (ADR 0049), else that of the nearest place within it
         # (an island too small to draw). Only points in or beside a cell some polygon touches are
         # asked: the open ocean is at sea without a look at the outlines.
-        off = np.flatnonzero(~in_poly & self.borders.near_outline_cells(lat, lon))
+        outside = np.flatnonzero(~in_poly)  # (K,) only these may need the outlines (built lazily)
+        if outside.size:
+            outside = outside[self.borders.near_outline_cells(lat[outside], lon[outside])]
+        off = outside
         snap_outline = np.zeros(lat.shape[0], dtype=bool)
         dispute_poly = poly.copy()  # (N,) whose dispute note a point carries
         if off.size:

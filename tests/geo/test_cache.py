@@ -118,5 +118,7 @@ def test_small_batches_skip_the_tree_and_give_its_answers() -> None:
 def test_a_one_point_gazetteer_answer_matches_the_batch_answer() -> None:
     gaz = Gazetteer()
     batch = default_gazetteer()
+    gaz.named_place(48.8584, 2.2945)  # inland: neither the place tree nor the coast outlines are built
+    assert "_tree" not in gaz.places.__dict__ and "_edge_points" not in gaz.borders.__dict__
     for lat, lon in ((48.8584, 2.2945), (47.66, 9.17), (-1.68, 29.22), (0.0, -30.0)):
         assert gaz.named_place(lat, lon) == batch.named_columns([lat] * 600, [lon] * 600).place(0)
