@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
+# The prepared-geography cache (ADR 0049) lives outside the user's cache folder in tests; it is keyed by
+# its sources' hash, so test sessions can share it safely.
+os.environ.setdefault("GEODESK_CACHE", str(Path(tempfile.gettempdir()) / f"geodesk-test-geo-{os.getuid()}"))
 
 GUARD_SITE = Path(__file__).resolve().parent / "netguard_site"
 

@@ -15,6 +15,7 @@ is installed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -152,6 +153,17 @@ def main() -> int:
             point = 59.9075, 10.7530
         controllers.findings.propose_point(*point)  # a map click: the form fills in
         window.docks["finding"].editor.save_button.click()  # Save records it
+        # an analyst's own map layer (GeoJSON): drawn on the map, listed in the map sources dialog
+        lat0, lon0 = point
+        route = work / "witness-route.geojson"
+        route.write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": "route the witness describes"},
+             "geometry": {"type": "LineString", "coordinates": [
+                 [lon0 - 0.35, lat0 - 0.25], [lon0 - 0.15, lat0 - 0.05], [lon0 + 0.02, lat0 + 0.01]]}},
+            {"type": "Feature", "properties": {"name": "where the witness started"},
+             "geometry": {"type": "Point", "coordinates": [lon0 - 0.35, lat0 - 0.25]}},
+        ]}), encoding="utf-8")
+        window.app.maps.import_layer(route, "Witness route (analyst layer)")
         state.selected_clue = None if clue is None else clue.id
         pump(app, 1.0)
         window.grab().save(str(args.out / "03-session-and-clues.png"))
@@ -190,6 +202,14 @@ def main() -> int:
         pump(app, 0.3)
         manager.grab().save(str(args.out / "09-model-manager.png"))
         manager.close()
+
+        from geodesk.qt.dialogs.map_sources import MapSourcesDialog
+
+        sources = MapSourcesDialog(window.app, window)
+        sources.show()
+        pump(app, 0.3)
+        sources.grab().save(str(args.out / "12-map-sources.png"))
+        sources.close()
 
         page = write_map_page(work / "map.html", window.docks["map"].view.state())
         chromium = (

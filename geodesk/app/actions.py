@@ -36,6 +36,8 @@ class Prompts(Protocol):
 
     def show_model_manager(self) -> None: ...
 
+    def show_map_sources(self) -> None: ...
+
     def show_settings(self) -> None: ...
 
     def show_report(self) -> None: ...
@@ -151,6 +153,9 @@ def app_actions(app: Application, prompts: Prompts) -> list[ActionSpec]:
                    menu="Models"),
         ActionSpec("settings", "&Settings…", prompts.show_settings, "Preferences", enabled_when=started,
                    menu="Models"),
+        ActionSpec("map_sources", "Map &layers and tile sets…", prompts.show_map_sources,
+                   tip="Install, verify and remove tile sets; import, show, hide and remove case layers",
+                   enabled_when=started, menu="File"),
     ]
 
 

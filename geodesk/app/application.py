@@ -22,6 +22,7 @@ from geodesk.app.controllers.deliverables import DeliverablesController
 from geodesk.app.controllers.demo import DemoController
 from geodesk.app.controllers.evidence import EvidenceController
 from geodesk.app.controllers.findings import FindingsController
+from geodesk.app.controllers.maps import MapsController
 from geodesk.app.controllers.models import ModelsController
 from geodesk.app.controllers.sessions import SessionsController
 from geodesk.app.jobs import JobRunner
@@ -43,6 +44,7 @@ class Application:
         self.batch = BatchController(self.ctx, self.evidence, self.models, self.sessions)
         self.deliverables = DeliverablesController(self.ctx)
         self.demo = DemoController(self.ctx, self.cases, self.models)
+        self.maps = MapsController(self.ctx)
 
     @property
     def workspace_path(self) -> Path:

@@ -125,6 +125,7 @@ class AppState:
     replay_finished: ClassVar[Signal] = Signal(object)  # (replayed Session, list[ReplayStep])
     batch_finished: ClassVar[Signal] = Signal(object)  # services.batch.BatchReport
     models_changed: ClassVar[Signal] = Signal()  # the registry, the settings or the choice changed
+    map_sources_changed: ClassVar[Signal] = Signal(str)  # "tilesets" or "layers" were changed
 
     def watch(self, field_name: str, slot: Callable[[Any], object]) -> None:
         """Call ``slot(new value)`` whenever the field changes (the views' one way to subscribe)."""

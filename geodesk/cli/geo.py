@@ -3,6 +3,7 @@
 geodesk geo reverse LAT LON [--rule named|nearest] [--json]
 geodesk geo reverse --input POINTS.csv        one JSON object per line, in input order
 geodesk geo lookup NAME [--kind country|region|city] [--limit N] [--json]
+geodesk geo prepare [--json]                  build the geography cache (ADR 0049)
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def register(subparsers: Any) -> None:
     )
     add_json_argument(rev)
     rev.set_defaults(handler=_reverse)
+
+    prep = sub.add_parser(
+        "prepare",
+        help="build the geography cache that makes the first reverse geocoding fast",
+        description="Read the Natural Earth 1:10m borders and the GeoNames places once and save the "
+        "prepared arrays in the geography cache ($GEODESK_CACHE, else the user cache folder), keyed "
+        "by the source files' SHA-256. Any geo command builds it on first use; this builds it ahead "
+        "(set-up runs it). A stale or damaged cache file is rebuilt.",
+    )
+    add_json_argument(prep)
+    prep.set_defaults(handler=_prepare)
 
     look = sub.add_parser(
         "lookup",
@@ -202,6 +214,27 @@ def _reverse_file(path: str, rule: str) -> int:
             fh.close()
     if failed:
         return fail(f"{failed} row(s) of {path} could not be reverse-geocoded (see the lines above)", 2)
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import time
+
+    from geodesk.geo import GeoDataError
+    from geodesk.geo.gazetteer import prepare_cache
+
+    start = time.perf_counter()
+    try:
+        files = prepare_cache()
+    except GeoDataError as exc:
+        raise CliError(str(exc)) from None
+    doc = {
+        "files": [{"path": str(p), "bytes": p.stat().st_size} for p in files],
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    if not files:
+        raise CliError("the geography cache folder is not writable; set GEODESK_CACHE to a writable folder")
+    emit(args, doc, "\n".join(f"{p}  {p.stat().st_size / 1e6:.1f} MB" for p in files))
     return 0
 
 

@@ -9,7 +9,10 @@ names the claimants (ADR 0032).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +20,12 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry import shape
 
-from geodesk.geo.sources import CountryFeature, load_countries_10m
+from geodesk.geo import cache
+from geodesk.geo.sources import NE10M_PACKAGE, NE10M_ZIP, CountryFeature, _package_file, load_countries_10m
 
 MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
+NEAR_OUTLINE_KM = 10.0  # the coast snap's reach (gazetteer.COAST_SNAP_KM)
+EDGE_STEP_DEG = 0.02  # outline vertices at most this far apart for nearest_outline (~2.2 km)
 
 
 class CountryBorders:
@@ -35,16 +41,63 @@ class CountryBorders:
                 CountryFeature(f["properties"]["iso_a2"], f["properties"]["name"], shape(f["geometry"]), None)
                 for f in geojson["features"]
             ]
-        feats = list(features) if features is not None else load_countries_10m()
+        if features is None:
+            self._from_arrays(_cached_10m_arrays())
+            return
+        feats = list(features)
         self.codes: list[str | None] = [f.code for f in feats]
         self.names: list[str] = [f.name for f in feats]
         self.disputes: list[str | None] = [f.dispute for f in feats]
         self.aliases: list[tuple[str, ...]] = [f.aliases for f in feats]
         self.geometries = [f.geometry for f in feats]
+        self._index_geometries()
+        self._grid, self._cell_start, self._cell_polys = self._build_grid()
+
+    def _index_geometries(self) -> None:
         self._tree = shapely.STRtree(self.geometries)
         for geom in self.geometries:
             shapely.prepare(geom)  # intersects_xy and contains on a prepared polygon are ~10x faster
-        self._grid, self._cell_start, self._cell_polys = self._build_grid()
+
+    def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Everything the lookup needs as plain arrays (WKB geometries, texts, the grid): the form the
+        geography cache stores (ADR 0049); :meth:`from_arrays` rebuilds an equal index."""
+        wkb = shapely.to_wkb(np.asarray(self.geometries, dtype=object))  # (P,) bytes
+        arrays: dict[str, npt.NDArray[np.generic]] = {
+            "grid": self._grid,
+            "cell_start": self._cell_start,
+            "cell_polys": self._cell_polys,
+        }
+        arrays["wkb_bytes"], arrays["wkb_offsets"] = _pack_bytes(list(wkb))
+        for name, values in (
+            ("codes", self.codes),
+            ("names", self.names),
+            ("disputes", self.disputes),
+            ("aliases", ["\x1f".join(a) for a in self.aliases]),  # unit separator: no name holds it
+        ):
+            arrays[f"{name}_bytes"], arrays[f"{name}_none"] = cache.pack_strings(values)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> CountryBorders:
+        self = cls.__new__(cls)
+        self._from_arrays(arrays)
+        return self
+
+    def _from_arrays(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
+        def text(name: str) -> list[str | None]:
+            return cache.unpack_strings(arrays[f"{name}_bytes"], arrays[f"{name}_none"])
+
+        self.codes = text("codes")
+        self.names = [str(n) for n in text("names")]
+        self.disputes = text("disputes")
+        self.aliases = [tuple(a.split("\x1f")) if a else () for a in map(str, text("aliases"))]
+        blob = arrays["wkb_bytes"].tobytes()
+        ends = arrays["wkb_offsets"].tolist()
+        self.geometries = list(shapely.from_wkb([blob[a:b] for a, b in itertools.pairwise(ends)]))
+        self._index_geometries()
+        self._grid = np.asarray(arrays["grid"], dtype=np.int64)
+        self._cell_start = np.asarray(arrays["cell_start"], dtype=np.int64)
+        self._cell_polys = np.asarray(arrays["cell_polys"], dtype=np.int64)
 
     def _build_grid(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The 1-degree answer grid, (180, 360), and which polygons touch each cell.
@@ -85,6 +138,81 @@ class CountryBorders:
         cell_start = np.zeros(boxes.size + 1, dtype=np.int64)
         np.cumsum(touching, out=cell_start[1:])
         return grid.reshape(180, 360), cell_start, cell_polys
+
+    @cached_property
+    def _edge_points(self) -> tuple[Any, npt.NDArray[np.int64]]:
+        """A unit-sphere KD-tree over the polygons' outlines, densified to a vertex every
+        EDGE_STEP_DEG, and the polygon of each vertex: (V,). Built on first use, ~1 s."""
+        from scipy.spatial import cKDTree
+
+        from geodesk.geo.places import unit_vectors
+
+        xs, ys, owner = [], [], []
+        for k, geom in enumerate(self.geometries):
+            coords = shapely.get_coordinates(shapely.segmentize(shapely.boundary(geom), EDGE_STEP_DEG))
+            xs.append(coords[:, 0])
+            ys.append(coords[:, 1])
+            owner.append(np.full(coords.shape[0], k, dtype=np.int64))
+        xyz = unit_vectors(np.concatenate(ys), np.concatenate(xs))  # (V, 3)
+        return cKDTree(xyz, balanced_tree=False, compact_nodes=False), np.concatenate(owner)
+
+    @cached_property
+    def _near_outline_raster(self) -> npt.NDArray[np.bool_]:
+        """(1800, 3600) 0.1-degree cells that may lie within NEAR_OUTLINE_KM of an outline vertex: the
+        cells holding a vertex, grown by one row and, per row, by enough columns to span that many km
+        at the row's poleward edge (longitude degrees shrink with cos(latitude))."""
+        tree, _ = self._edge_points
+        xyz = np.asarray(tree.data)  # (V, 3)
+        lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+        lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+        held = np.zeros((1800, 3600), dtype=bool)
+        row = np.clip(((lat + 90.0) * 10).astype(np.int64), 0, 1799)
+        col = np.clip(((lon + 180.0) * 10).astype(np.int64), 0, 3599)
+        held[row, col] = True
+        rows = held.copy()
+        rows[1:] |= held[:-1]
+        rows[:-1] |= held[1:]
+        edge_lat = np.maximum(np.abs(np.arange(-90.0, 90.0, 0.1)), np.abs(np.arange(-89.9, 90.05, 0.1)))
+        span = np.ceil(NEAR_OUTLINE_KM / (11.1 * np.maximum(np.cos(np.radians(edge_lat)), 1e-3)))
+        out = np.zeros_like(rows)
+        for r in np.flatnonzero(rows.any(axis=1)).tolist():
+            k = int(min(span[r], 1800))
+            padded = np.concatenate([rows[r, -k:], rows[r], rows[r, :k]]).astype(np.int64)
+            csum = np.concatenate([[0], np.cumsum(padded)])
+            out[r] = (csum[2 * k + 1 :] - csum[: -2 * k - 1]) > 0  # any vertex cell within k columns
+        return out
+
+    def near_outline_cells(
+        self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        """(M,) whether each point may lie within NEAR_OUTLINE_KM of a polygon outline (a 0.1-degree
+        raster; never False for a point that is): the open ocean skips the outline search."""
+        row = np.clip(((lats + 90.0) * 10).astype(np.int64), 0, 1799)
+        col = np.clip(((lons + 180.0) * 10).astype(np.int64), 0, 3599)
+        return np.asarray(self._near_outline_raster[row, col], dtype=bool)
+
+    def nearest_outline(
+        self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64], max_km: float
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """(M,) km to the nearest polygon outline and that polygon's index (ADR 0049's coast snap);
+        inf and -1 where no outline lies within ``max_km``.
+
+        Measured to the nearest outline vertex after densifying every edge to EDGE_STEP_DEG (~2.2 km),
+        so the distance is at most ~1.1 km longer than the true one."""
+        from geodesk.geo.places import unit_vectors
+
+        if lats.shape[0] == 0:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        tree, owner = self._edge_points
+        # a bound on the search prunes the tree walk for points far from every outline (open sea)
+        bound = 2.0 * np.sin(max_km / 6371.0 / 2.0)
+        chord, at = tree.query(unit_vectors(lats, lons), k=1, distance_upper_bound=bound)
+        found = np.isfinite(chord)
+        km = np.full(lats.shape[0], np.inf)
+        km[found] = 2.0 * 6371.0 * np.arcsin(np.clip(np.asarray(chord)[found] / 2.0, 0.0, 1.0))
+        poly = np.full(lats.shape[0], -1, dtype=np.int64)
+        poly[found] = owner[np.asarray(at, dtype=np.int64)[found]]
+        return km, poly
 
     @property
     def country_codes(self) -> frozenset[str]:
@@ -135,3 +263,17 @@ class CountryBorders:
         self, lats: Sequence[float] | npt.NDArray[np.float64], lons: Sequence[float] | npt.NDArray[np.float64]
     ) -> list[str | None]:
         return [self.codes[i] if i >= 0 else None for i in self.country_indices(lats, lons)]
+
+
+def _pack_bytes(values: list[bytes]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    ends = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([len(v) for v in values], out=ends[1:])
+    return np.frombuffer(b"".join(values), dtype=np.uint8).copy(), ends
+
+
+def _cached_10m_arrays() -> dict[str, npt.NDArray[np.generic]]:
+    """The 1:10m border index from the geography cache, built (~3 s) and saved when it is missing or
+    its key (the wheel's shapefile zip, this module's grid) no longer matches."""
+    source = _package_file(NE10M_PACKAGE, NE10M_ZIP)
+    key = cache.source_key([source, Path(__file__)], salt="borders-10m")
+    return cache.cached("borders_10m", key, lambda: CountryBorders(load_countries_10m()).to_arrays())

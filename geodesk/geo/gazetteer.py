@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -249,8 +250,26 @@ class Gazetteer:
         poly = self.borders.country_indices(lat, lon)  # (N,), -1 outside every polygon
         in_poly = poly >= 0
         cid = np.where(in_poly, t.polygon_cid[poly], -1)  # (N,)
-        snap_coast = ~in_poly & (d_near <= COAST_SNAP_KM)
-        snap_territory = in_poly & (near != cid) & ~t.has_polygon[near] & (d_near <= TERRITORY_SNAP_KM)
+        # Outside every polygon, near a coast the generalised outline cut off: the country of the
+        # nearest outline within COAST_SNAP_KM (ADR 0049), else that of the nearest place within it
+        # (an island too small to draw). Only points in or beside a cell some polygon touches are
+        # asked: the open ocean is at sea without a look at the outlines.
+        outside = np.flatnonzero(~in_poly)  # (K,) only these may need the outlines (built lazily)
+        if outside.size:
+            outside = outside[self.borders.near_outline_cells(lat[outside], lon[outside])]
+        off = outside
+        snap_outline = np.zeros(lat.shape[0], dtype=bool)
+        dispute_poly = poly.copy()  # (N,) whose dispute note a point carries
+        if off.size:
+            d_edge, edge_poly = self.borders.nearest_outline(lat[off], lon[off], COAST_SNAP_KM)
+            edge_cid = np.where(edge_poly >= 0, t.polygon_cid[edge_poly], -1)
+            use = (d_edge <= COAST_SNAP_KM) & (edge_cid >= 0)
+            cid[off[use]] = edge_cid[use]
+            snap_outline[off[use]] = True
+            dispute_poly[off[use]] = edge_poly[use]
+        snap_coast = ~in_poly & ~snap_outline & (d_near <= COAST_SNAP_KM)
+        decided = in_poly | snap_outline  # by a polygon, or the outline next to the point
+        snap_territory = decided & (near != cid) & ~t.has_polygon[near] & (d_near <= TERRITORY_SNAP_KM)
         take_near = snap_coast | snap_territory
         cid[take_near] = near[take_near]
         at_sea = cid < 0  # (N,)
@@ -276,7 +295,7 @@ class Gazetteer:
             city=t.city_obj[place_idx].tolist(),
             distance_km=place_d,
             place_index=place_idx,
-            dispute=t.dispute_obj[np.where(take_near, -1, poly)].tolist(),
+            dispute=t.dispute_obj[np.where(take_near, -1, dispute_poly)].tolist(),
         )
 
     @cached_property
@@ -436,3 +455,13 @@ def default_gazetteer() -> Gazetteer:
             if _default is None:
                 _default = Gazetteer()
     return _default
+
+
+def prepare_cache() -> list[Path]:
+    """Build (or check) the geography cache of the 1:10m borders and the place table (ADR 0049); the
+    cache files that are now in place (none when the cache folder cannot be written)."""
+    from geodesk.geo import cache
+
+    load_places()
+    CountryBorders()
+    return [p for p in (cache.cache_dir() / f"{n}.npz" for n in ("places", "borders_10m")) if p.is_file()]

@@ -44,6 +44,11 @@ class DialogPrompts:
 
         self._open(ModelManagerDialog(self.app, self.parent))
 
+    def show_map_sources(self) -> None:
+        from geodesk.qt.dialogs.map_sources import MapSourcesDialog
+
+        self._open(MapSourcesDialog(self.app, self.parent))
+
     def show_settings(self) -> None:
         from geodesk.qt.dialogs.settings import SettingsDialog
 

@@ -64,6 +64,15 @@ class MapDock(Dock):
         self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", self.view.select_turn)
         self.watch("tile_folder", lambda folder: self.view.build(folder, self.state.workspace))
+        self.state.map_sources_changed.connect(self._sources_changed)
+
+    def _sources_changed(self, what: str) -> None:
+        """A tile set was installed or removed (the page is built again with the sets it draws), or
+        the case's layers changed (the selection is drawn again with them)."""
+        if what == "tilesets":
+            self.view.build(self.state.tile_folder, self.state.workspace)
+        else:
+            self._show()
 
     def refresh(self) -> None:
         """Draw the selection again (the case's map layers were changed from outside the state)."""
