@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip wheel setuptools
 	$(BIN)/python -m pip install -e ".[dev,training]"
-	$(BIN)/python -m geodesk geo prepare  # the prepared-geography cache (ADR 0049): quick first geo answers
+	$(BIN)/python -m geodesk geo prepare  # the geography cache (ADR 0046, 0049): quick first geo answers
 	touch $(STAMP)
 
 # The default offline basemap (ADR 0034): Natural Earth 1:10m vector tiles, built from two Debian

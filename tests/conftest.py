@@ -53,20 +53,6 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(subprocess.Popen, "__init__", _guarded_popen_init)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Files geodesk keeps as a cache (the place-name index) go to a folder of this test run, here and
-    in child processes, never to the user's cache folder."""
-    cache = tmp_path_factory.mktemp("geodesk-cache")
-    before = os.environ.get("GEODESK_CACHE_DIR")
-    os.environ["GEODESK_CACHE_DIR"] = str(cache)
-    yield cache
-    if before is None:
-        os.environ.pop("GEODESK_CACHE_DIR", None)
-    else:
-        os.environ["GEODESK_CACHE_DIR"] = before
-
-
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty workspace folder, also exported as GEODESK_WORKSPACE for CLI tests."""

@@ -21,7 +21,7 @@ import shapely
 from shapely.geometry import shape
 
 from geodesk.geo import cache
-from geodesk.geo.sources import NE10M_PACKAGE, NE10M_ZIP, CountryFeature, _package_file, load_countries_10m
+from geodesk.geo.sources import NE10M_PACKAGE, NE10M_ZIP, CountryFeature, load_countries_10m, package_file
 
 MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
 NEAR_OUTLINE_KM = 10.0  # the coast snap's reach (gazetteer.COAST_SNAP_KM)
@@ -274,6 +274,6 @@ def _pack_bytes(values: list[bytes]) -> tuple[npt.NDArray[np.uint8], npt.NDArray
 def _cached_10m_arrays() -> dict[str, npt.NDArray[np.generic]]:
     """The 1:10m border index from the geography cache, built (~3 s) and saved when it is missing or
     its key (the wheel's shapefile zip, this module's grid) no longer matches."""
-    source = _package_file(NE10M_PACKAGE, NE10M_ZIP)
+    source = package_file(NE10M_PACKAGE, NE10M_ZIP)
     key = cache.source_key([source, Path(__file__)], salt="borders-10m")
     return cache.cached("borders_10m", key, lambda: CountryBorders(load_countries_10m()).to_arrays())

