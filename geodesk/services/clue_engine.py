@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from geodesk.store.case_store import CaseStore
     from geodesk.store.engine_clues import EngineClue
 
-DEFAULT_OCR = "hybrid"  # the best reading on the text test set (ADR 0037, bench/results/clue_engine.json)
+DEFAULT_OCR = "hybrid"  # the best reading on the text test set (ADR 0051, bench/results/clue_engine.json)
 REVIEWED = (ClueStatus.ACCEPTED, ClueStatus.EDITED)
 
 
