@@ -27,6 +27,25 @@ def score(p: Any, truth: tuple[float, float]) -> dict[str, Any]:
     return {"km": round(km, 1), "geoscore": round(geoscore(km), 1), "country": p.country_code}
 
 
+def pointless_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often an answer named no point (its GeoScore counts as 0 in the means above), and the mean
+    GeoScore over the scenes where the answers compared both named one, so that a fall in the mean can
+    be told apart from answers that moved away from the truth."""
+    keys = ("before", "after_clues", "after_geosynth_qa")
+    out: dict[str, Any] = {
+        "answers_without_a_point": {k: sum(1 for r in rows if r[k]["km"] is None) for k in keys}
+    }
+    both = [r for r in rows if r["before"]["km"] is not None and r["after_clues"]["km"] is not None]
+    out["geoscore_mean_where_both_named_a_point"] = {
+        "scenes": len(both),
+        "before": round(sum(r["before"]["geoscore"] for r in both) / len(both), 2) if both else None,
+        "after_engine_clues": round(sum(r["after_clues"]["geoscore"] for r in both) / len(both), 2)
+        if both
+        else None,
+    }
+    return out
+
+
 def run_loop(n: int, seed: int = 1, ocr: str | None = None) -> dict[str, Any]:
     from bench.clue_textset import sign_photo
     from geodesk.domain.model import ClueStatus, Hint, HintKind
@@ -139,6 +158,7 @@ def run_loop(n: int, seed: int = 1, ocr: str | None = None) -> dict[str, Any]:
         },
         "moved_closer_share": round(len(closer) / len(rows), 4) if rows else 0.0,
         "scenes_with_no_clue": sum(1 for r in rows if r["hint"] is None),
+        **pointless_answers(rows),
         "rows": rows,
     }
 

@@ -57,7 +57,7 @@ def text_findings(
     for line in kept:
         text = line.text.strip()
         script = languages.line_script(text)
-        language = languages.identify_language(text, script)
+        language = languages.identify_language(text)
         details: dict[str, Any] = {"ocr_score": round(line.score, 4)}
         if script is not None:
             details["script"] = script.script

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from geodesk.store.engine_clues import EngineClue
     from geodesk.store.turn_flags import TurnFlag
 
-DEFAULT_OCR = "hybrid"  # the best reading on the text test set (ADR 0037, bench/results/clue_engine.json)
+DEFAULT_OCR = "hybrid"  # the best reading on the text test set (ADR 0051, bench/results/clue_engine.json)
 REVIEWED = (ClueStatus.ACCEPTED, ClueStatus.EDITED)
 
 

@@ -8,6 +8,7 @@ from geodesk.clues.languages import (
     identify_language,
     language_countries,
     language_script,
+    language_words,
     line_script,
     script_countries,
 )
@@ -62,9 +63,23 @@ def test_language_of_sentences(text: str, language: str) -> None:
     assert reading.language == language
 
 
-@pytest.mark.parametrize("text", ["A7X-99 QZ 12", "Bergen", "www.centrum-4.de", "XJ 4471 KB 9"])
+@pytest.mark.parametrize(
+    "text",
+    ["A7X-99 QZ 12", "Bergen", "www.centrum-4.de", "XJ 4471 KB 9", "info@hotel-berlin.de 030 1234"],
+)
 def test_text_that_is_no_language_gets_no_language(text: str) -> None:
     assert identify_language(text) is None
+
+
+def test_only_words_count_towards_a_language() -> None:
+    assert language_words("Tel. +49 30 1234 www.stadt-berlin.de Willkommen") == "Tel. Willkommen"
+    # short Cyrillic sentences: Russian and Ukrainian told apart
+    assert (
+        reading := identify_language("Вход только для сотрудников")
+    ) is not None and reading.language == "ru"
+    assert (
+        reading := identify_language("Зупинка громадського транспорту")
+    ) is not None and reading.language == "uk"
 
 
 def test_language_to_countries_is_a_likelihood_not_a_list() -> None:

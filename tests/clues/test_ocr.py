@@ -8,8 +8,19 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from geodesk.clues.model import TextLine
-from geodesk.clues.ocr import MAX_SIDE, MIN_SIDE, OcrError, bounded, merge_readings, ocr_engine, read_image
+from geodesk.clues.ocr import (
+    MAX_SIDE,
+    MIN_LINE_TEXT_HEIGHT,
+    MIN_SIDE,
+    OcrError,
+    RapidOcr,
+    best_reading,
+    bounded,
+    consistent_readings,
+    line_crop,
+    ocr_engine,
+    read_image,
+)
 from geodesk.domain.model import Region
 
 
@@ -59,12 +70,80 @@ def test_tesseract_reads_cyrillic_that_rapidocr_cannot(tmp_path: Path) -> None:
     assert ocr_engine("tesseract").provenance()["models"]
 
 
-def test_merge_prefers_tesseract_for_scripts_rapidocr_does_not_read() -> None:
-    box = Region(10, 10, 200, 40)
-    rapid = [TextLine("Mockba 12 km", box, 0.8), TextLine("www.mos.ru", Region(10, 60, 200, 90), 0.99)]
-    tess = [
-        TextLine("Москва 12 км", Region(12, 11, 198, 41), 0.9),
-        TextLine("www.mos.ru", Region(10, 60, 200, 90), 0.9),
+def test_the_most_confident_pack_reading_wins_and_noise_is_dropped() -> None:
+    readings = [
+        ("Latin", "EkaTepnH6ypr 22 KM", 81.0),
+        ("rus", "Екатеринбург 22 км", 95.0),
+        ("tha", "ป [1๐6๒๐ ทอ", 64.0),
     ]
-    merged = merge_readings(rapid, tess)
-    assert [line.text for line in merged] == ["Москва 12 км", "www.mos.ru"]
+    assert best_reading(readings) == ("rus", "Екатеринбург 22 км", 95.0)
+    # a tie goes to the earlier pack; texture read at low confidence is no line at all
+    assert best_reading([("Latin", "www.info.eg", 90.0), ("jpn", "wwwr.info.eg", 90.0)]) == (
+        "Latin",
+        "www.info.eg",
+        90.0,
+    )
+    assert best_reading([("Latin", "Tel. 12", 30.0), ("ara", "", 0.0)]) is None
+
+
+def test_a_weak_reading_in_a_script_the_image_does_not_hold_is_read_again() -> None:
+    sign = [
+        [("heb", "בית מרקחת פתוח כל יום", 92.0), ("Latin", "TPN NXXNI DITN", 46.0)],
+        [("Latin", "Tel. +972 2-123-4567", 93.0), ("rus", "Те|. +972 2-123-4567", 88.0)],
+        # a small web address that the Thai pack reads more confidently than the Latin one
+        [("tha", "พหหหพห.ะหล่งอ|-1 1.1", 74.0), ("Latin", "www.travel-11.il", 49.0)],
+    ]
+    picked = consistent_readings(sign)
+    assert [p[1] if p else None for p in picked] == [
+        "בית מרקחת פתוח כל יום",
+        "Tel. +972 2-123-4567",
+        "www.travel-11.il",
+    ]
+    # a strong line in a script keeps the script's weaker lines too
+    thai = [[("tha", "ร้านขายยาเปิดทุกวัน", 93.0)], [("tha", "ภูเก็ต 26 กม.", 70.0), ("Latin", "pa D0", 59.0)]]
+    assert [p[0] for p in consistent_readings(thai) if p] == ["tha", "tha"]
+
+
+def test_small_lines_are_enlarged_before_reading() -> None:
+    image = Image.new("RGB", (400, 200), "white")
+    crop = line_crop(image, Region(10, 10, 110, 30))
+    assert crop.height >= MIN_LINE_TEXT_HEIGHT and crop.width > 100
+
+
+@pytest.mark.slow
+def test_hybrid_reads_each_line_in_its_own_script(tmp_path: Path) -> None:
+    from tests.clues.conftest import sign_photo
+
+    path = sign_photo(tmp_path / "mixed.jpg", ("Москва 12 км", "Добро пожаловать", "+7 495 123 45 67"))
+    lines = read_image(ocr_engine("hybrid"), Image.open(path).convert("RGB"))
+    texts = [line.text for line in lines]
+    # the Cyrillic lines in Cyrillic, not their Latin look-alikes ("MockBa"); the number in digits
+    assert "Москва 12 км" in texts and "Добро пожаловать" in texts
+    assert "+7 495 123 45 67" in texts
+    provenance = ocr_engine("hybrid").provenance()
+    assert provenance["reader"]["models"] and provenance["detector"]["models"]
+
+
+def test_cyrillic_read_as_latin_lookalikes_stays_cyrillic_on_a_cyrillic_sign() -> None:
+    sign = [
+        [("rus", "Пушенето тук е строго забранено", 92.0), ("ell", "ΠΥΙΙΙΕΗΕΤΟ ΤΥΚ", 73.0)],
+        [("Latin", "Pyce 27 KM", 93.0), ("rus", "Русе 27 км", 93.0)],
+        [("Latin", "Tel. 02 123 456", 95.0), ("rus", "Те|. 02 123 456", 94.5)],
+    ]
+    assert [p[1] if p else None for p in consistent_readings(sign)] == [
+        "Пушенето тук е строго забранено",
+        "Русе 27 км",
+        "Tel. 02 123 456",
+    ]
+    # with no Cyrillic line in the image, the same tie stays Latin
+    assert consistent_readings([sign[1]]) == [("Latin", "Pyce 27 KM", 93.0)]
+
+
+def test_detection_alone_leaves_rapidocr_reading_text(sign_jpeg: Path) -> None:
+    image = Image.open(sign_jpeg).convert("RGB")
+    rapid = ocr_engine("rapidocr")
+    assert isinstance(rapid, RapidOcr)
+    boxes = rapid.detect(bounded(image)[0])
+    assert len(boxes) >= 3
+    texts = {line.text.replace(" ", "") for line in read_image(rapid, image)}
+    assert "www.toshkent.uz" in texts
