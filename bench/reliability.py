@@ -303,6 +303,10 @@ def summarise_trials(runs: Sequence[dict[str, Any]], seed: int, durations: dict[
         "lost_committed_work": sum(1 for r in ordered if r["lost"]),
         "trials_with_strays": sum(1 for r in ordered if r["strays"]),
         "by_scenario": {s: sum(1 for r in ordered if r["scenario"] == s) for s in SCENARIOS},
+        # A random moment past the command's end kills nothing: those trials check a finished command.
+        "killed": {"at a random moment": sum(1 for r in ordered if r["how"].startswith("random")),
+                   "at a crash point": sum(1 for r in ordered if r["how"].startswith("crash point")),
+                   "finished before the kill": sum(1 for r in ordered if r["how"].startswith("finished"))},
         "problems": [r for r in ordered if r["corrupt"] or r["lost"] or r["strays"]],
         "chunks": list(chunks),
         "runs": ordered,
