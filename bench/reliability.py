@@ -566,7 +566,7 @@ def main(argv: Sequence[str] | None = None, *, report: Callable[[str], None] = p
                 _write(args.out, document)
 
             document["kill_trials"] = kill_trials(args.trials, tiny, args.seed, previous=previous, save=save)
-            summary = {k: v for k, v in document["kill_trials"].items() if k != "problems"}
+            summary = {k: v for k, v in document["kill_trials"].items() if k not in ("problems", "runs")}
             report(f"kill trials: {json.dumps(summary)}")
     if args.mutants:
         with tempfile.TemporaryDirectory(prefix="geodesk-mutants-") as tmp:
@@ -595,6 +595,9 @@ def main(argv: Sequence[str] | None = None, *, report: Callable[[str], None] = p
     if not isinstance(document.get("seconds"), dict):
         document["seconds"] = {}
     document["seconds"][ran] = round(time.perf_counter() - started, 1)
+    if args.trials and document["kill_trials"].get("chunks"):  # an --append run adds to earlier chunks
+        document["seconds"]["kill_trials_all_chunks"] = round(
+            sum(c.get("seconds", 0.0) for c in document["kill_trials"]["chunks"]), 1)
     _write(args.out, document)
     return 0
 

@@ -142,6 +142,27 @@ def run_offline(command: Sequence[str], *, env: dict[str, str] | None = None) ->
         return OfflineRun(**json.loads(report.read_text(encoding="utf-8")), unshare=unshare)
 
 
+# --- as a pytest plugin inside the namespace (-p egress_netns): which test made the attempts ---------
+
+ATTEMPTS_LOG = "GEODESK_EGRESS_ATTEMPTS_LOG"
+_counters_at_start: dict[str, tuple[int, int]] = {}
+
+
+def pytest_runtest_logstart(nodeid: str, location: object) -> None:
+    _counters_at_start[nodeid] = _out_no_routes()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: object) -> None:
+    """Counters are per namespace, so this also counts the children a test started while it ran."""
+    before, after = _counters_at_start.pop(nodeid, None), _out_no_routes()
+    log = os.environ.get(ATTEMPTS_LOG)
+    if before is None or after == before or not log:
+        return
+    with open(log, "a", encoding="utf-8") as fh:
+        record = {"test": nodeid, "ipv4": after[0] - before[0], "ipv6": after[1] - before[1]}
+        fh.write(json.dumps(record) + "\n")
+
+
 def _junit_counts(path: Path) -> dict[str, int]:
     if not path.exists():
         return {}
@@ -177,12 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     pytest_args = args.pytest_args or END_TO_END
     with tempfile.TemporaryDirectory(prefix="geodesk-egress-") as tmp:
-        junit = Path(tmp) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-                   *pytest_args]
+        junit, attempts_log = Path(tmp) / "junit.xml", Path(tmp) / "attempts.jsonl"
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "egress_netns",
+                   f"--junitxml={junit}", *pytest_args]
+        path = (str(ROOT), str(ROOT / "tools"), os.environ.get("PYTHONPATH", ""))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p),
+               ATTEMPTS_LOG: str(attempts_log)}
         try:
-            run = run_offline(command, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)})
+            run = run_offline(command, env=env)
         except NoNamespaceError as exc:
             print(f"egress check: {exc}", file=sys.stderr)
             return 0 if args.if_possible else NO_NAMESPACE
@@ -191,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         counts = _junit_counts(junit)
         slowest = _junit_slowest(junit)
+        by_test = ([json.loads(line) for line in attempts_log.read_text(encoding="utf-8").splitlines()]
+                   if attempts_log.exists() else [])
     passed = run.returncode == 0 and run.outbound_attempts == 0 and run.interfaces == ["lo"]
     document: dict[str, Any] = {
         "what": "the end-to-end tests inside a network namespace holding only loopback (unshare -n), "
@@ -202,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pytest": counts,
         **asdict(run),
         "outbound_attempts": run.outbound_attempts,
+        "attempts_by_test": by_test,  # the tests during which the counters rose
         "passed": passed,
         "slowest_tests": slowest,
     }
