@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_ENV := QT_QPA_PLATFORM=offscreen QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu" \
             HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install system-packages run shell doctor test test-fast lint typecheck contracts pytest bench screenshots basemap clean
+.PHONY: install system-packages run shell doctor test test-fast lint typecheck contracts pytest egress bench screenshots basemap clean
 
 install: $(STAMP)
 
@@ -57,6 +57,12 @@ pytest: install $(BASEMAP)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests selected"; exit 0; fi; exit $$rc
 
 test: system-packages lint typecheck contracts pytest
+
+# The end-to-end tests (CLI, app, GUI, services, reports, reliability) with no network at all: inside
+# `unshare -n` with only loopback, counting every attempt to leave the machine (ADR 0054). Result:
+# bench/results/egress_netns.json. Needs root or unprivileged user namespaces.
+egress: install $(BASEMAP)
+	$(TEST_ENV) $(BIN)/python tools/egress_netns.py $(EGRESS_ARGS)
 
 # The edit loop: the same checks and every test but the slow ones (CI runs those too).
 test-fast: system-packages lint typecheck contracts

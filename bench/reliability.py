@@ -19,6 +19,11 @@ sentence for every rejected file.
 
     .venv/bin/python -m bench.reliability --trials 100 --mutants 3000      # full run
     .venv/bin/python -m bench.reliability --trials 10 --mutants 200 --no-corpus  # quick look
+    .venv/bin/python -m bench.reliability --trials 100 --append --mutants 0 --no-corpus  # resume trials
+
+Kill trial ``i`` runs scenario ``i mod 5`` and draws its kill moment from its own seed
+(``seed*1000000+i``), so trials can run in chunks: ``--append`` keeps the trials already recorded,
+runs the missing ones and saves after every trial.
 
 The result goes to ``bench/results/reliability.json`` with the sizes it ran at.
 """
@@ -32,6 +37,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -279,25 +285,78 @@ def timed_full_run(base: Path, scenario: str, tiny_model: Path) -> float:
     return time.perf_counter() - started
 
 
-def kill_trials(trials: int, tiny_model: Path, seed: int = 0) -> dict[str, Any]:
-    rng = random.Random(seed)
-    results: list[TrialResult] = []
-    with tempfile.TemporaryDirectory(prefix="geodesk-kill-") as tmp:
-        base = Path(tmp)
-        durations = {s: timed_full_run(base, s, tiny_model) for s in SCENARIOS}
-        for trial in range(trials):
-            scenario = SCENARIOS[trial % len(SCENARIOS)]
-            results.append(run_trial(base, scenario, trial, tiny_model, rng, durations))
+def trial_seed(seed: int, trial: int) -> int:
+    """Each trial draws from its own stream, so any trial can be rerun alone and a run can be split
+    into chunks (``--append``) that draw exactly what one long run would."""
+    return seed * 1_000_000 + trial
+
+
+def summarise_trials(runs: Sequence[dict[str, Any]], seed: int, durations: dict[str, float],
+                     chunks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ``kill_trials`` part of the result: the counts over every recorded trial, and each trial."""
+    ordered = sorted(runs, key=lambda r: int(r["trial"]))
     return {
-        "trials": trials,
+        "trials": len(ordered),
         "seed": seed,
         "full_run_s": {s: round(d, 2) for s, d in durations.items()},
-        "corrupt_cases": sum(1 for r in results if r.corrupt),
-        "lost_committed_work": sum(1 for r in results if r.lost),
-        "trials_with_strays": sum(1 for r in results if r.strays),
-        "by_scenario": {s: sum(1 for r in results if r.scenario == s) for s in SCENARIOS},
-        "problems": [asdict(r) for r in results if r.corrupt or r.lost or r.strays],
+        "corrupt_cases": sum(1 for r in ordered if r["corrupt"]),
+        "lost_committed_work": sum(1 for r in ordered if r["lost"]),
+        "trials_with_strays": sum(1 for r in ordered if r["strays"]),
+        "by_scenario": {s: sum(1 for r in ordered if r["scenario"] == s) for s in SCENARIOS},
+        # A random moment past the command's end kills nothing: those trials check a finished command.
+        "killed": {"at a random moment": sum(1 for r in ordered if r["how"].startswith("random")),
+                   "at a crash point": sum(1 for r in ordered if r["how"].startswith("crash point")),
+                   "finished before the kill": sum(1 for r in ordered if r["how"].startswith("finished"))},
+        "problems": [r for r in ordered if r["corrupt"] or r["lost"] or r["strays"]],
+        "chunks": list(chunks),
+        "runs": ordered,
     }
+
+
+def kill_trials(trials: int, tiny_model: Path, seed: int = 0, *,
+                previous: dict[str, Any] | None = None,
+                save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run trials ``0 .. trials-1``, skipping those ``previous`` (an earlier result) already holds.
+
+    ``save`` gets the summary after every trial, so a run stopped half-way keeps what it measured and
+    the next ``--append`` run carries on from there.
+    """
+    kept = previous if previous and previous.get("seed") == seed and "runs" in previous else None
+    runs: list[dict[str, Any]] = list(kept["runs"]) if kept else []
+    chunks: list[dict[str, Any]] = list(kept.get("chunks", [])) if kept else []
+    done = {int(r["trial"]) for r in runs}
+    todo = [t for t in range(trials) if t not in done]
+    started = time.perf_counter()
+    chunk: dict[str, Any] = {"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "trials": [],
+             "load_average_start": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="geodesk-kill-") as tmp:
+        base = Path(tmp)
+        # The kill moments of every chunk are drawn from the same ranges: reuse the first chunk's timing.
+        if kept and kept.get("full_run_s"):
+            durations = {s: float(d) for s, d in kept["full_run_s"].items()}
+        elif todo:
+            durations = {s: timed_full_run(base, s, tiny_model) for s in SCENARIOS}
+        else:
+            durations = {}
+        if todo:
+            chunks.append(chunk)
+        for trial in todo:
+            scenario = SCENARIOS[trial % len(SCENARIOS)]
+            trial_started = time.perf_counter()
+            result = run_trial(base, scenario, trial, tiny_model, random.Random(trial_seed(seed, trial)),
+                               durations)
+            runs.append({**asdict(result), "seed": trial_seed(seed, trial),
+                         "seconds": round(time.perf_counter() - trial_started, 1)})
+            if not (result.corrupt or result.lost or result.strays):
+                # A clean trial's folders are not needed any more; a failing one's stay for the run.
+                for name in (f"ws-{trial}", f"in-{trial}", f"out-{trial}"):
+                    shutil.rmtree(base / name, ignore_errors=True)
+            chunk["trials"] = [min(chunk["trials"] or [trial]), trial]
+            chunk["seconds"] = round(time.perf_counter() - started, 1)
+            chunk["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+            if save is not None:
+                save(summarise_trials(runs, seed, durations, chunks))
+    return summarise_trials(runs, seed, durations, chunks)
 
 
 # --- the image corpus ---------------------------------------------------------------------------------
@@ -485,18 +544,29 @@ def main(argv: Sequence[str] | None = None, *, report: Callable[[str], None] = p
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULT)
     parser.add_argument("--merge", action="store_true", help="keep the other parts already in --out")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the kill trials already in --out and run only the missing ones up to "
+                             "--trials (implies --merge); the result is saved after every trial")
+    parser.add_argument("--seed", type=int, default=0, help="kill trial i draws from seed*1000000+i")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    document: dict[str, Any] = json.loads(args.out.read_text()) if args.merge and args.out.exists() else {}
+    keep = (args.merge or args.append) and args.out.exists()
+    document: dict[str, Any] = json.loads(args.out.read_text()) if keep else {}
     document.update({"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                      "versions": _versions()})
     if args.trials:
         with tempfile.TemporaryDirectory(prefix="geodesk-tiny-") as tmp:
             tiny = Path(tmp) / "tiny"
             geodesk(Path(tmp) / "ws", "model", "create-tiny", str(tiny))
-            document["kill_trials"] = kill_trials(args.trials, tiny)
-            summary = {k: v for k, v in document["kill_trials"].items() if k != "problems"}
+            previous = document.get("kill_trials") if args.append else None
+
+            def save(summary: dict[str, Any]) -> None:
+                document["kill_trials"] = summary
+                _write(args.out, document)
+
+            document["kill_trials"] = kill_trials(args.trials, tiny, args.seed, previous=previous, save=save)
+            summary = {k: v for k, v in document["kill_trials"].items() if k not in ("problems", "runs")}
             report(f"kill trials: {json.dumps(summary)}")
     if args.mutants:
         with tempfile.TemporaryDirectory(prefix="geodesk-mutants-") as tmp:
@@ -525,9 +595,18 @@ def main(argv: Sequence[str] | None = None, *, report: Callable[[str], None] = p
     if not isinstance(document.get("seconds"), dict):
         document["seconds"] = {}
     document["seconds"][ran] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    if args.trials and document["kill_trials"].get("chunks"):  # an --append run adds to earlier chunks
+        document["seconds"]["kill_trials_all_chunks"] = round(
+            sum(c.get("seconds", 0.0) for c in document["kill_trials"]["chunks"]), 1)
+    _write(args.out, document)
     return 0
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    from geodesk.atomic import atomic_write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, document)  # a run killed mid-write keeps the last whole result
 
 
 if __name__ == "__main__":

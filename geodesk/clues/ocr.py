@@ -17,6 +17,7 @@ returned in the original image's pixels. An analyst's region is OCR'd alone by c
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from functools import cache
@@ -152,10 +153,16 @@ class RapidOcr:
     name = "rapidocr"
 
     def __init__(self, threads: int = 2) -> None:
+        # onnxruntime (1.29 and later) sends usage events to Microsoft: its own threads look up
+        # mobile.events.data.microsoft.com, below Python's socket layer. geodesk never calls out, so
+        # the opt-out is set before onnxruntime initialises; it holds for the process (ADR 0054).
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         try:
+            import onnxruntime
             from rapidocr import RapidOCR
         except ImportError as exc:
             raise OcrError(f"rapidocr is not installed ({exc}); install geodesk's dependencies") from None
+        onnxruntime.disable_telemetry_events()  # and the runtime events, should the variable be ignored
         self._engine = RapidOCR(
             params={
                 "Global.log_level": "error",

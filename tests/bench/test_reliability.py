@@ -38,3 +38,28 @@ def test_mutated_images_get_one_sentence_each(tmp_path: Path) -> None:
     assert totals["imported"] + totals["rejected"] == 48
     assert totals["not_one_sentence"] == []
     assert totals["rejected"] > 0 and totals["damaged"] > 0  # the set really holds broken files
+
+
+def test_kill_trials_run_in_chunks_draw_what_one_run_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.reliability as reliability
+
+    def draw(base: Path, scenario: str, trial: int, tiny_model: Path, rng: random.Random,
+             max_delay_s: dict[str, float]) -> reliability.TrialResult:
+        delay = rng.uniform(0, max_delay_s[scenario])
+        return reliability.TrialResult(scenario, trial, f"random {delay:.6f} s")
+
+    monkeypatch.setattr(reliability, "run_trial", draw)
+    monkeypatch.setattr(reliability, "timed_full_run", lambda base, scenario, tiny: 10.0)
+    saved: list[int] = []
+    whole = reliability.kill_trials(7, tmp_path, seed=3)
+    first = reliability.kill_trials(3, tmp_path, seed=3, save=lambda s: saved.append(s["trials"]))
+    rest = reliability.kill_trials(7, tmp_path, seed=3, previous=first)
+    assert saved == [1, 2, 3]  # the result is written after every trial
+    assert [r["trial"] for r in rest["runs"]] == list(range(7)) and len(rest["chunks"]) == 2
+    assert [r["how"] for r in rest["runs"]] == [r["how"] for r in whole["runs"]]
+    assert [r["seed"] for r in rest["runs"]] == [3_000_000 + i for i in range(7)]
+    assert rest["by_scenario"] == {"import": 2, "turn": 2, "batch": 1, "model-install": 1, "export": 1}
+    # Another seed is another run: nothing of it is kept.
+    assert reliability.kill_trials(2, tmp_path, seed=4, previous=rest)["trials"] == 2

@@ -147,3 +147,31 @@ def test_detection_alone_leaves_rapidocr_reading_text(sign_jpeg: Path) -> None:
     assert len(boxes) >= 3
     texts = {line.text.replace(" ", "") for line in read_image(rapid, image)}
     assert "www.toshkent.uz" in texts
+
+
+READ_A_SIGN_IN_A_FRESH_PROCESS = """
+import sys, time
+from PIL import Image
+from geodesk.clues.ocr import ocr_engine, read_image
+read_image(ocr_engine("rapidocr"), Image.open(sys.argv[1]).convert("RGB"))
+time.sleep(2)  # onnxruntime's uploader threads look their server up shortly after the first session
+"""
+
+
+def test_rapidocr_sends_nothing_to_microsoft(sign_jpeg: Path) -> None:
+    """onnxruntime 1.29+ looks up mobile.events.data.microsoft.com from its own threads (below Python's
+    socket layer, so the tests' guard cannot see it); in a loopback-only namespace the kernel counts it."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "egress_netns", Path(__file__).resolve().parents[2] / "tools" / "egress_netns.py")
+    assert spec is not None and spec.loader is not None
+    netns = importlib.util.module_from_spec(spec)
+    sys.modules["egress_netns"] = netns
+    spec.loader.exec_module(netns)
+    if netns.namespace_command() is None:
+        pytest.skip("this machine cannot make a network namespace (unshare -n)")
+    run = netns.run_offline([sys.executable, "-c", READ_A_SIGN_IN_A_FRESH_PROCESS, str(sign_jpeg)])
+    assert run.returncode == 0
+    assert run.outbound_attempts == 0
