@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.demo_model --run runs/geosynth-demo        # tabulate a finished build
     .venv/bin/python -m bench.demo_model --run runs/geosynth-demo --build [-- demo options]
     .venv/bin/python -m bench.demo_model --run runs/demo-eval --reevaluate   # the published package only
+    .venv/bin/python -m bench.demo_model --run runs/demo-eval --sessions 24  # the app's session loop
 
 ``--build`` first runs ``python -m training.geosynth.demo --out RUN`` (options after ``--`` are passed
 on; a finished step is skipped, so a rerun only tabulates). The build writes ``RUN/results.json``;
@@ -142,6 +143,95 @@ def reevaluate(run: Path, *, eval_n: int = 500, eval_seed: int = 1001, batch_siz
     return document
 
 
+def session_check(run: Path, *, scenes: int = 24, seed: int = 2002) -> dict[str, Any]:
+    """The published package in the app's session loop (geodesk.services.sessions), on fresh scenes.
+
+    Per scene: a clue-mode session (first turn, the analyst's verdict on its clues as the next turn:
+    the first clue accepted, the others rejected, then the scene's +QA hint) and a direct-mode session
+    (first turn, then the +QA hint). Counts the turns whose answer parses with no problem (valid JSON
+    in the session's mode, clues present in clue mode), and the city accuracy of the direct answer and
+    of the +QA follow-up on all scenes and on those whose decisive cue is hidden. Written into the
+    committed result as ``sessions``; the build's figures stay."""
+    import tempfile
+
+    from geodesk.domain import ClueStatus, Hint, HintKind, SessionMode
+    from geodesk.engine.backends.hf import HFBackend, HFOptions
+    from geodesk.engine.registry import ModelRegistry
+    from geodesk.evidence.pipeline import ImportOptions
+    from geodesk.services.importing import import_into
+    from geodesk.services.sessions import TurnOptions, add_hints, clue_verdict_hint, locate, set_clue_status
+    from geodesk.store.workspace import Workspace
+    from training.geosynth.demo import DEMO_MODEL_DIR
+    from training.geosynth.generator import generate, read_scenes
+    from training.geosynth.world import load_world
+
+    folder = run / "sessions" / f"scenes-{scenes}-{seed}"
+    if not (folder / "metadata.csv").is_file():
+        generate(folder, n=scenes, seed=seed, world=load_world())
+    records = read_scenes(folder)
+    started = time.perf_counter()
+    counts: dict[str, dict[str, int]] = {}
+    cities: dict[str, dict[str, int]] = {}
+
+    def count(turn: str, outcome: Any) -> bool:
+        parsed = outcome.parsed
+        clean = bool(parsed.prediction.valid and not parsed.problems)
+        if outcome.session.mode is SessionMode.CLUES:
+            clean = clean and bool(parsed.prediction.clues)
+        entry = counts.setdefault(turn, {"turns": 0, "clean": 0})
+        entry["turns"] += 1
+        entry["clean"] += clean
+        return clean
+
+    def city(subset: str, variant: str, outcome: Any, record: dict[str, Any]) -> None:
+        entry = cities.setdefault(f"{subset}/{variant}", {"n": 0, "city": 0})
+        entry["n"] += 1
+        entry["city"] += outcome.parsed.prediction.city == record["city"]
+
+    with tempfile.TemporaryDirectory(prefix="demo-sessions-") as tmp:
+        installed = ModelRegistry(Path(tmp) / "ws").install(DEMO_MODEL_DIR)
+        backend = HFBackend(installed.path, HFOptions(device="cpu", dtype="fp32"))
+        ws = Workspace(Path(tmp) / "ws")
+        store = ws.open_case(ws.create_case("Demo model sessions"))
+        try:
+            report = import_into(store, [folder / r["image"] for r in records],
+                                 options=ImportOptions(workers=0), locate=None)
+            for record, item in zip(records, report.imported, strict=True):
+                qa = Hint(HintKind.QA, text=record["question"], answer=record["answer"])
+                subsets = ["all", "decisive_hidden" if record["decisive_hidden"] else "decisive_visible"]
+                first = locate(store, item.sha256, backend, SessionMode.CLUES, TurnOptions())
+                if count("clues/first", first) and first.clues:
+                    session = first.session.id or 0
+                    for index, clue in enumerate(first.clues):
+                        set_clue_status(store, clue.id or 0,
+                                        ClueStatus.ACCEPTED if index == 0 else ClueStatus.REJECTED)
+                    count("clues/verdict", add_hints(store, session, [clue_verdict_hint(store, session)],
+                                                     backend, TurnOptions()))
+                    count("clues/+QA follow-up", add_hints(store, session, [qa], backend, TurnOptions()))
+                direct = locate(store, item.sha256, backend, SessionMode.DIRECT, TurnOptions())
+                count("direct/first", direct)
+                follow = add_hints(store, direct.session.id or 0, [qa], backend, TurnOptions())
+                count("direct/+QA follow-up", follow)
+                for subset in subsets:
+                    city(subset, "direct", direct, record)
+                    city(subset, "+QA follow-up", follow, record)
+        finally:
+            store.close()
+    document: dict[str, Any] = json.loads((Path(__file__).resolve().parent / "results" /
+                                           "demo_model.json").read_text(encoding="utf-8"))
+    document["sessions"] = {
+        "machine": machine(), "package": str(DEMO_MODEL_DIR), "scenes": scenes, "seed": seed,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "protocol": "geodesk.services.sessions locate + add_hints, max_new_tokens 256 (the app's); clue "
+                    "mode: first turn, verdict (first clue accepted, the rest rejected), +QA; direct: "
+                    "first turn, +QA. 'clean': valid answer, no parse problem, clues present in clue mode",
+        "turns": counts,
+        "city_accuracy": {k: {**v, "percent": round(100 * v["city"] / v["n"], 1)} for k, v in cities.items()},
+    }
+    write_result("demo_model.json", document)
+    return document
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     passed: list[str] = []
@@ -154,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reevaluate", action="store_true",
                         help="evaluate the published package (all protocols) into the committed result")
     parser.add_argument("--eval-n", type=int, default=500, help="--reevaluate: scenes (the build's 500)")
+    parser.add_argument("--sessions", type=int, default=0, metavar="N",
+                        help="run N fresh scenes through the app's session loop (clue mode, verdict, +QA "
+                             "follow-ups) with the published package, into the committed result")
     parser.add_argument("--note", action="append", default=[], help="a sentence recorded with the figures")
     parser.add_argument("--reused", action="append", default=[], metavar="STEP=SECONDS",
                         help="a step the run found done, with its time measured where it was computed")
@@ -168,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             print(f"bench.demo_model: --reused {item!r} must look like vision=187.7", file=sys.stderr)
             return 2
+    if args.sessions:
+        document = session_check(args.run.resolve(), scenes=args.sessions)
+        print(json.dumps(document["sessions"], indent=2))
+        return 0
     if args.reevaluate:
         document = reevaluate(args.run.resolve(), eval_n=args.eval_n)
         for row in document["reevaluation"]["rows"]:

@@ -5,8 +5,11 @@
                                                                            resources/demo-model/)
     python -m training.geosynth.demo --out runs/x --plan                  (print the steps, run nothing)
 
-The defaults are the published model's budget: about 25 minutes on 2 shared CPU cores, evaluation
-included (bench/results/demo_model.json has the figures; docs/adr/0015-demo-model.md the reasons).
+The defaults are the from-scratch budget: about 25 minutes on 2 quiet CPU cores with stage 0b on Meta +
+Dialog, longer now that the Clue part and the clue-mode sessions join it (docs/adr/0015-demo-model.md
+and docs/adr/0047-demo-model-session-formats.md give the reasons). ``--init-package DIR`` rebuilds
+incrementally from a published package; bench/results/demo_model.json records the command that built
+the published model and its figures.
 
 Steps, each a folder under ``--out`` (a step whose output exists is skipped, and an interrupted
 training stage resumes from its newest checkpoint, so a rerun continues):
@@ -20,9 +23,11 @@ training stage resumes from its newest checkpoint, so a rerun continues):
 3. ``vision/`` (stage 0a, ``pretrain_vision``): the CLIP tower alone classifies the training scenes
    (country, city) for ``--vision-steps`` steps, standing in for CLIP's pretraining.
    ``stage0/`` (stage 0b): projector and language model, tower frozen, trained on ``--parts0``
-   (default Meta + Dialog) for at most ``--steps0`` steps at peak rate ``--lr0`` (``DemoWarmupRecipe``,
-   the recipes' lifecycle), standing in for the LLM's pretraining. GaGA starts from a pretrained CLIP
-   and LLM; nothing can be downloaded here, so stage 0 carries most of the learning. Without it
+   (default Meta + Clue + Dialog: a random language model learns the clue-mode answer here, as it does
+   the direct one; stage 2's LoRA alone left clue mode answering in the direct format) for at most
+   ``--steps0`` steps at peak rate ``--lr0`` (``DemoWarmupRecipe``, the recipes' lifecycle), standing in
+   for the LLM's pretraining. GaGA starts from a pretrained CLIP and LLM; nothing can be downloaded
+   here, so stage 0 carries most of the learning. Without it
    stage 1 would fit a projector between two random frozen networks.
    ``hints/`` (stage 0c): projector and language model on ``--hint-parts`` (default the hint-text part,
    which has no images, with the Meta part so the image stays in use) for ``--hint-steps`` steps at
@@ -334,12 +339,20 @@ def plan(args: argparse.Namespace) -> list[str]:
     """The steps as shell-equivalent lines (what ``--plan`` prints)."""
     out = args.out
     warm = f"{HINTS_DIR}/model" if args.hint_steps else "stage0/model"
+    if args.init_package is not None:
+        start = str(args.init_package)
+        opening = [f"base and stage 0a: those of {args.init_package} (--init-package)"]
+    else:
+        start = f"{out}/{'vision/model' if args.vision_steps else 'base'}"
+        opening = [
+            f"python -c 'training.geosynth.demo.build_demo_base({out}/base, data parts)'",
+            f"stage 0a: pretrain_vision({out}/base -> {out}/vision, steps={args.vision_steps}, "
+            f"batch={args.vision_batch_size}, lr={args.vision_lr})",
+        ]
     return [
         f"geodesk-train geosynth --n {args.train_n} --seed {args.seed} --out {out}/data",
-        f"python -c 'training.geosynth.demo.build_demo_base({out}/base, data parts)'",
-        f"stage 0a: pretrain_vision({out}/base -> {out}/vision, steps={args.vision_steps}, "
-        f"batch={args.vision_batch_size}, lr={args.vision_lr})",
-        f"stage 0b: DemoWarmupRecipe(model.path={out}/{'vision/model' if args.vision_steps else 'base'}, "
+        *opening,
+        f"stage 0b: DemoWarmupRecipe(model.path={start}, "
         f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0})",
         *([f"stage 0c: DemoWarmupRecipe(model.path={out}/stage0/model, data = {args.hint_parts}, "
            f"max_steps={args.hint_steps}, lr={args.hint_lr})"] if args.hint_steps else []),
@@ -429,17 +442,28 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         build_mggeo(data, seed=args.seed, world=world)
     parts = [data / "mggeo" / f"{p}.json" for p in STAGE2_PARTS]
     lap("data")
-    base = out / "base"
-    if not base.is_dir():
-        build_demo_base(base, parts, seed=args.seed)
-    lap("base")
-    if args.vision_steps:
-        vision = out / VISION_DIR
-        if not (vision / "summary.json").is_file():
-            pretrain_vision(base, data, vision, steps=args.vision_steps, batch_size=args.vision_batch_size,
-                            lr=args.vision_lr, seed=args.seed, places=[p.key for p in world.places])
-        base = vision / "model"
-    lap("vision")
+    if args.init_package is not None:
+        # An incremental rebuild: stage 0b continues from a published package (its tokenizer, trained
+        # tower, projector and language model); the base and stage 0a are that package's.
+        base = Path(args.init_package).expanduser().resolve()
+        if not (base / "config.json").is_file() or not (base / "geodesk-model.json").is_file():
+            raise RecipeError(f"--init-package {base} is not a model package folder (no config.json "
+                              "and geodesk-model.json); pass a demo package such as resources/demo-model")
+        lap("base")
+        lap("vision")
+    else:
+        base = out / "base"
+        if not base.is_dir():
+            build_demo_base(base, parts, seed=args.seed)
+        lap("base")
+        if args.vision_steps:
+            vision = out / VISION_DIR
+            if not (vision / "summary.json").is_file():
+                pretrain_vision(base, data, vision, steps=args.vision_steps,
+                                batch_size=args.vision_batch_size, lr=args.vision_lr, seed=args.seed,
+                                places=[p.key for p in world.places])
+            base = vision / "model"
+        lap("vision")
     common = [f"seed={args.seed}", f"train.batch_size={batch}", f"checkpoint.every={args.checkpoint_every}",
               "log.tensorboard=false", f"data.max_length={args.max_length}"]
 
@@ -452,7 +476,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     files0 = _part_files(data, args.parts0)
     stage0 = out / "stage0"
     if not (stage0 / "summary.json").is_file():
-        tower = "false" if args.vision_steps else "true"  # a random tower must learn here
+        # A random tower must learn here; a tower from stage 0a or from --init-package is kept.
+        tower = "false" if args.vision_steps or args.init_package is not None else "true"
         _stage(None, None, STAGE0_DEFAULTS, [*common, *steps(args.steps0), f"model.path={base}",
                                                f"model.train_vision_tower={tower}",
                                                f"output_dir={stage0}", f"data.files={files0}",
@@ -578,6 +603,11 @@ def _label_synthetic(package: Path, args: argparse.Namespace) -> None:
         "seed": args.seed,
     }
     manifest.provenance["not_for_casework"] = True
+    if args.init_package is not None:
+        parent = read_manifest(Path(args.init_package))
+        manifest.provenance["initialised_from"] = {
+            "name": parent.name, "version": parent.version, "identity_sha256": parent.identity_sha256,
+            "note": "stage 0b continued from this package's weights (--init-package)"}
     save_manifest(package, manifest)
 
 
@@ -589,12 +619,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-n", type=int, default=500, help="evaluation scenes, fresh seed (500)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--eval-seed", type=int, default=1001)
+    parser.add_argument("--init-package", type=Path, default=None,
+                        help="start stage 0b from this demo package's weights and tokenizer instead of a "
+                             "random base and stage 0a (an incremental rebuild; recorded in the manifest)")
     parser.add_argument("--vision-steps", type=int, default=400,
                         help="stage-0a steps: the CLIP tower classifies scenes (400; 0: skip)")
     parser.add_argument("--vision-batch-size", type=int, default=64)
     parser.add_argument("--vision-lr", type=float, default=1.0e-3)
-    parser.add_argument("--parts0", default="meta,dialog",
-                        help="MG-Geo parts stage 0b trains on, comma-separated (meta,dialog)")
+    parser.add_argument("--parts0", default="meta,clue,dialog",
+                        help="MG-Geo parts stage 0b trains on, comma-separated (meta,clue,dialog)")
     parser.add_argument("--epochs0", type=int, default=1, help="stage-0 epochs over its parts (1)")
     parser.add_argument("--steps0", type=int, default=500, help="stage-0b step cap (500; 0: none)")
     parser.add_argument("--lr0", type=float, default=1.0e-3, help="stage-0b peak learning rate (1e-3)")
@@ -612,7 +645,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="answer length limit in evaluation (160; a +QA answer is about 80)")
     parser.add_argument("--direct-only", action="store_true",
                         help="evaluate direct answers only (no +Q / +QA runs; the CI learning test)")
-    parser.add_argument("--max-length", type=int, default=512, help="token limit per sample (512)")
+    parser.add_argument("--max-length", type=int, default=1024,
+                        help="token limit per sample (1024: a clue-mode session with its hint turn, about "
+                             "800 tokens, fits whole)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap every stage (smoke runs)")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--version", default="0.1.0")

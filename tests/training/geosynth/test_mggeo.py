@@ -23,7 +23,7 @@ from training.geosynth.world import World
 def parts(generated: Path, world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("mggeo")
     report = build_mggeo(generated, out, seed=2, world=world)
-    assert report.counts == {"meta": N, "clue": N, "dialog": 2 * N, "hints": N}
+    assert report.counts == {"meta": N, "clue": N, "dialog": 3 * N, "hints": N}  # +Q, +QA, verdict
     return {p: out / f"{p}.json" for p in ("meta", "clue", "dialog", "hints")}
 
 
@@ -102,11 +102,18 @@ def test_hint_text_samples_settle_the_place_from_the_hint_alone(parts: dict[str,
                                                                 scenes: dict[str, dict]) -> None:  # type: ignore[type-arg]
     samples = read_samples(parts["hints"])
     assert len(samples) == len(scenes)
+    lengths = {len(sample["conversations"]) for sample in samples}
+    assert lengths == {2, 4}  # the hint in the first turn, or after a first answer naming another place
     for sample in samples:
         record = scenes[sample["id"].removeprefix("hints-")]
         assert "image" not in sample
-        human, reply = (turn["value"] for turn in sample["conversations"])
-        assert prompts.IMAGE_PLACEHOLDER not in human
+        turns = [turn["value"] for turn in sample["conversations"]]
+        human, reply = turns[-2:]
+        assert not any(prompts.IMAGE_PLACEHOLDER in text for text in turns)
+        if len(turns) == 4:
+            earlier = parse_answer(turns[1], None, SessionMode.DIRECT).prediction
+            assert earlier.valid and (earlier.country, earlier.city) != (record["country"], record["city"])
+            assert human.endswith(prompts.FOLLOW_UP_FORMAT[SessionMode.DIRECT])
         assert record["answer"] in human  # the analyst's answer carries the decisive cue
         cue = record["sign_lines"][0] if record["decisive"] == "sign" else record["glyph"]
         assert cue in record["answer"]
@@ -117,12 +124,12 @@ def test_hint_text_samples_settle_the_place_from_the_hint_alone(parts: dict[str,
 
 
 def test_dialog_turns_use_the_protocols_hint_wording(parts: dict[str, Path]) -> None:
-    qa_words = [t.split("{")[0] for t in prompts.templates(prompts.TemplateKind.QA)]
-    q_words = [t.split("{")[0] for t in prompts.templates(prompts.TemplateKind.QUESTION)]
+    words = {kind: [t.split("{")[0] for t in prompts.templates(template)] for kind, template in (
+        ("qa", prompts.TemplateKind.QA), ("q", prompts.TemplateKind.QUESTION),
+        ("verdict", prompts.TemplateKind.CLUES))}
     for sample_id, sample in _dialog(parts).items():
         text = sample["conversations"][-2]["value"]
-        words = qa_words if sample_id.endswith("-qa") else q_words
-        assert any(w in text for w in words), sample_id
+        assert any(w in text for w in words[sample_id.rsplit("-", 1)[1]]), sample_id
     placements = {len(s["conversations"]) for s in _dialog(parts).values()}
     assert placements == {2, 4}  # hints in the first turn and as a follow-up turn
 
