@@ -165,9 +165,9 @@ def country_labels(bbox: tuple[float, float, float, float] | None) -> Iterator[d
 
     import shapefile
 
-    from geodesk.geo.sources import NE10M_LAYER, NE10M_PACKAGE, NE10M_ZIP, _package_file
+    from geodesk.geo.sources import NE10M_LAYER, NE10M_PACKAGE, NE10M_ZIP, package_file
 
-    with zipfile.ZipFile(_package_file(NE10M_PACKAGE, NE10M_ZIP)) as zf:
+    with zipfile.ZipFile(package_file(NE10M_PACKAGE, NE10M_ZIP)) as zf:
         dbf = io.BytesIO(zf.read(f"{NE10M_LAYER}.dbf"))
     for rec in shapefile.Reader(dbf=dbf, encoding="utf-8").iterRecords():
         row = rec.as_dict()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -115,23 +114,9 @@ def main() -> int:
         page.write_text(html[:end] + call + html[end:], encoding="utf-8")
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         if chromium:
-            subprocess.run(
-                [
-                    chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--hide-scrollbars",
-                    "--allow-file-access-from-files",
-                    "--virtual-time-budget=20000",
-                    "--window-size=1200,800",
-                    f"--screenshot={args.out / '23-clue-constraint-map.png'}",
-                    page.as_uri(),
-                ],
-                check=True,
-                timeout=180,
-                capture_output=True,
-            )
+            from tools.map_screenshots import render  # the one headless Chromium capture
+
+            render(chromium, page, args.out / "23-clue-constraint-map.png")
         else:
             print(
                 "no chromium found: the map page was not rendered (apt-get install chromium)", file=sys.stderr

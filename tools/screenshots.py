@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -216,23 +215,9 @@ def main() -> int:
             shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
         )
         if chromium:
-            subprocess.run(
-                [
-                    chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--hide-scrollbars",
-                    "--allow-file-access-from-files",  # the page reads the local basemap file
-                    "--virtual-time-budget=20000",
-                    "--window-size=1200,800",
-                    f"--screenshot={args.out / '05-map.png'}",
-                    page.as_uri(),
-                ],
-                check=True,
-                timeout=120,
-                capture_output=True,
-            )
+            from tools.map_screenshots import render  # the one headless Chromium capture
+
+            render(chromium, page, args.out / "05-map.png")
         else:
             print(
                 "no chromium found: the map page was not rendered (apt-get install chromium)", file=sys.stderr
