@@ -156,7 +156,8 @@ def test_the_make_targets_do_what_the_readme_says(target: str, steps: list[str])
     lines = [w for b in code_blocks() for t in b.lines if (w := _words(t))[:1] == ["make"]]
     assert ["make", target] in lines
     done = subprocess.run(
-        ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        # -B: every step as on a fresh clone, whatever this checkout has already built
+        ["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
     positions = [done.stdout.find(step) for step in steps]
