@@ -106,7 +106,8 @@ def test_cli_writes_scenes_and_training_parts(tmp_path: Path, capsys: pytest.Cap
     assert main(["geosynth", "--n", "4", "--seed", "9", "--out", str(out), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["counts"]["images"] == 4
-    assert document["mggeo"]["counts"] == {"clue": 4, "dialog": 8, "hints": 4, "meta": 4}
+    # dialog: a +Q, a +QA and a clue-verdict sample per scene
+    assert document["mggeo"]["counts"] == {"clue": 4, "dialog": 12, "hints": 4, "meta": 4}
     assert (out / "mggeo" / "meta.json").is_file()
     assert main(["geosynth", "--n", "2", "--seed", "1", "--out", str(out), "--without-font", "nope"]) == 1
     assert "unknown font key" in capsys.readouterr().err
