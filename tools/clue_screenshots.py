@@ -112,15 +112,9 @@ def main() -> int:
         # after the page's own script, which runs geodesk.init at the end of the document
         end = html.rindex("</html>")
         page.write_text(html[:end] + call + html[end:], encoding="utf-8")
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        if chromium:
-            from tools.map_screenshots import render  # the one headless Chromium capture
+        from tools.map_screenshots import render_if_possible  # the one headless Chromium capture
 
-            render(chromium, page, args.out / "23-clue-constraint-map.png")
-        else:
-            print(
-                "no chromium found: the map page was not rendered (apt-get install chromium)", file=sys.stderr
-            )
+        render_if_possible(page, args.out / "23-clue-constraint-map.png")
         window.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -66,6 +66,20 @@ def render(chromium: str, page: Path, out: Path) -> None:
     )
 
 
+
+def find_chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def render_if_possible(page: Path, out: Path) -> bool:
+    """Render ``page`` to ``out`` when a Chromium is installed; else say how to get one (False)."""
+    chromium = find_chromium()
+    if chromium is None:
+        print("no chromium found: the map page was not rendered (apt-get install chromium)", file=sys.stderr)
+        return False
+    render(chromium, page, out)
+    return True
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -73,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     basemap = default_basemap_path()
     if basemap is None:
         raise SystemExit("no basemap: build it first with tools/build_basemap.py")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         raise SystemExit("no chromium found: apt-get install chromium")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -211,17 +211,9 @@ def main() -> int:
         sources.close()
 
         page = write_map_page(work / "map.html", window.docks["map"].view.state())
-        chromium = (
-            shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-        )
-        if chromium:
-            from tools.map_screenshots import render  # the one headless Chromium capture
+        from tools.map_screenshots import render_if_possible  # the one headless Chromium capture
 
-            render(chromium, page, args.out / "05-map.png")
-        else:
-            print(
-                "no chromium found: the map page was not rendered (apt-get install chromium)", file=sys.stderr
-            )
+        render_if_possible(page, args.out / "05-map.png")
         window.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
