@@ -76,3 +76,16 @@ def test_case_layers_import_toggle_and_remove_from_the_dialog(
     window.app.maps.import_layer(layer_files(tmp_path)[3], "<b>area</b><img src=x>")
     dialog.refresh()
     assert dialog.layer_table.item(1, 1).text() == "<b>area</b><img src=x>"  # shown as the text it is
+
+
+def test_the_layer_list_follows_the_open_case(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    """Another case opened while the dialog is up (a job, the demo) never leaves its layers listed."""
+    window.app.cases.create("With a layer")
+    dialog = MapSourcesDialog(window.app, window)
+    qtbot.addWidget(dialog)
+    window.app.maps.import_layer(layer_files(tmp_path)[0], "roads")
+    assert dialog.layer_table.rowCount() == 1  # the controller's change reached the open dialog
+    window.app.cases.create("Without layers")
+    assert dialog.layer_table.rowCount() == 0
+    dialog.done(0)
+    window.app.cases.create("After closing")  # the closed dialog no longer listens

@@ -75,7 +75,11 @@ class MapSourcesDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(buttons)
         app.state.message.connect(self._message)
-        self.finished.connect(lambda _code: app.state.message.disconnect(self._message))
+        # The layer list belongs to the open case: another case (opened by a job, the demo) reloads it,
+        # as does any change the maps controller reports.
+        app.state.events.case.connect(self._reload)
+        app.state.map_sources_changed.connect(self._reload)
+        self.finished.connect(self._closed)
         self.resize(760, 520)
         self.refresh()
 
@@ -100,6 +104,14 @@ class MapSourcesDialog(QDialog):
         layout.addWidget(table)
         layout.addLayout(row)
         return box
+
+    def _reload(self, *_values: object) -> None:
+        self.refresh()
+
+    def _closed(self, _code: int) -> None:
+        self.app.state.message.disconnect(self._message)
+        self.app.state.events.case.disconnect(self._reload)
+        self.app.state.map_sources_changed.disconnect(self._reload)
 
     def _message(self, message: object) -> None:
         title = getattr(message, "title", "")
