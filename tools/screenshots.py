@@ -139,11 +139,13 @@ def main() -> int:
         controllers.sessions.send_hint(Hint(HintKind.QUESTION, question))
         pump(app, 300, lambda: not state.model_running and len(state.turns) >= 2)
         assert state.evidence is not None
-        clue = controllers.clues.add(
+        controllers.clues.add(
             "signage",
             "place-name sign at the roadside" if use_demo else "bilingual gate sign 'GATE 12 / KAI 3'",
             Region(40, 40, 200, 120) if use_demo else Region(520, 120, 820, 230),
         )
+        pump(app, 10, lambda: controllers.ctx.writes_pending == 0)  # the clue is stored in a job
+        clue = next((c for c in state.clues if c.category == "signage"), None)
         if use_demo and truth:
             name = state.evidence.original_name
             shown = next((row for row in truth if row["image"].endswith(name)), truth[0])
@@ -151,7 +153,8 @@ def main() -> int:
         else:
             point = 59.9075, 10.7530
         controllers.findings.propose_point(*point)  # a map click: the form fills in
-        window.docks["finding"].editor.save_button.click()  # Save records it
+        window.docks["finding"].editor.save_button.click()  # Save records it (in a job)
+        pump(app, 10, lambda: controllers.ctx.writes_pending == 0)
         # an analyst's own map layer (GeoJSON): drawn on the map, listed in the map sources dialog
         lat0, lon0 = point
         route = work / "witness-route.geojson"

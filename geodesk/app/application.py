@@ -37,7 +37,7 @@ class Application:
         self.evidence = EvidenceController(self.ctx)
         self.cases = CasesController(self.ctx, self.evidence)
         self.clues = CluesController(self.ctx, self.evidence)
-        self.findings = FindingsController(self.ctx)
+        self.findings = FindingsController(self.ctx, self.evidence)
         self.models = ModelsController(self.ctx)
         self.sessions = SessionsController(self.ctx, self.evidence, self.models)
         self.clue_engine = ClueEngineController(self.ctx, self.evidence, self.sessions)
@@ -68,5 +68,6 @@ class Application:
 
     def close(self) -> None:
         self.runner.cancel_all()
+        self.ctx.finish_writes()  # the analyst's writes not started yet still land in their case
         self.cases.close()
         self.models.close_backend()

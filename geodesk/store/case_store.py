@@ -165,6 +165,22 @@ class CaseStore:
             raise
 
     @classmethod
+    def open_writer(cls, case_dir: Path) -> CaseStore:
+        """A connection to a case this process has already opened with :meth:`open`, for one of the
+        analyst's small writes in a worker thread (a clue's review, a finding's version). Like
+        :meth:`open_reader` it skips what :meth:`open` does once per case; it writes through the same
+        transactions, audit chain and workspace anchor as any other store."""
+        db_path = Path(case_dir) / DB_NAME
+        if not db_path.is_file():
+            raise NotACaseError(f"{case_dir} is not a geodesk case folder: it has no {DB_NAME}")
+        db = cls._connect(db_path)
+        try:
+            return cls(db, Path(case_dir), anchor_for(Path(case_dir)))
+        except BaseException:
+            db.close()
+            raise
+
+    @classmethod
     def create(
         cls, case_dir: Path, case_id: str, title: str, created_at: datetime | None = None
     ) -> CaseStore:

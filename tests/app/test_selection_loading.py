@@ -63,6 +63,7 @@ class HeldRunner:
 
 
 READ = "read the selected item"
+WRITE = "save a finding"
 
 
 def a_worked_item(app: Application, sha: str, city: str) -> int:
@@ -162,9 +163,98 @@ def test_what_the_analyst_saved_while_reading_is_not_overwritten(
     app.evidence.select(b)
     runner.run_all()
     app.evidence.select(a)  # A's read starts: its finding is v1
-    saved = app.findings.save(48.85, 2.35, 2.0, FindingStatus.CONFIRMED, "the quay")
-    assert saved is not None
+    assert app.findings.save(48.85, 2.35, 2.0, FindingStatus.CONFIRMED, "the quay") is None  # on its way
+    runner.release(WRITE)  # v2 is stored and shown
+    saved = app.state.finding
+    assert saved is not None and saved.version == 2 and saved.reasoning == "the quay"
     runner.run_all()  # the read (with v1) arrives after v2 was saved
     assert app.state.finding == saved
     assert [f.version for f in app.state.finding_history] == [1, 2]
     assert [t.raw_answer for t in app.state.turns] == ["Lyon"]  # the rest of A's rows did arrive
+
+
+# -- the analyst's writes (a clue's review, a finding) run as jobs, one at a time, in order
+
+def a_shown(app: Application, runner: HeldRunner, a: str, b: str) -> None:
+    """A selected with all its rows in (the import selected it before they were written)."""
+    app.evidence.select(b)
+    app.evidence.select(a)
+    runner.run_all()
+    assert [c.status.value for c in app.state.clues] == ["proposed"]
+
+
+def clue_of(app: Application, sha: str) -> Clue:
+    store = app.ctx.case_store()
+    (clue,) = store.clues.list(evidence_sha256=sha)
+    return clue
+
+
+def test_a_write_for_an_item_no_longer_selected_is_stored_not_shown(
+    workspace: Path, photos: list[Path]
+) -> None:
+    app, runner, a, b = open_case_with_two_items(workspace, photos)
+    a_shown(app, runner, a, b)
+    clue = clue_of(app, a)
+    assert clue.id is not None
+    assert app.clues.accept(clue.id) is None  # the write is a job: nothing has changed yet
+    assert app.state.clues[0].status.value == "proposed" and app.ctx.writes_pending == 1
+    app.evidence.select(b)  # the analyst moves on before the write ends
+    runner.release("mark a clue accepted")
+    shows_nothing_but(app, b)
+    assert app.state.clues == () and app.ctx.writes_pending == 0
+    assert clue_of(app, a).status.value == "accepted"  # stored all the same
+    app.evidence.select(a)
+    runner.run_all()
+    assert [c.status.value for c in app.state.clues] == ["accepted"]
+
+
+def test_writes_run_one_at_a_time_in_the_order_asked(workspace: Path, photos: list[Path]) -> None:
+    app, runner, a, b = open_case_with_two_items(workspace, photos)
+    a_shown(app, runner, a, b)
+    clue = clue_of(app, a)
+    assert clue.id is not None
+    app.clues.accept(clue.id)
+    app.clues.reject(clue.id)
+    app.findings.save(48.85, 2.35, 2.0, FindingStatus.CONFIRMED, "the quay")
+    # only the first write has started: the others wait for it, whatever the runner would do
+    assert [name for name, _ in runner.jobs] == ["mark a clue accepted"] and app.ctx.writes_pending == 3
+    runner.release("mark a clue accepted")
+    assert [c.status.value for c in app.state.clues] == ["accepted"]
+    assert [name for name, _ in runner.jobs] == ["mark a clue rejected"]
+    runner.release("mark a clue rejected")
+    assert [c.status.value for c in app.state.clues] == ["rejected"]
+    runner.release(WRITE)
+    assert app.state.finding is not None and app.state.finding.version == 2
+    assert [f.version for f in app.state.finding_history] == [1, 2]
+    assert clue_of(app, a).status.value == "rejected" and app.ctx.writes_pending == 0
+
+
+def test_a_write_that_ends_after_the_item_was_selected_again_is_shown(
+    workspace: Path, photos: list[Path]
+) -> None:
+    app, runner, a, b = open_case_with_two_items(workspace, photos)
+    a_shown(app, runner, a, b)
+    clue = clue_of(app, a)
+    assert clue.id is not None
+    app.clues.accept(clue.id)
+    app.evidence.select(b)
+    app.evidence.select(a)  # back on A: its read runs before the write has stored anything
+    runner.release(READ)  # B's read, superseded
+    runner.release(READ)  # A's read: the clue as it was
+    runner.steps()
+    assert [c.status.value for c in app.state.clues] == ["proposed"]
+    runner.release("mark a clue accepted")  # newer than that read: shown
+    assert [c.status.value for c in app.state.clues] == ["accepted"]
+    shows_nothing_but(app, a)
+
+
+def test_a_refused_write_says_why_and_changes_nothing(workspace: Path, photos: list[Path]) -> None:
+    app, runner, a, b = open_case_with_two_items(workspace, photos)
+    a_shown(app, runner, a, b)
+    said: list[str] = []
+    app.state.message.connect(lambda m: said.append(m.text))
+    app.findings.save(95.0, 0.0, 1.0)
+    runner.release(WRITE)
+    assert "not a point" in said[-1]
+    assert app.state.finding is not None and app.state.finding.version == 1
+    assert app.ctx.writes_pending == 0

@@ -80,6 +80,11 @@ def import_and_wait(qtbot: QtBot, window: MainWindow, paths: list[Path]) -> obje
     return outcomes[0]
 
 
+def writes_done(qtbot: QtBot, window: MainWindow) -> None:
+    """Wait until the analyst's writes (clue reviews, findings: jobs, in order) have ended and been shown."""
+    qtbot.waitUntil(lambda: window.app.ctx.writes_pending == 0, timeout=10000)
+
+
 def wait_image(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.waitUntil(window.viewer.has_image, timeout=10000)
 

@@ -14,7 +14,7 @@ from geodesk.domain.model import ClueStatus, SessionMode
 from geodesk.qt.main_window import MainWindow
 from geodesk.services.sessions import locate
 from tests.clues.conftest import sign_photo
-from tests.qt.conftest import import_and_wait, make_jpeg
+from tests.qt.conftest import import_and_wait, make_jpeg, writes_done
 from tests.qt.helpers import js, wait_summary
 from tests.scripted import ScriptedAnswers
 from tests.store.conftest import add_engine_clue
@@ -53,11 +53,13 @@ def test_engine_clue_rows_review_leading_countries_and_reset(
     panel.table.selectRow(0)
     assert window.state.selected_clue == phone.id
     qtbot.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
+    writes_done(qtbot, window)  # the review is stored in a job
     assert store.clues.get(phone.id).status is ClueStatus.ACCEPTED
     qtbot.waitUntil(lambda: bool(leading.rows()), timeout=30000)  # combined in a job
     assert leading.rows()[0][0] == "Uzbekistan (UZ)" and leading.rows()[0][2] == "supported"
     assert leading.rows()[0][3] == "supported by: +998 phone prefix"
     panel.table.item(0, 1).setText("+998 71 phone prefix")  # an inline edit
+    writes_done(qtbot, window)
     assert store.clues.get(phone.id).status is ClueStatus.EDITED
     assert panel.row_texts()[0][1] == "+998 71 phone prefix"
 

@@ -9,7 +9,7 @@ from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from geodesk.qt.main_window import MainWindow
-from tests.qt.conftest import import_and_wait
+from tests.qt.conftest import import_and_wait, writes_done
 
 EVIL_NAME = "<img src=x onerror=alert(1)><b>bold.jpg"
 
@@ -32,6 +32,7 @@ def test_a_map_click_proposes_the_finding_and_only_save_records_it(
     assert window.app.ctx.store.findings.history(sha) == []  # a click proposes only
     editor.reasoning.setPlainText("the river bend")
     editor.save_button.click()
+    writes_done(qtbot, window)
     [saved] = window.app.ctx.store.findings.history(sha)
     assert (saved.lat, saved.lon, saved.reasoning, saved.version) == (48.8566, 2.3522, "the river bend", 1)
     assert editor.history.count() == 1 and window.docks["map"].view.state().finding == saved
@@ -60,6 +61,7 @@ def test_clue_and_hint_docks_share_the_drawn_region(
     assert clues.pin.isChecked()
     clues.text.setText("a kiosk")
     clues.add_button.click()
+    writes_done(qtbot, window)
     [clue] = window.state.clues
     assert clue.region == Region(5, 6, 50, 60) and window.state.pending_region is None
     assert not clues.pin.isChecked()

@@ -14,7 +14,7 @@ from geodesk.domain.model import Clue, ClueSource, ClueStatus, Hint, HintKind, R
 from geodesk.qt.hint_composer import HintComposer
 from geodesk.qt.main_window import MainWindow
 from geodesk.qt.session_panel import conversation_html, prediction_card_html
-from tests.qt.conftest import import_and_wait, wait_image
+from tests.qt.conftest import import_and_wait, wait_image, writes_done
 
 
 def test_window_opens_with_its_docks(window: MainWindow) -> None:
@@ -94,6 +94,7 @@ def test_region_drawing_with_the_mouse_pins_a_clue(
     window.docks["clues"].panel.category.setCurrentText("signage")
     window.docks["clues"].panel.text.setText("bilingual <b>street</b> sign")
     window.docks["clues"].panel.add_button.click()
+    writes_done(qtbot, window)
     assert window.app.ctx.store is not None and window.state.evidence is not None
     clue = window.app.ctx.store.clues.list(evidence_sha256=window.state.evidence.sha256)[0]
     assert clue.region == region and clue.source == ClueSource.ANALYST
@@ -116,9 +117,11 @@ def test_clue_accept_reject_and_edit(qtbot: QtBot, window: MainWindow, images: l
     panel.accept_button.click()
     panel.select_clue(b.id)  # type: ignore[arg-type]
     panel.reject_button.click()
+    writes_done(qtbot, window)
     statuses = {c.id: c.status for c in window.app.ctx.store.clues.list(evidence_sha256=sha)}
     assert statuses == {a.id: ClueStatus.ACCEPTED, b.id: ClueStatus.REJECTED}
     panel.edit_requested.emit(a.id, "silver birch trees")  # what editing the item in the tree sends
+    writes_done(qtbot, window)
     edited = window.app.ctx.store.clues.get(a.id)  # type: ignore[arg-type]
     assert edited.text == "silver birch trees" and edited.status == ClueStatus.EDITED
     assert "2 accepted or edited, 1 rejected" not in window.docks["hints"].composer.clues_label.text()

@@ -26,6 +26,7 @@ from geodesk.domain.model import (
     Turn,
 )
 from geodesk.qt.main_window import MainWindow
+from tests.app.test_selection_loading import HeldRunner, a_worked_item
 from tests.qt.conftest import import_and_wait
 from tests.qt.helpers import wait_summary
 
@@ -129,3 +130,67 @@ def test_another_image_then_another_case_shows_only_their_data(
     assert not window.docks["finding"].editor.isEnabled()
     assert not window.docks["session"].panel.start_button.isEnabled()
     assert not window.viewer.has_image()
+
+
+def test_a_write_that_ends_under_another_selection_never_shows(
+    qtbot: QtBot, workspace: Path, images: list[Path]
+) -> None:
+    """The held runner decides when each job runs: the analyst accepts a clue and saves a finding on
+    A, clicks B before either write has run, and the writes end after that: the docks show only B's
+    data; back on A they show what was stored."""
+    runner = HeldRunner()
+    window = MainWindow(workspace, restore_layout=False, runner=runner)
+    qtbot.addWidget(window)
+    window.show()
+    window.app.evidence.import_workers = 0
+    window.app.cases.create("Held")
+    window.app.evidence.import_paths(images[:2])
+    runner.run_all()
+    by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
+    a, b = by_name["harbour.jpg"], by_name["street.jpg"]
+    a_worked_item(window.app, a, "Lyon")
+    grid, clues = window.docks["evidence"].grid, window.docks["clues"].panel
+    editor = window.docks["finding"].editor
+    grid.select_sha(b)
+    runner.run_all()
+    grid.select_sha(a)
+    runner.run_all()
+    (clue,) = window.state.clues
+    assert clue.id is not None
+    clues.select_clue(clue.id)
+    clues.accept_button.click()
+    editor.lat.setText("48.85")
+    editor.lon.setText("2.35")
+    editor.save_button.click()
+    assert [name for name, _ in runner.jobs] == ["mark a clue accepted"]  # the save waits its turn
+    assert window.state.clues[0].status.value == "proposed"  # nothing is shown before it is stored
+
+    grid.select_sha(b)
+    runner.run_all()  # both writes end (in order) and B's read arrives
+    assert window.app.ctx.writes_pending == 0
+    docks_show_nothing_of_a(window, "harbour.jpg")
+
+    grid.select_sha(a)
+    runner.run_all()
+    assert [c.status.value for c in window.state.clues] == ["accepted"]
+    assert editor.lat.text() == "48.850000" and editor.history.count() == 2
+
+
+def test_writes_asked_for_just_before_closing_are_stored_in_order(
+    qtbot: QtBot, window: MainWindow, images: list[Path]
+) -> None:
+    window.app.cases.create("Closing")
+    import_and_wait(qtbot, window, images[:1])
+    selection_loaded(qtbot, window)
+    store, evidence = window.app.ctx.store, window.state.evidence
+    assert store is not None and evidence is not None
+    clue = store.clues.add(Clue(None, evidence.sha256, "road", "yellow line", ClueSource.MODEL))
+    assert clue.id is not None
+    window.app.clues.accept(clue.id)
+    window.app.clues.reject(clue.id)  # waits for the accept, which is still running
+    case_dir = store.path
+    window.close()  # the running write ends, the waiting one runs before the case closes
+    from geodesk.store import CaseStore
+
+    with CaseStore.open(case_dir) as reopened:
+        assert reopened.clues.get(clue.id).status.value == "rejected"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geodesk.app.jobs import Job, JobFn, JobRunner
+from geodesk.app.jobs import CallbackContext, Job, JobEnd, JobFn, JobRunner, run_job
 from geodesk.app.state import AppState, Message
 
 if TYPE_CHECKING:
     from geodesk.store import CaseStore, Settings, Workspace
 
 log = logging.getLogger(__name__)
+WRITE_JOB = "write"  # the kind of the analyst's writes to the open case (``AppContext.write``)
 
 
 class AppContext:
@@ -30,6 +32,12 @@ class AppContext:
         self.store: CaseStore | None = None
         self._workspace: Workspace | None = None
         self._jobs: dict[str, Job] = {}
+        # The analyst's writes not started yet (fn, name, on_result, on_failed), oldest first, and
+        # whether one is running: they run one at a time, in the order they were asked for.
+        self._writes: deque[tuple[JobFn, str, Callable[[Any], None] | None, Callable[[str], None] | None]] = (
+            deque()
+        )
+        self._write_running = False
 
     @property
     def workspace(self) -> Workspace:
@@ -122,6 +130,51 @@ class AppContext:
         )
         if not ended[0]:  # a synchronous runner has already finished it
             self._jobs[kind] = job
+
+    def write(
+        self,
+        fn: JobFn,
+        name: str,
+        *,
+        on_result: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+    ) -> None:
+        """A write to a case (accept a clue, save a finding) in a job, so the UI thread never waits on
+        the disk. Writes run one at a time in the order they were asked for: one starts when the one
+        before it has ended and its result was handled, so accepting and then rejecting a clue leaves
+        it rejected however the jobs are scheduled. ``fn`` opens its own store on the case folder it
+        was given (the case may be closed meanwhile: the write still lands in it)."""
+        self._writes.append((fn, name, on_result, on_failed))
+        if not self._write_running:
+            self._next_write()
+
+    @property
+    def writes_pending(self) -> int:
+        """Writes asked for whose job has not ended yet (the running one included)."""
+        return len(self._writes) + self._write_running
+
+    def _next_write(self) -> None:
+        if not self._writes:
+            return
+        fn, name, on_result, on_failed = self._writes.popleft()
+        self._write_running = True
+
+        def ended() -> None:
+            self._write_running = False
+            self._next_write()
+
+        self.start_job(WRITE_JOB, fn, name, on_result=on_result, on_failed=on_failed, on_finished=ended)
+
+    def finish_writes(self) -> None:
+        """Run the writes not started yet here and now, in order (on close: after the runner's jobs
+        have ended, nothing the analyst asked to store is left behind). Their results go nowhere."""
+        while self._writes:
+            fn, name, _result, _failed = self._writes.popleft()
+
+            def failed(message: str, name: str = name) -> None:
+                log.warning("%s: %s", name, message)
+
+            run_job(fn, CallbackContext(), name, JobEnd(failed=failed))
 
     def cancel(self, *kinds: str) -> bool:
         """Ask the running jobs of these kinds (all with none given) to stop; True when one was running."""

@@ -137,14 +137,20 @@ class EvidenceController(Controller):
         )
 
     def _current(self, generation: int, sha: str, case_dir: Path) -> bool:
+        return generation == self._generation and self.shows(case_dir, sha)
+
+    def shows(self, case_dir: Path, sha: str) -> bool:
+        """This item of this case is the selected one (a write's result is shown only then: the
+        write read its rows after it stored them, so they are newer than any read of the selection,
+        whichever generation made that read)."""
         evidence, store = self.state.evidence, self.ctx.store
-        return (
-            generation == self._generation
-            and evidence is not None
-            and evidence.sha256 == sha
-            and store is not None
-            and Path(store.path) == case_dir
-        )
+        return evidence is not None and evidence.sha256 == sha and store is not None and Path(
+            store.path) == case_dir
+
+    def selected(self) -> tuple[Path, Evidence] | None:
+        """The open case's folder and the selected item, or None when either is missing."""
+        store, evidence = self.ctx.store, self.state.evidence
+        return None if store is None or evidence is None else (Path(store.path), evidence)
 
     def _apply_in_steps(self, generation: int, case_dir: Path, data: SelectionData) -> None:
         """Step 3: the clues now, then the finding, then the sessions and turns, each in its own batch
