@@ -85,6 +85,10 @@ class AppState:
 
     # -- the selection and what depends on it
     evidence: Evidence | None = None
+    # The selected item's rows are still on their way (EvidenceController.select reads them in a job
+    # and applies them in steps): views drawn from several of them (history, map, clue engine) draw
+    # the item with nothing yet, then once when this turns False, not at every step.
+    selection_loading: bool = False
     clues: tuple[Clue, ...] = ()
     sessions: tuple[Session, ...] = ()  # the sessions of the selected evidence item
     session: Session | None = None
@@ -183,6 +187,7 @@ class AppState:
     def clear_selection(self) -> None:
         """Every field that depends on the evidence item, back to nothing (call inside :meth:`batch`)."""
         self.evidence = None
+        self.selection_loading = False
         self.clues = ()
         self.sessions = ()
         self.session = None

@@ -33,6 +33,7 @@ from geodesk.report.history import HistoryRow, Reference
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
+LEFT_AXIS_WIDTH = 56  # px: tick labels up to "20000" and the axis label
 COLUMNS = ("Turn", "Hint", "Prediction", "Moved (km)", "From ref. (km)", "Time (s)", "Status")
 Index = QModelIndex | QPersistentModelIndex
 
@@ -52,6 +53,18 @@ def plot_ranges(
 
 def _km(value: float | None) -> str:
     return "" if value is None else f"{value:,.1f}"
+
+
+# Each column's text of a row (the view asks for one cell at a time, many times per repaint).
+_DISPLAY: tuple[Any, ...] = (
+    lambda r: str(r.turn_index + 1),  # shown as Turn.number, from 1
+    lambda r: r.hint,
+    lambda r: r.prediction,
+    lambda r: _km(r.km_moved),
+    lambda r: _km(r.km_from_reference),
+    lambda r: "" if r.seconds is None else f"{r.seconds:.1f}",
+    lambda r: r.status,
+)
 
 
 class HistoryModel(QAbstractTableModel):
@@ -102,15 +115,7 @@ class HistoryModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ForegroundRole:
                 return QColor("#c92a2a")
         if role == Qt.ItemDataRole.DisplayRole:
-            return (
-                str(row.turn_index + 1),  # shown as Turn.number, from 1
-                row.hint,
-                row.prediction,
-                _km(row.km_moved),
-                _km(row.km_from_reference),
-                "" if row.seconds is None else f"{row.seconds:.1f}",
-                row.status,
-            )[index.column()]
+            return _DISPLAY[index.column()](row)
         if role == Qt.ItemDataRole.ToolTipRole and index.column() in (1, 2):
             return plain_tip(row.hint if index.column() == 1 else row.prediction)  # model text: plain
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 3, 4, 5):
@@ -166,6 +171,9 @@ class HistoryPanel(QWidget):
         self.plot.getViewBox().disableAutoRange()  # ranges come from the data (_update_plot)
         self.plot.setLabel("bottom", "turn")
         self.plot.setLabel("left", "km")
+        # A fixed axis width and a title row that is always there: new tick labels or a title
+        # appearing would otherwise lay the plot out again and repaint it a second time.
+        self.plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         self.moved_curve = self.plot.plot(
             [],
             [],
@@ -218,6 +226,9 @@ class HistoryPanel(QWidget):
         self.model.set_flags(flags)
 
     def set_rows(self, rows: list[HistoryRow], reference: Reference | None) -> None:
+        """Show these rows (nothing is laid out or repainted when they are the rows already shown)."""
+        if rows == self.model.rows and reference == self._reference:
+            return
         self.model.set_rows(rows, reference)
         self._reference = reference
         self._update_plot()
@@ -233,8 +244,8 @@ class HistoryPanel(QWidget):
             if self._shown.get(key) != points:
                 self._shown[key] = points
                 curve.setData([x for x, _ in points], [y for _, y in points])
-        title = None if self._reference is None else f"km from the {self._reference.label} point"
-        if self._shown.get("title", "") != title:
+        title = "" if self._reference is None else f"km from the {self._reference.label} point"
+        if self._shown.get("title") != title:  # "" at first: the title row is laid out once
             self._shown["title"] = title
             self.plot.setTitle(title)
         self.marker.setVisible(False)

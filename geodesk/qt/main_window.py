@@ -21,6 +21,7 @@ from geodesk.app import Application
 from geodesk.app.actions import ActionSpec, app_actions
 from geodesk.app.jobs import JobRunner
 from geodesk.app.state import Message, Progress
+from geodesk.qt.collector import settle
 from geodesk.qt.constraint_layer import ConstraintLayer
 from geodesk.qt.dialogs.prompts import DialogPrompts
 from geodesk.qt.docks.base import Dock
@@ -107,6 +108,8 @@ class MainWindow(QMainWindow):
         self.docks["history"].panel.ensure_plot()  # type: ignore[attr-defined]
         self.app.start()
         self.docks["map"].view.build(self.state.tile_folder, self.state.workspace)  # type: ignore[attr-defined]
+        settle()  # the libraries' objects leave the collector's full passes (geodesk/qt/collector.py)
+        self.state.watch("case", lambda _case: QTimer.singleShot(0, settle))  # and what opening loaded
 
     # ------------------------------------------------------------------ layout
     def _arrange_docks(self) -> None:

@@ -183,6 +183,9 @@ class MapView(QWebEngineView):
         self.ready.emit()
 
     def set_state(self, state: MapState, fit: bool = True) -> None:
+        """Draw this state (``fit``: fit the view to it); the page is told only when it changed."""
+        if state == self._state and not fit:
+            return
         self._state = state
         self._fit_next = self._fit_next or fit
         if self.is_ready:

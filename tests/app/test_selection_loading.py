@@ -258,3 +258,27 @@ def test_a_refused_write_says_why_and_changes_nothing(workspace: Path, photos: l
     assert "not a point" in said[-1]
     assert app.state.finding is not None and app.state.finding.version == 1
     assert app.ctx.writes_pending == 0
+
+
+def test_selection_loading_holds_from_the_click_until_the_last_step(
+    workspace: Path, photos: list[Path]
+) -> None:
+    app, runner, a, b = open_case_with_two_items(workspace, photos)
+    app.evidence.select(b)
+    runner.run_all()
+    assert not app.state.selection_loading
+    changes: list[bool] = []
+    app.state.watch("selection_loading", changes.append)
+    app.evidence.select(a)
+    assert app.state.selection_loading  # the item is shown with nothing of its rows yet
+    runner.release(READ)
+    runner.soon.pop(0)()  # the finding step: still loading
+    assert app.state.finding is not None and app.state.selection_loading
+    runner.steps()  # the sessions and turns, and the end of loading, in one batch
+    assert not app.state.selection_loading and [t.raw_answer for t in app.state.turns] == ["Lyon"]
+    assert changes == [True, False]
+    app.evidence.select(b)
+    app.evidence.select(None)  # nothing selected: nothing is loading, whatever was on its way
+    assert not app.state.selection_loading
+    runner.run_all()
+    assert not app.state.selection_loading and app.state.evidence is None

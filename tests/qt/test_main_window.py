@@ -103,6 +103,12 @@ def test_region_drawing_with_the_mouse_pins_a_clue(
     assert viewer.selected_key() == f"clue:{clue.id}"  # selecting the clue highlights its region
 
 
+def test_start_up_leaves_the_libraries_objects_out_of_the_collectors_passes(window: MainWindow) -> None:
+    import gc
+
+    assert window.state.started and gc.get_freeze_count() > 10000  # geodesk/qt/collector.py
+
+
 def test_clue_accept_reject_and_edit(qtbot: QtBot, window: MainWindow, images: list[Path]) -> None:
     window.app.cases.create("Clues")
     import_and_wait(qtbot, window, images[:1])

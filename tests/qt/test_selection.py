@@ -26,7 +26,7 @@ from geodesk.domain.model import (
     Turn,
 )
 from geodesk.qt.main_window import MainWindow
-from tests.app.test_selection_loading import HeldRunner, a_worked_item
+from tests.app.test_selection_loading import READ, HeldRunner, a_worked_item
 from tests.qt.conftest import import_and_wait
 from tests.qt.helpers import wait_summary
 
@@ -194,3 +194,33 @@ def test_writes_asked_for_just_before_closing_are_stored_in_order(
 
     with CaseStore.open(case_dir) as reopened:
         assert reopened.clues.get(clue.id).status.value == "rejected"
+
+
+def test_the_history_and_the_map_draw_the_rows_once_they_are_all_in(
+    qtbot: QtBot, workspace: Path, images: list[Path]
+) -> None:
+    runner = HeldRunner()
+    window = MainWindow(workspace, restore_layout=False, runner=runner)
+    qtbot.addWidget(window)
+    window.show()
+    window.app.evidence.import_workers = 0
+    window.app.cases.create("Steps")
+    window.app.evidence.import_paths(images[:2])
+    runner.run_all()
+    by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
+    a, b = by_name["harbour.jpg"], by_name["street.jpg"]
+    a_worked_item(window.app, a, "Lyon")
+    grid, history = window.docks["evidence"].grid, window.docks["history"].panel
+    view = window.docks["map"].view
+    grid.select_sha(b)
+    runner.run_all()
+    grid.select_sha(a)
+    assert view.state().title == "harbour.jpg" and view.state().turns == ()  # A, with nothing yet
+    runner.release(READ)  # the clues
+    runner.soon.pop(0)()  # the finding: the finding form shows it; history and map wait for the turns
+    assert window.docks["finding"].editor.lat.text() == "45.760000"
+    assert history.model.rowCount() == 0 and view.state().finding is None
+    runner.steps()  # the turns, and the end of loading: the history and the map draw everything once
+    assert history.model.rowCount() == 1 and history.plotted()["moved"][0] == []  # one turn: no move yet
+    assert history.plotted()["reference"][0] == [1.0]
+    assert view.state().finding is not None and len(view.state().turns) == 1

@@ -37,7 +37,7 @@ class ClueEngineController(Controller):
         self.sessions = sessions
         self.ocr = "hybrid"  # geodesk.services.clue_engine.DEFAULT_OCR; tests choose a faster reader
         self._check = 0  # the newest check started; an older one's result is dropped
-        self.state.watch_any(("evidence", "clues", "turns"), self.reload)
+        self.state.watch_any(("evidence", "clues", "turns", "selection_loading"), self.reload)
 
     # -- what the views show
     def _selection(self) -> tuple[Path | None, str | None]:
@@ -52,8 +52,8 @@ class ClueEngineController(Controller):
         store = self.ctx.store
         case_dir, sha = self._selection()
         self._check += 1
-        if store is None or case_dir is None or sha is None:
-            return  # clear_selection has emptied the fields
+        if store is None or case_dir is None or sha is None or self.state.selection_loading:
+            return  # clear_selection has emptied the fields (they are read once the rows are in)
         engine_clues = tuple(store.engine_clues.list(sha))
         with self.state.batch():
             self.state.engine_clues = engine_clues

@@ -121,6 +121,7 @@ class EvidenceController(Controller):
         with self.state.batch():  # step 1: the new item, with nothing of the previous one
             self.state.clear_selection()
             self.state.evidence = evidence
+            self.state.selection_loading = True
         chosen_sha = evidence.sha256
 
         def job(_ctx: JobContext) -> SelectionData:
@@ -170,12 +171,16 @@ class EvidenceController(Controller):
             if not self._current(generation, data.sha256, case_dir):
                 return
             still_empty, fill = steps[index]
-            if still_empty():
-                fill()
             if index + 1 < len(steps):
+                if still_empty():
+                    fill()
                 self.ctx.runner.call_soon(lambda: step(index + 1))
-            else:
-                self._applied = max(self._applied, generation)
+                return
+            with self.state.batch():  # the last rows and the end of loading: one redraw
+                if still_empty():
+                    fill()
+                self.state.selection_loading = False
+            self._applied = max(self._applied, generation)
 
         step(0)
 
@@ -187,6 +192,7 @@ class EvidenceController(Controller):
     def _load_failed(self, generation: int, evidence: Evidence, message: str) -> None:
         if generation == self._generation:
             self._applied = generation
+            self.state.selection_loading = False
             self.ctx.say("Evidence", f"{evidence.original_name} could not be read: {message}")
 
     def _apply(self, data: SelectionData) -> None:
@@ -208,6 +214,7 @@ class EvidenceController(Controller):
         self._applied = self._generation
         with self.state.batch():
             self._apply(read_selection(store, evidence.sha256, wanted))
+            self.state.selection_loading = False
             self.state.located = frozenset(store.evidence.located())
 
     def reload_clues(self) -> None:

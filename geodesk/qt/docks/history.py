@@ -26,13 +26,13 @@ class HistoryDock(Dock):
         self.setWidget(self.panel)
         self.panel.turn_selected.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", lambda index: None if index is None else self.panel.select_turn(index))
-        self.watch_all(("turns", "evidence", "finding"), self._show)
+        self.watch_all(("turns", "evidence", "finding", "selection_loading"), self._show)
         self.watch_all(("turns", "evidence", "turn_flags"), self._show_flags)
 
     def _show(self) -> None:
         s = self.state
-        if s.evidence is None:
-            self.panel.set_rows([], None)  # the table, the plot and its axes of nothing
+        if s.evidence is None or s.selection_loading:
+            self.panel.set_rows([], None)  # the table, the plot and its axes of nothing (yet)
             return
         rows = history_rows(list(s.turns), s.evidence, s.finding)
         self.panel.set_rows(rows, reference_point(s.evidence, s.finding))
@@ -58,9 +58,10 @@ class MapDock(Dock):
         self.view.finding_clicked.connect(app.findings.propose_point)  # proposes; Save records
         self.view.failed.connect(lambda m: app.ctx.say("Map", m))
         self._shown_for: str | None = None  # the evidence hash the map was last fitted to
+        self._fitted_loaded: str | None = None  # ... and fitted to once its rows were in
         # The case's map layers, read once per case (files on disk; refresh() reads them again).
         self._layers: tuple[Path | None, list[dict[str, Any]]] = (None, [])
-        self.watch_all(("evidence", "turns", "finding"), self._show)
+        self.watch_all(("evidence", "turns", "finding", "selection_loading"), self._show)
         self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", self.view.select_turn)
         self.watch("tile_folder", lambda folder: self.view.build(folder, self.state.workspace))
@@ -95,6 +96,11 @@ class MapDock(Dock):
         if s.evidence is None:
             self.view.set_state(map_state([]), fit=True)  # nothing's data: an empty map, the world view
             return
+        if s.selection_loading:  # the item and its EXIF point; its turns and finding once they are in
+            self._fitted_loaded = None
+            self.view.set_state(map_state([], s.evidence, layers=self._case_layers()), fit=fit)
+            return
+        fit, self._fitted_loaded = fit or sha != self._fitted_loaded, sha
         # The case's own map layers (KML/GeoJSON/GPX an analyst imported) are drawn with its items.
         layers = self._case_layers()
         caveat = None if s.session is None else s.session.model.caveat  # its sentence heads each popup
