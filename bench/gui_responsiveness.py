@@ -387,7 +387,7 @@ def click_through(workspace: Path, case_id: str, clicks: int) -> dict[str, Any]:
     # A tree before the selection was read in steps has no `loading`: its rows are in at once.
     loading = lambda: bool(getattr(window.app.evidence, "loading", False))  # noqa: E731
     # A tree whose writes run on the UI thread has no write jobs: they are done when the click returns.
-    writing = lambda: "write" in window.state.busy  # noqa: E731
+    writing = lambda: bool(getattr(window.app.ctx, "writes_pending", 0))  # noqa: E731
 
     def timed(kind: str, action: Any) -> None:
         meter.mark()
