@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -208,7 +209,17 @@ class HistoryPanel(QWidget):
         box_layout.setSpacing(2)
         box_layout.addWidget(self.plot, 1)
         box_layout.addWidget(self.plot_key)
-        self.splitter.addWidget(box)
+        # With no turn to plot a label stands in for the plot: the click on an item then does not
+        # also repaint an emptied plot (its axes are most of a repaint); the plot is painted once,
+        # when the item's rows are in.
+        self.plot_stack = QStackedWidget(self)
+        self.plot_stack.addWidget(box)
+        self.no_turns = QLabel("No turns to plot", self.plot_stack)
+        self.no_turns.setObjectName("historyNoTurns")
+        self.no_turns.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_turns.setStyleSheet("color: #868e96")
+        self.plot_stack.addWidget(self.no_turns)
+        self.splitter.addWidget(self.plot_stack)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
         self.plot.setMinimumWidth(260)
@@ -237,6 +248,8 @@ class HistoryPanel(QWidget):
         if self.plot is None:
             return
         rows = self.model.rows
+        if not rows:  # the label first: the emptied plot behind it is not painted
+            self.plot_stack.setCurrentWidget(self.no_turns)
         # x is the turn number people see (from 1), not the stored index.
         moved = [(r.turn_index + 1, r.km_moved) for r in rows if r.km_moved is not None]
         ref = [(r.turn_index + 1, r.km_from_reference) for r in rows if r.km_from_reference is not None]
@@ -253,7 +266,12 @@ class HistoryPanel(QWidget):
         if self._shown.get("ranges") != ranges or self.plot_range() != ranges:
             self._shown["ranges"] = ranges
             self.plot.getViewBox().setRange(xRange=ranges[0], yRange=ranges[1], padding=0)
+        if rows:  # drawn while hidden, shown (and painted) once
+            self.plot_stack.setCurrentIndex(0)
 
+    def plot_shown(self) -> bool:
+        """The plot is on screen (False: the "no turns" label stands in for it)."""
+        return self.plot is not None and self.plot_stack.currentIndex() == 0
     def plot_range(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """The plot's (x, y) ranges, or None before the plot exists."""
         if self.plot is None:

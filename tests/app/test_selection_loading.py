@@ -274,8 +274,10 @@ def test_selection_loading_holds_from_the_click_until_the_last_step(
     runner.release(READ)
     runner.soon.pop(0)()  # the finding step: still loading
     assert app.state.finding is not None and app.state.selection_loading
-    runner.steps()  # the sessions and turns, and the end of loading, in one batch
-    assert not app.state.selection_loading and [t.raw_answer for t in app.state.turns] == ["Lyon"]
+    runner.soon.pop(0)()  # the sessions and turns: still loading
+    assert [t.raw_answer for t in app.state.turns] == ["Lyon"] and app.state.selection_loading
+    runner.steps()  # the end of loading, a step of its own
+    assert not app.state.selection_loading
     assert changes == [True, False]
     app.evidence.select(b)
     app.evidence.select(None)  # nothing selected: nothing is loading, whatever was on its way

@@ -70,6 +70,7 @@ def docks_show_nothing_of_a(window: MainWindow, a_name: str) -> None:
     assert d["history"].panel.model.rowCount() == 0  # history table
     assert d["history"].panel.plotted()["moved"] == ([], [])
     assert d["history"].panel.plot_range() == ((0.0, 1.0), (0.0, 1.0))  # plot axes of nothing
+    assert not d["history"].panel.plot_shown()  # the "no turns" label stands in for the plot
     assert d["clues"].panel.tree.topLevelItemCount() == 0  # clue list
     finding = d["finding"].editor
     assert finding.lat.text() == "" and finding.lon.text() == "" and finding.history.count() == 0
@@ -219,8 +220,9 @@ def test_the_history_and_the_map_draw_the_rows_once_they_are_all_in(
     runner.release(READ)  # the clues
     runner.soon.pop(0)()  # the finding: the finding form shows it; history and map wait for the turns
     assert window.docks["finding"].editor.lat.text() == "45.760000"
-    assert history.model.rowCount() == 0 and view.state().finding is None
+    assert history.model.rowCount() == 0 and view.state().finding is None and not history.plot_shown()
     runner.steps()  # the turns, and the end of loading: the history and the map draw everything once
     assert history.model.rowCount() == 1 and history.plotted()["moved"][0] == []  # one turn: no move yet
+    assert history.plot_shown()
     assert history.plotted()["reference"][0] == [1.0]
     assert view.state().finding is not None and len(view.state().turns) == 1

@@ -154,8 +154,9 @@ class EvidenceController(Controller):
         return None if store is None or evidence is None else (Path(store.path), evidence)
 
     def _apply_in_steps(self, generation: int, case_dir: Path, data: SelectionData) -> None:
-        """Step 3: the clues now, then the finding, then the sessions and turns, each in its own batch
-        with the event loop free in between. A step does nothing for a selection that is no longer
+        """Step 3: the clues now, then the finding, then the sessions and turns, then the end of
+        loading (``state.selection_loading``), each in its own batch with the event loop free in
+        between. A step does nothing for a selection that is no longer
         current, and fills only fields still empty since step 1: a field set meanwhile (a finding
         saved, a session started) holds something newer than this read."""
         s = self.state
@@ -165,22 +166,21 @@ class EvidenceController(Controller):
                 finding=data.finding, finding_history=data.finding_history)),
             (lambda: s.session is None and not s.sessions and not s.turns, lambda: self._set(
                 sessions=data.sessions, session=data.session, turns=data.turns)),
+            # the end of loading, a step of its own: the views drawn from all the rows (history,
+            # map, the clue engine's check) draw then, in an event-loop turn of their own
+            (lambda: True, lambda: setattr(s, "selection_loading", False)),
         ]
 
         def step(index: int) -> None:
             if not self._current(generation, data.sha256, case_dir):
                 return
             still_empty, fill = steps[index]
+            if still_empty():
+                fill()
             if index + 1 < len(steps):
-                if still_empty():
-                    fill()
                 self.ctx.runner.call_soon(lambda: step(index + 1))
-                return
-            with self.state.batch():  # the last rows and the end of loading: one redraw
-                if still_empty():
-                    fill()
-                self.state.selection_loading = False
-            self._applied = max(self._applied, generation)
+            else:
+                self._applied = max(self._applied, generation)
 
         step(0)
 
