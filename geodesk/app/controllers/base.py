@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from geodesk.store import CaseStore, Settings, Workspace
 
 log = logging.getLogger(__name__)
-WRITE_JOB = "write"  # the kind of the analyst's writes to the open case (``AppContext.write``)
 
 
 class AppContext:
@@ -163,7 +162,9 @@ class AppContext:
             self._write_running = False
             self._next_write()
 
-        self.start_job(WRITE_JOB, fn, name, on_result=on_result, on_failed=on_failed, on_finished=ended)
+        # Straight to the runner, not through start_job: a write is not in ``state.busy`` (no action
+        # waits on it, and two busy changes per click would have every view that watches it redraw).
+        self.runner.start(fn, name, on_result=on_result, on_failed=on_failed, on_finished=ended)
 
     def finish_writes(self) -> None:
         """Run the writes not started yet here and now, in order (on close: after the runner's jobs
