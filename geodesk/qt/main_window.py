@@ -21,7 +21,6 @@ from geodesk.app import Application
 from geodesk.app.actions import ActionSpec, app_actions
 from geodesk.app.jobs import JobRunner
 from geodesk.app.state import Message, Progress
-from geodesk.qt.collector import settle
 from geodesk.qt.constraint_layer import ConstraintLayer
 from geodesk.qt.dialogs.prompts import DialogPrompts
 from geodesk.qt.docks.base import Dock
@@ -32,6 +31,7 @@ from geodesk.qt.docks.evidence import EvidenceDock, MetadataDock
 from geodesk.qt.docks.history import HistoryDock, MapDock
 from geodesk.qt.docks.image import ImagePane
 from geodesk.qt.docks.session import HintsDock, SessionDock
+from geodesk.qt.interpreter import settle
 from geodesk.qt.layout import fit_to_screen, hide_stale_tab_bars, restore_layout
 from geodesk.qt.settings import LAYOUT_VERSION, LayoutSettings
 from geodesk.qt.sun_marking import SunMarker
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.docks["history"].panel.ensure_plot()  # type: ignore[attr-defined]
         self.app.start()
         self.docks["map"].view.build(self.state.tile_folder, self.state.workspace)  # type: ignore[attr-defined]
-        settle()  # the libraries' objects leave the collector's full passes (geodesk/qt/collector.py)
+        settle()  # the libraries' objects leave the collector's full passes (geodesk/qt/interpreter.py)
         self.state.watch("case", lambda _case: QTimer.singleShot(0, settle))  # and what opening loaded
 
     # ------------------------------------------------------------------ layout

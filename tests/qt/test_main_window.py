@@ -103,10 +103,14 @@ def test_region_drawing_with_the_mouse_pins_a_clue(
     assert viewer.selected_key() == f"clue:{clue.id}"  # selecting the clue highlights its region
 
 
-def test_start_up_leaves_the_libraries_objects_out_of_the_collectors_passes(window: MainWindow) -> None:
+def test_start_up_sets_the_interpreter_for_the_ui_thread(window: MainWindow) -> None:
     import gc
+    import sys
 
-    assert window.state.started and gc.get_freeze_count() > 10000  # geodesk/qt/collector.py
+    from geodesk.qt.interpreter import SWITCH_INTERVAL_S
+
+    assert window.state.started and gc.get_freeze_count() > 10000  # geodesk/qt/interpreter.py
+    assert sys.getswitchinterval() == SWITCH_INTERVAL_S  # set when geodesk.qt is imported
 
 
 def test_clue_accept_reject_and_edit(qtbot: QtBot, window: MainWindow, images: list[Path]) -> None:
