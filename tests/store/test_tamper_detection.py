@@ -29,7 +29,7 @@ from geodesk.domain import (
 )
 from geodesk.services.cases import export_case
 from geodesk.services.verify import verify_case, verify_report
-from geodesk.store import CaseStore, Workspace
+from geodesk.store import CaseStore, NotACaseError, Workspace
 from geodesk.store._codec import canonical_json
 from geodesk.store.anchor import CaseAnchor
 from geodesk.store.audit import entry_hash
@@ -370,3 +370,24 @@ def test_a_removed_model_caveat_or_an_edited_truth_is_reported(store: CaseStore)
     problems = verify_case(store)
     assert any("ground truth of evidence" in p and "changed outside geodesk" in p for p in problems), problems
     assert not any(p.startswith(f"session {session.id}") for p in problems)
+
+
+def test_writes_through_a_writer_connection_keep_the_chain_and_the_anchor(store: CaseStore) -> None:
+    """The desktop app stores a clue's review or a finding from a worker thread through
+    CaseStore.open_writer: same transactions, audit entries and workspace anchor as the case's own."""
+    evidence = add_evidence(store, b"\xff\xd8 photo " * 300, "a.jpg")
+    clue = store.clues.add(Clue(None, evidence.sha256, "road", "yellow line", ClueSource.MODEL))
+    assert clue.id is not None
+    with CaseStore.open_writer(store.path) as writer:
+        assert writer.anchor is not None  # the workspace has a key
+        writer.clues.update_status(clue.id, ClueStatus.ACCEPTED)
+        writer.findings.save(Finding(None, evidence.sha256, 59.9, 10.7, 5.0, FindingStatus.PROBABLE, "quay"))
+    assert store.clues.get(clue.id).status is ClueStatus.ACCEPTED
+    assert verify_case(store) == []  # the chain is unbroken and its head is the anchored one
+    store.findings.save(Finding(None, evidence.sha256, 59.8, 10.7, 2.0, FindingStatus.CONFIRMED, "ferry"))
+    assert verify_case(store) == []  # the case's own store goes on from the writer's entries
+
+
+def test_a_writer_connection_needs_a_case_folder(tmp_path: Path) -> None:
+    with pytest.raises(NotACaseError, match="is not a geodesk case folder"):
+        CaseStore.open_writer(tmp_path)
