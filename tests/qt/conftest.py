@@ -81,8 +81,13 @@ def import_and_wait(qtbot: QtBot, window: MainWindow, paths: list[Path]) -> obje
 
 
 def writes_done(qtbot: QtBot, window: MainWindow) -> None:
-    """Wait until the analyst's writes (clue reviews, findings: jobs, in order) have ended and been shown."""
-    qtbot.waitUntil(lambda: window.app.ctx.writes_pending == 0, timeout=10000)
+    """Wait until the analyst's writes (clue reviews, findings: jobs, in order) have ended and been shown.
+
+    The views drawn from all of a selection's rows (map, history) draw a write's result once the
+    selection's own read is in, so a write made while that read is on its way waits for it too."""
+    qtbot.waitUntil(
+        lambda: window.app.ctx.writes_pending == 0 and not window.state.selection_loading, timeout=10000
+    )
 
 
 def wait_image(qtbot: QtBot, window: MainWindow) -> None:
