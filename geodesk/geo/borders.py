@@ -279,10 +279,16 @@ class CountryBorders:
             return empty, np.zeros(1, dtype=np.int64), empty
         _, line_polys = self._border_lines
         chord = 2.0 * np.sin(BORDER_BAND_KM / 6371.0 / 2.0)
-        hits = self._border_tree.query_ball_point(unit_vectors(lats[ask], lons[ask]), r=chord)  # (A,) lists
-        sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=ask.size)
-        if not sizes.any():
+        xyz = unit_vectors(lats[ask], lons[ask])  # (A, 3)
+        # the raster over-approximates: one nearest-vertex query (arrays, no lists) keeps the points
+        # that have a border vertex that near, and only those get the ball query
+        nearest, _ = self._border_tree.query(xyz, k=1, distance_upper_bound=chord * (1.0 + 1e-9))
+        within = np.isfinite(np.asarray(nearest))
+        ask, xyz = ask[within], xyz[within]
+        if ask.size == 0:
             return empty, np.zeros(1, dtype=np.int64), empty
+        hits = self._border_tree.query_ball_point(xyz, r=chord)  # (A',) lists of vertex indices
+        sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=ask.size)
         vertex = np.fromiter((v for h in hits for v in h), dtype=np.int64, count=int(sizes.sum()))
         owner = np.repeat(np.arange(ask.size), sizes)  # (H,) position in ``ask`` of each vertex hit
         # every (point, polygon) pair once: both polygons of each vertex's line

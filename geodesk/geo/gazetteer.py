@@ -65,6 +65,9 @@ from geodesk.geo.text import keys_for
 
 COAST_SNAP_KM = 10.0
 TERRITORY_SNAP_KM = 50.0
+# A point whose nearest place is in another country than its own looks for its country's nearest
+# place among this many nearest places first (exact when one is there), then in that country's tree.
+OTHER_COUNTRY_NEIGHBOURS = 8
 LEVELS = ("country", "region", "city")
 
 
@@ -301,6 +304,16 @@ class Gazetteer:
         place_d = np.where(same, d_near, np.nan)  # (N,)
         other = np.flatnonzero(~same & ~at_sea)
         if other.size:
+            # Most such points have a place of the decided country among their few nearest places: the
+            # first of those is its nearest (one query for all). The rest ask that country's own tree.
+            d_k, i_k = index.nearest(lat[other], lon[other], k=OTHER_COUNTRY_NEIGHBOURS)  # (K, k)
+            match = t.place_cid[i_k] == cid[other][:, None]  # (K, k), in order of distance
+            found = match.any(axis=1)
+            first = match.argmax(axis=1)
+            hit = np.flatnonzero(found)
+            place_idx[other[hit]] = i_k[hit, first[hit]]
+            place_d[other[hit]] = d_k[hit, first[hit]]
+            other = other[~found]
             other_cid = cid[other]
             for c in np.unique(other_cid).tolist():
                 rows = other[other_cid == c]
