@@ -31,6 +31,7 @@ EDGE_STEP_DEG = 0.02  # outline vertices at most this far apart for nearest_outl
 # so a distance is at most ~0.6 km longer than the true one.
 BORDER_BAND_KM = 5.0
 BORDER_STEP_DEG = 0.01
+BAND_QUERY_VERTICES = 32  # nearest border vertices asked per point in one array query
 
 
 class CountryBorders:
@@ -280,17 +281,25 @@ class CountryBorders:
         _, line_polys = self._border_lines
         chord = 2.0 * np.sin(BORDER_BAND_KM / 6371.0 / 2.0)
         xyz = unit_vectors(lats[ask], lons[ask])  # (A, 3)
-        # the raster over-approximates: one nearest-vertex query (arrays, no lists) keeps the points
-        # that have a border vertex that near, and only those get the ball query
-        nearest, _ = self._border_tree.query(xyz, k=1, distance_upper_bound=chord * (1.0 + 1e-9))
-        within = np.isfinite(np.asarray(nearest))
-        ask, xyz = ask[within], xyz[within]
-        if ask.size == 0:
+        # The raster over-approximates. The BAND_QUERY_VERTICES nearest vertices within the band (as
+        # arrays; a line has ~10 vertices that near) give each point's lines; a point with that many
+        # that near asks for all of them (a list per point, rare).
+        k = BAND_QUERY_VERTICES
+        dist, idx = self._border_tree.query(xyz, k=k, distance_upper_bound=chord)  # (A, k)
+        within = np.isfinite(dist)  # (A, k), each row True...True False...False
+        owner_k, slot_k = np.nonzero(within & ~within[:, -1:])  # rows not all within: their hits
+        full = np.flatnonzero(within[:, -1])  # rows with k vertices that near: ask for all
+        owner_parts, vertex_parts = [owner_k], [idx[owner_k, slot_k]]
+        if full.size:
+            hits = self._border_tree.query_ball_point(xyz[full], r=chord)  # (F,) lists of vertex indices
+            sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=full.size)
+            owner_parts.append(np.repeat(full, sizes))
+            flat = np.fromiter((v for h in hits for v in h), dtype=np.int64, count=int(sizes.sum()))
+            vertex_parts.append(flat)
+        owner = np.concatenate(owner_parts)  # (H,) position in ``ask`` of each vertex hit
+        vertex = np.concatenate(vertex_parts).astype(np.int64)  # (H,)
+        if owner.size == 0:
             return empty, np.zeros(1, dtype=np.int64), empty
-        hits = self._border_tree.query_ball_point(xyz, r=chord)  # (A',) lists of vertex indices
-        sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=ask.size)
-        vertex = np.fromiter((v for h in hits for v in h), dtype=np.int64, count=int(sizes.sum()))
-        owner = np.repeat(np.arange(ask.size), sizes)  # (H,) position in ``ask`` of each vertex hit
         # every (point, polygon) pair once: both polygons of each vertex's line
         pair = np.unique(np.concatenate([owner, owner]) * len(self.geometries) + line_polys[vertex].T.ravel())
         point, poly = np.divmod(pair, len(self.geometries))

@@ -147,6 +147,21 @@ def test_the_band_is_bounded() -> None:
     assert 1.0 < km[0] < BORDER_BAND_KM and np.isinf(km[1:]).all()
 
 
+def test_a_tripoint_has_three_candidates_however_many_vertices_are_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from geodesk.geo import borders as borders_mod
+
+    borders = default_gazetteer().borders
+    lat, lon = np.asarray([47.5896, 48.5818]), np.asarray([7.5886, 7.7510])  # Basel's tripoint; Strasbourg
+    found = borders.border_band(lat, lon)
+    _, start, polys = found
+    assert {borders.codes[p] for p in polys[start[0] : start[1]]} == {"FR", "DE", "CH"}
+    monkeypatch.setattr(borders_mod, "BAND_QUERY_VERTICES", 3)  # every point takes the list path
+    for a, b in zip(found, borders.border_band(lat, lon), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_one_point_and_a_batch_agree(gaz: Gazetteer) -> None:
     lat, lon = _own_point(gaz, "Goma", "CD")
     fresh = Gazetteer()
