@@ -83,7 +83,7 @@ class ReverseColumns:
     distance_km: npt.NDArray[np.float64]  # (N,)
     place_index: npt.NDArray[np.int64]  # (N,) row of the reported place in the place table, -1: none
     dispute: list[str | None]  # Natural Earth's note naming the claimants of a disputed area, else None
-    border_zone: list[str | None]  # the time zone whose polygon decided the country at a border, else None
+    border_zone: list[str | None]  # the time zone that overrode the 1:10m answer at a border, else None
 
     def __len__(self) -> int:
         return len(self.country_code)
