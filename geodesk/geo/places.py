@@ -28,10 +28,11 @@ QUERY_WORKERS = -1
 # A power of two (the candidate comparison runs in widths 2, 4, 8, ...). 32 answers 67 % of uniform
 # random points from the lists (16: 56 %) for ~0.5 s more build time; 64 gains nothing more.
 CELL_CANDIDATES = 32
-# Cells whose candidate list would be longer (dense land) are split into SUBCELLS_PER_DEGREE² subcells
-# with lists of their own (0.5 degree: half of those points answered without the KD-tree; ~0.5 s more
-# build time, ~9 MB; 0.25 degree would answer 84 % for 2.5 s and 36 MB).
-SUBCELLS_PER_DEGREE = 2
+# Cells whose candidate list would be longer (dense land) are split into 2 x 2 subcells with lists of
+# their own, and the subcells that are still too dense once more (0.5, then 0.25 degree): ~85 % of
+# those points are answered without the KD-tree, for ~1 s more build time and ~25 MB (int32 lists).
+SUBCELL_LEVELS = 2
+SUBCELLS_PER_SIDE = 2
 # Batches at least this big are queried in spatial order (see locality_order); smaller ones as given.
 SORT_QUERIES_FROM = 512
 # Smaller batches stay on the calling thread: starting the workers costs more than they save.
@@ -136,23 +137,34 @@ class PlaceIndex:
         return self._candidate_lists(lat0.ravel(), lon0.ravel(), 1.0)
 
     @cached_property
-    def _subcells(self) -> tuple[IntArray, IntArray, IntArray]:
-        """Candidate lists for the subcells of the 1-degree cells whose list is too long (count 0).
+    def _subcells(self) -> list[tuple[IntArray, IntArray, npt.NDArray[np.int32]]]:
+        """Candidate lists for the subcells of the cells whose list is too long (count 0), level by
+        level: each level splits the previous level's dense cells (the 1-degree cells first) into
+        SUBCELLS_PER_SIDE² subcells.
 
-        Returns (base, count, candidates): (64800,), (S,) and (S, CELL_CANDIDATES). The subcells of
-        cell c are rows base[c] .. base[c] + SUBCELLS_PER_DEGREE² - 1 (row-major from the south-west
-        corner; base -1: c has its own list), with the same guarantee and layout as :attr:`_cells`.
-        Built on the first batch that has such points (~0.5 s)."""
+        Per level: (base, count, candidates): (P,) for the P cells of the level above, the first of
+        each dense cell's subcells (-1: the cell has its own list), then (S,) and (S, CELL_CANDIDATES)
+        as :attr:`_cells` describes (row-major from the cell's south-west corner; int32 indices).
+        Built on the first batch that has such points (~1 s)."""
         count, _ = self._cells
-        dense = np.flatnonzero(count == 0)  # (D,)
-        per = SUBCELLS_PER_DEGREE
-        base = np.full(count.size, -1, dtype=np.int64)
-        base[dense] = np.arange(dense.size) * per * per
-        step = np.arange(per) / per  # (per,) offsets of the subcells' south-west corners
-        lat0 = (dense // 360 - 90.0)[:, None, None] + step[None, :, None] + 0.0 * step[None, None, :]
-        lon0 = (dense % 360 - 180.0)[:, None, None] + 0.0 * step[None, :, None] + step[None, None, :]
-        sub_count, sub_cand = self._candidate_lists(lat0.ravel(), lon0.ravel(), 1.0 / per)
-        return base, sub_count, sub_cand
+        per = SUBCELLS_PER_SIDE
+        k = np.arange(per * per)
+        cells = np.arange(count.size)
+        lat0 = (cells // 360 - 90.0).astype(np.float64)  # (C,) south-west corners of the level above
+        lon0 = (cells % 360 - 180.0).astype(np.float64)
+        size = 1.0
+        levels: list[tuple[IntArray, IntArray, npt.NDArray[np.int32]]] = []
+        for _ in range(SUBCELL_LEVELS):
+            dense = np.flatnonzero(count == 0)  # (D,)
+            base = np.full(count.size, -1, dtype=np.int64)
+            base[dense] = np.arange(dense.size) * per * per
+            step = size / per
+            lat0 = (lat0[dense][:, None] + (k // per)[None, :] * step).ravel()  # (D * per²,)
+            lon0 = (lon0[dense][:, None] + (k % per)[None, :] * step).ravel()
+            count, cand = self._candidate_lists(lat0, lon0, step)
+            levels.append((base, count, cand.astype(np.int32)))
+            size = step
+        return levels
 
     def _candidate_lists(self, lat0: FloatArray, lon0: FloatArray, size: float) -> tuple[IntArray, IntArray]:
         """(count, candidates) for the lat/lon cells of side ``size`` degrees with these south-west
@@ -233,22 +245,30 @@ class PlaceIndex:
         self._pick_from_lists(out, np.flatnonzero(n_cand > 0), n_cand, cand, cell, lat, lon)
         if dense.size and lat.shape[0] < SORT_QUERIES_FROM and "_subcells" not in self.__dict__:
             out[dense] = self._query(lat[dense], lon[dense], self._tree, 1)  # not worth building them
-        elif dense.size:
-            base, sub_count, sub_cand = self._subcells
-            per = SUBCELLS_PER_DEGREE
-            # position inside the cell (cell_of puts 90°N and 180°E in the last row / column)
-            frac_lat = lat[dense] + 90.0 - cell[dense] // 360
-            frac_lon = lon[dense] + 180.0 - cell[dense] % 360
-            sub_row = np.clip(np.floor(frac_lat * per), 0, per - 1).astype(np.int64)
-            sub_col = np.clip(np.floor(frac_lon * per), 0, per - 1).astype(np.int64)
-            sub = np.zeros(lat.shape[0], dtype=np.int64)
-            sub[dense] = base[cell[dense]] + sub_row * per + sub_col
+            return out
+        per = SUBCELLS_PER_SIDE
+        # each dense point's cell at the level above: its index and south-west corner (cell_of puts
+        # 90°N and 180°E in the last row / column, hence the clip below)
+        at, size = cell[dense], 1.0
+        corner_lat = (at // 360 - 90).astype(np.float64)
+        corner_lon = (at % 360 - 180).astype(np.float64)
+        for base, sub_count, sub_cand in self._subcells if dense.size else ():
+            step = size / per
+            sub_row = np.clip(np.floor((lat[dense] - corner_lat) / step), 0, per - 1)
+            sub_col = np.clip(np.floor((lon[dense] - corner_lon) / step), 0, per - 1)
+            at = base[at] + (sub_row * per + sub_col).astype(np.int64)
+            corner_lat, corner_lon, size = corner_lat + sub_row * step, corner_lon + sub_col * step, step
             n_sub = np.zeros(lat.shape[0], dtype=np.int64)
-            n_sub[dense] = sub_count[sub[dense]]
-            self._pick_from_lists(out, dense[n_sub[dense] > 0], n_sub, sub_cand, sub, lat, lon)
-            hard = dense[n_sub[dense] == 0]
-            if hard.size:
-                out[hard] = self._query(lat[hard], lon[hard], self._tree, 1)
+            n_sub[dense] = sub_count[at]
+            list_of = np.zeros(lat.shape[0], dtype=np.int64)
+            list_of[dense] = at
+            self._pick_from_lists(out, dense[n_sub[dense] > 0], n_sub, sub_cand, list_of, lat, lon)
+            still = n_sub[dense] == 0
+            dense, at, corner_lat, corner_lon = dense[still], at[still], corner_lat[still], corner_lon[still]
+            if dense.size == 0:
+                break
+        if dense.size:
+            out[dense] = self._query(lat[dense], lon[dense], self._tree, 1)
         return out
 
     def _pick_from_lists(
@@ -256,7 +276,7 @@ class PlaceIndex:
         out: IntArray,
         rows: IntArray,
         n_cand: IntArray,
-        cand: IntArray,
+        cand: npt.NDArray[np.integer],
         list_of: IntArray,
         lat: FloatArray,
         lon: FloatArray,

@@ -11,7 +11,7 @@ from geodesk.geo import Gazetteer, default_gazetteer
 from geodesk.geo.distance import haversine_km_np
 from geodesk.geo.gazetteer import ReverseColumns, places_from_columns
 from geodesk.geo.names import CountryNames, country_display_names
-from geodesk.geo.places import CELL_CANDIDATES, SUBCELLS_PER_DEGREE, cell_of, unit_vectors
+from geodesk.geo.places import CELL_CANDIDATES, SUBCELL_LEVELS, SUBCELLS_PER_SIDE, cell_of, unit_vectors
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +98,24 @@ def test_cell_shortcut_is_exact_against_brute_force(gaz: Gazetteer) -> None:
 
 
 def test_subcells_of_dense_cells_are_exact(gaz: Gazetteer) -> None:
-    # points in the dense 1-degree cells, on and beside the subcell edges: answered from the
-    # subcells' lists (or the tree), always the nearest place
+    # points in the dense 1-degree cells, on and beside the subcell edges of both levels: answered
+    # from the subcells' lists (or the tree), always the nearest place
     index = gaz.places
     count, _ = index._cells
-    base, sub_count, sub_cand = index._subcells
-    per = SUBCELLS_PER_DEGREE
-    dense = np.flatnonzero(count == 0)
-    assert (base[dense] >= 0).all() and (base[count > 0] == -1).all()
-    assert sub_count.shape == (dense.size * per * per,) and (sub_count > 0).any() and (sub_count == 0).any()
+    levels = index._subcells
+    per = SUBCELLS_PER_SIDE
+    assert len(levels) == SUBCELL_LEVELS
+    parent_count = count
+    for base, sub_count, _ in levels:  # each level splits exactly the dense cells of the one above
+        dense = np.flatnonzero(parent_count == 0)
+        assert (base[dense] >= 0).all() and (base[parent_count > 0] == -1).all()
+        assert sub_count.shape == (dense.size * per * per,) and (sub_count > 0).any()
+        parent_count = sub_count
     rng = np.random.default_rng(27)
-    cells = rng.choice(dense, 500)
-    edge = rng.choice([0.0, 1e-9, 0.5 - 1e-9, 0.5, 0.5 + 1e-9, 0.25, 1.0 - 1e-9], size=(2, cells.size))
+    cells = rng.choice(np.flatnonzero(count == 0), 500)
+    edge = rng.choice(
+        [0.0, 1e-9, 0.25 - 1e-9, 0.25, 0.5 - 1e-9, 0.5, 0.5 + 1e-9, 0.75, 1.0 - 1e-9], size=(2, cells.size)
+    )
     lat = np.minimum(cells // 360 - 90.0 + edge[0], 90.0)
     lon = np.minimum(cells % 360 - 180.0 + edge[1], 180.0)
     lat, lon = np.concatenate([lat, [90.0, -90.0]]), np.concatenate([lon, [180.0, -180.0]])
@@ -118,7 +124,10 @@ def test_subcells_of_dense_cells_are_exact(gaz: Gazetteer) -> None:
     for k in range(lat.size):
         brute = haversine_km_np(lat[k], lon[k], table.lat, table.lon).min()
         assert d[2 * k] == pytest.approx(brute, abs=1e-6)
-    for c in rng.choice(np.flatnonzero(sub_count > 1), 30):  # the lists' reach, checked directly
+    # the lists' reach, checked directly on the first level's subcells
+    base, sub_count, sub_cand = levels[0]
+    dense = np.flatnonzero(count == 0)
+    for c in rng.choice(np.flatnonzero(sub_count > 1), 30):
         cell, k = dense[c // (per * per)], c % (per * per)
         lat = cell // 360 - 90.0 + (k // per + rng.uniform(0, 1, 40)) / per
         lon = cell % 360 - 180.0 + (k % per + rng.uniform(0, 1, 40)) / per
