@@ -30,7 +30,7 @@ QUERY_WORKERS = -1
 CELL_CANDIDATES = 32
 # Cells whose candidate list would be longer (dense land) are split into 2 x 2 subcells with lists of
 # their own, and the subcells that are still too dense once more (0.5, then 0.25 degree): ~85 % of
-# those points are answered without the KD-tree, for ~1 s more build time and ~25 MB (int32 lists).
+# those points are answered without the KD-tree, for ~1.5 s more build time and 27 MB (int32 lists).
 SUBCELL_LEVELS = 2
 SUBCELLS_PER_SIDE = 2
 # Batches at least this big are queried in spatial order (see locality_order); smaller ones as given.
@@ -145,7 +145,7 @@ class PlaceIndex:
         Per level: (base, count, candidates): (P,) for the P cells of the level above, the first of
         each dense cell's subcells (-1: the cell has its own list), then (S,) and (S, CELL_CANDIDATES)
         as :attr:`_cells` describes (row-major from the cell's south-west corner; int32 indices).
-        Built on the first batch that has such points (~1 s)."""
+        Built on the first batch of SORT_QUERIES_FROM or more points that has such points (~1.5 s)."""
         count, _ = self._cells
         per = SUBCELLS_PER_SIDE
         k = np.arange(per * per)
