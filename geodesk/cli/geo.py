@@ -37,9 +37,11 @@ def register(subparsers: Any) -> None:
         "for every row of a CSV file with columns lat,lon (header required; '-' reads standard input). "
         "The city is the place a person would name (population and distance: the Eiffel Tower is in "
         "Paris) unless --rule nearest asks for the nearest populated place, the rule evaluation uses. "
-        "A disputed area's 'dispute' names its claimants. File input prints one JSON object per line "
-        "in input order; a bad row prints an object with an 'error' field, the rest go on, and the "
-        "exit code is 2 if any row failed.",
+        "A disputed area's 'dispute' names its claimants. Within 5 km of a land border, where the 1:10m "
+        "line is generalised, the time-zone polygon decides between the countries near the point when "
+        "its zone covers exactly one of them ('border_zone' names it). File input prints one JSON "
+        "object per line in input order; a bad row prints an object with an 'error' field, the rest "
+        "go on, and the exit code is 2 if any row failed.",
     )
     rev.add_argument("lat", nargs="?", help="latitude in decimal degrees (-90..90)")
     rev.add_argument("lon", nargs="?", help="longitude in decimal degrees (-180..180)")
@@ -56,8 +58,9 @@ def register(subparsers: Any) -> None:
     prep = sub.add_parser(
         "prepare",
         help="build the geography cache that makes the first reverse geocoding fast",
-        description="Read the Natural Earth 1:10m borders and the GeoNames places once and save the "
-        "prepared arrays in the geography cache ($GEODESK_CACHE, else the user cache folder), keyed "
+        description="Read the Natural Earth 1:10m borders, the GeoNames places and which countries each "
+        "time zone covers (ADR 0055) once and save the prepared arrays in the geography cache "
+        "($GEODESK_CACHE, else the user cache folder), keyed "
         "by the source files' SHA-256. Any geo command builds it on first use; this builds it ahead "
         "(set-up runs it). A stale or damaged cache file is rebuilt.",
     )
@@ -96,8 +99,15 @@ def _gazetteer() -> Any:
     return default_gazetteer()
 
 
-def _place_document(lat: float, lon: float, place: Any, dispute: str | None) -> dict[str, Any]:
-    return {**place.as_dict(), "dispute": dispute, "lat": lat, "lon": lon}
+def _place_document(columns: Any, k: int, lat: float, lon: float) -> dict[str, Any]:
+    """Row k of reverse-geocoded columns as the JSON document ``geo reverse`` prints."""
+    return {
+        **columns.place(k).as_dict(),
+        "dispute": columns.dispute[k],
+        "border_zone": columns.border_zone[k],
+        "lat": lat,
+        "lon": lon,
+    }
 
 
 def _columns(gaz: Any, rule: str, lats: list[float], lons: list[float]) -> Any:
@@ -122,7 +132,7 @@ def _reverse(args: argparse.Namespace) -> int:
         columns = _columns(_gazetteer(), args.rule, [lat], [lon])
     except GeoDataError as exc:
         raise CliError(str(exc)) from None
-    doc = _place_document(lat, lon, columns.place(0), columns.dispute[0])
+    doc = _place_document(columns, 0, lat, lon)
     emit(args, doc, _human_place(doc))
     return 0
 
@@ -138,6 +148,11 @@ def _human_place(doc: dict[str, Any]) -> str:
     lines.append(f"country:  {doc['country']} ({doc['country_code']})")
     if doc["dispute"]:
         lines.append(f"disputed: {doc['dispute']}")
+    if doc["border_zone"]:
+        lines.append(
+            f"border:   decided by the {doc['border_zone']} time-zone polygon "
+            "(the 1:10m line is generalised here)"
+        )
     lines.append(f"region:   {doc['region'] or '-'}")
     if doc["city"] is not None:
         lines.append(f"city:     {doc['city']} ({doc['distance_km']:.1f} km away)")
@@ -182,7 +197,7 @@ def _reverse_file(path: str, rule: str) -> int:
             for line, raw_lat, raw_lon, la, lo, err in batch:
                 if err is None:
                     assert la is not None and lo is not None and columns is not None
-                    doc = _place_document(la, lo, columns.place(k), columns.dispute[k])
+                    doc = _place_document(columns, k, la, lo)
                     k += 1
                 else:
                     failed += 1

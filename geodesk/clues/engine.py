@@ -258,7 +258,17 @@ def metadata_findings(evidence: Evidence) -> MetadataReading:
         )
     warnings: list[str] = []
     gps_country = evidence.place.country_code if evidence.place is not None else None
-    if gps_country and gps_country not in reading.countries:
+    gps_zone = timezones.point_zone(evidence.gps.lat, evidence.gps.lon) if evidence.gps is not None else None
+    zone_minutes = timezones.offset_minutes_in(gps_zone, reading.utc) if gps_zone else None
+    if zone_minutes is not None:
+        # the GPS point's own zone (its polygon): exact where a country spans several offsets
+        if zone_minutes != reading.offset_minutes:
+            warnings.append(
+                f"the capture time's offset {reading.offset_text} was not the time in {gps_zone} (the GPS "
+                f"point's time zone) on {reading.utc.date().isoformat()}: the camera clock or the GPS point "
+                "is wrong"
+            )
+    elif gps_country and gps_country not in reading.countries:
         warnings.append(
             f"the capture time's offset {reading.offset_text} was not used in {gps_country} (the GPS point's "
             f"country) on {reading.utc.date().isoformat()}: the camera clock or the GPS point is wrong"
@@ -280,6 +290,7 @@ def metadata_findings(evidence: Evidence) -> MetadataReading:
             "zones": list(reading.zones),
             "countries": list(reading.countries),
             "gps_country": gps_country,
+            "gps_zone": gps_zone,
             "warnings": warnings,
         },
     )

@@ -4,7 +4,8 @@ A photo's EXIF time with its offset (``OffsetTimeOriginal``: ``+05:30``) says wh
 clock kept. The zones that had that offset at that instant (daylight saving included, and every
 historical change the tz database records) and the countries of those zones (``zone.tab`` in the
 ``tzdata`` package) are where the camera could have been set to local time. A camera left on home
-time or UTC gives a wrong offset, so this is a strong clue, not proof.
+time or UTC gives a wrong offset, so this is a strong clue, not proof. The GPS point's own zone comes
+from the time-zone polygons that reverse geocoding uses at borders (:mod:`geodesk.geo.timezones`).
 """
 
 from __future__ import annotations
@@ -12,23 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from importlib import resources
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from geodesk.geo.timezones import zone_at, zone_countries
 
-@cache
-def zone_countries() -> dict[str, tuple[str, ...]]:
-    """IANA zone -> ISO alpha-2 countries, from tzdata's zone.tab and zone1970.tab."""
-    table: dict[str, set[str]] = {}
-    for name in ("zone.tab", "zone1970.tab"):
-        text = resources.files("tzdata").joinpath("zoneinfo", name).read_text(encoding="utf-8")
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            fields = line.split("\t")
-            for code in fields[0].split(","):
-                table.setdefault(fields[2], set()).add(code)
-    return {zone: tuple(sorted(codes)) for zone, codes in table.items()}
+__all__ = [
+    "OffsetReading",
+    "offset_minutes_in",
+    "parse_local_time",
+    "point_zone",
+    "reading_for",
+    "zone_countries",
+    "zones_with_offset",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +75,20 @@ def _zones() -> tuple[str, ...]:
     table = zone_countries()
     # Only zones with a country: "Etc/GMT-5" and the like are not places.
     return tuple(sorted(z for z in available_timezones() if z in table))
+
+
+def point_zone(lat: float, lon: float) -> str | None:
+    """The IANA zone a point lies in (the time-zone polygons; ADR 0055), None at sea or where no
+    zone covers it: the nautical ``Etc/GMT±N`` zones are no camera's local time."""
+    zone = zone_at(lat, lon)
+    return None if zone is None or zone.startswith("Etc/") else zone
+
+
+def offset_minutes_in(zone: str, utc: datetime) -> int | None:
+    """The UTC offset, in minutes, that ``zone`` kept at instant ``utc``; None for a zone the tz
+    database does not know."""
+    try:
+        offset = utc.astimezone(ZoneInfo(zone)).utcoffset()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return None if offset is None else int(offset.total_seconds() // 60)

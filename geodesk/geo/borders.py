@@ -24,8 +24,15 @@ from geodesk.geo import cache
 from geodesk.geo.sources import NE10M_PACKAGE, NE10M_ZIP, CountryFeature, load_countries_10m, package_file
 
 MIXED = -2  # grid cell where several polygons, or a polygon's edge, pass
+SUBGRID = 4  # MIXED 1-degree cells are split into SUBGRID x SUBGRID cells of their own answer
 NEAR_OUTLINE_KM = 10.0  # the coast snap's reach (gazetteer.COAST_SNAP_KM)
 EDGE_STEP_DEG = 0.02  # outline vertices at most this far apart for nearest_outline (~2.2 km)
+# The border band (ADR 0055): points within BORDER_BAND_KM of a land border, i.e. of a line two
+# countries' polygons share. Measured to the shared lines' vertices, BORDER_STEP_DEG apart (~1.1 km),
+# so a distance is at most ~0.6 km longer than the true one.
+BORDER_BAND_KM = 5.0
+BORDER_STEP_DEG = 0.01
+BAND_QUERY_VERTICES = 32  # nearest border vertices asked per point in one array query
 
 
 class CountryBorders:
@@ -42,8 +49,10 @@ class CountryBorders:
                 for f in geojson["features"]
             ]
         if features is None:
+            self._sources = _sources_10m()
             self._from_arrays(_cached_10m_arrays())
             return
+        self._sources = []
         feats = list(features)
         self.codes: list[str | None] = [f.code for f in feats]
         self.names: list[str] = [f.name for f in feats]
@@ -52,6 +61,7 @@ class CountryBorders:
         self.geometries = [f.geometry for f in feats]
         self._index_geometries()
         self._grid, self._cell_start, self._cell_polys = self._build_grid()
+        self._sub_base, self._subgrid = self._build_subgrid()
 
     def _index_geometries(self) -> None:
         self._tree = shapely.STRtree(self.geometries)
@@ -64,10 +74,16 @@ class CountryBorders:
         wkb = shapely.to_wkb(np.asarray(self.geometries, dtype=object))  # (P,) bytes
         arrays: dict[str, npt.NDArray[np.generic]] = {
             "grid": self._grid,
+            "sub_base": self._sub_base,
+            "subgrid": self._subgrid.astype(np.int16),  # polygon index, -1 or MIXED
             "cell_start": self._cell_start,
             "cell_polys": self._cell_polys,
         }
         arrays["wkb_bytes"], arrays["wkb_offsets"] = _pack_bytes(list(wkb))
+        border_xy, border_pairs = self._border_lines
+        arrays["border_xy"] = border_xy.astype(np.float32)  # ~1 m at 180 degrees
+        arrays["border_pairs"] = border_pairs.astype(np.int16)
+        arrays["border_band_bits"] = np.packbits(self._border_band_raster.ravel())
         for name, values in (
             ("codes", self.codes),
             ("names", self.names),
@@ -80,8 +96,14 @@ class CountryBorders:
     @classmethod
     def from_arrays(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> CountryBorders:
         self = cls.__new__(cls)
+        self._sources = []
         self._from_arrays(arrays)
         return self
+
+    def source_files(self) -> list[Path]:
+        """The files these borders were built from (the wheel's shapefile zip and this module), for
+        the keys of what the geography cache derives from them; empty for a world built in memory."""
+        return list(self._sources)
 
     def _from_arrays(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
         def text(name: str) -> list[str | None]:
@@ -96,8 +118,17 @@ class CountryBorders:
         self.geometries = list(shapely.from_wkb([blob[a:b] for a, b in itertools.pairwise(ends)]))
         self._index_geometries()
         self._grid = np.asarray(arrays["grid"], dtype=np.int64)
+        self._sub_base = np.asarray(arrays["sub_base"], dtype=np.int64)
+        self._subgrid = np.asarray(arrays["subgrid"], dtype=np.int64)
         self._cell_start = np.asarray(arrays["cell_start"], dtype=np.int64)
         self._cell_polys = np.asarray(arrays["cell_polys"], dtype=np.int64)
+        # what the cached properties below would build, read back instead
+        self.__dict__["_border_lines"] = (
+            np.asarray(arrays["border_xy"], dtype=np.float64),
+            np.asarray(arrays["border_pairs"], dtype=np.int64),
+        )
+        bits = np.unpackbits(np.asarray(arrays["border_band_bits"], dtype=np.uint8), count=1800 * 3600)
+        self.__dict__["_border_band_raster"] = bits.reshape(1800, 3600).astype(bool)
 
     def _build_grid(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The 1-degree answer grid, (180, 360), and which polygons touch each cell.
@@ -139,6 +170,47 @@ class CountryBorders:
         np.cumsum(touching, out=cell_start[1:])
         return grid.reshape(180, 360), cell_start, cell_polys
 
+    def _build_subgrid(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The answer grid inside each MIXED 1-degree cell: (64800,) the first of its SUBGRID² sub-cells
+        (-1 for other cells) and (S,) each sub-cell's value, as the 1-degree grid's (polygon index, -1
+        or MIXED; row-major from the cell's south-west corner). Most points of a coastal or border cell
+        lie in a sub-cell one polygon holds alone, and skip the polygon test. Built once (~1 s for
+        1:10m) and kept in the geography cache."""
+        grid = self._grid.ravel()
+        mixed = np.flatnonzero(grid == MIXED)  # (M,)
+        base = np.full(grid.size, -1, dtype=np.int64)
+        base[mixed] = np.arange(mixed.size) * SUBGRID * SUBGRID
+        step = 1.0 / SUBGRID
+        k = np.arange(SUBGRID * SUBGRID)
+        lat0 = ((mixed // 360 - 90.0)[:, None] + (k // SUBGRID)[None, :] * step).ravel()  # (S,)
+        lon0 = ((mixed % 360 - 180.0)[:, None] + (k % SUBGRID)[None, :] * step).ravel()
+        boxes = shapely.box(lon0, lat0, lon0 + step, lat0 + step)  # (S,)
+        touching = np.zeros(boxes.size, dtype=np.int64)
+        owner = np.full(boxes.size, -1, dtype=np.int64)
+        sub_of_cell = np.full(grid.size, -1, dtype=np.int64)
+        sub_of_cell[mixed] = np.arange(mixed.size)
+        # each polygon against the sub-cells of the MIXED cells it touches (cell_polys lists them)
+        cell_of_pair = np.repeat(np.arange(grid.size), np.diff(self._cell_start))  # (Q,)
+        keep = sub_of_cell[cell_of_pair] >= 0
+        pair_cell, pair_poly = cell_of_pair[keep], self._cell_polys[keep]
+        order = np.argsort(pair_poly, kind="stable")
+        pair_cell, pair_poly = pair_cell[order], pair_poly[order]
+        bounds = np.flatnonzero(np.diff(pair_poly)) + 1
+        for cells in np.split(np.arange(pair_cell.size), bounds):
+            if cells.size == 0:
+                continue
+            geom = self.geometries[int(pair_poly[cells[0]])]
+            subs = (sub_of_cell[pair_cell[cells]][:, None] * SUBGRID * SUBGRID + k[None, :]).ravel()
+            hit = subs[shapely.intersects(geom, boxes[subs])]
+            touching[hit] += 1
+            inside = hit[shapely.contains(geom, boxes[hit])]
+            owner[inside] = int(pair_poly[cells[0]])
+        value = np.full(boxes.size, MIXED, dtype=np.int64)
+        value[touching == 0] = -1
+        pure = (touching == 1) & (owner >= 0)
+        value[pure] = owner[pure]
+        return base, value
+
     @cached_property
     def _edge_points(self) -> tuple[Any, npt.NDArray[np.int64]]:
         """A unit-sphere KD-tree over the polygons' outlines, densified to a vertex every
@@ -158,29 +230,12 @@ class CountryBorders:
 
     @cached_property
     def _near_outline_raster(self) -> npt.NDArray[np.bool_]:
-        """(1800, 3600) 0.1-degree cells that may lie within NEAR_OUTLINE_KM of an outline vertex: the
-        cells holding a vertex, grown by one row and, per row, by enough columns to span that many km
-        at the row's poleward edge (longitude degrees shrink with cos(latitude))."""
+        """(1800, 3600) 0.1-degree cells that may lie within NEAR_OUTLINE_KM of an outline vertex."""
         tree, _ = self._edge_points
         xyz = np.asarray(tree.data)  # (V, 3)
         lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
         lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
-        held = np.zeros((1800, 3600), dtype=bool)
-        row = np.clip(((lat + 90.0) * 10).astype(np.int64), 0, 1799)
-        col = np.clip(((lon + 180.0) * 10).astype(np.int64), 0, 3599)
-        held[row, col] = True
-        rows = held.copy()
-        rows[1:] |= held[:-1]
-        rows[:-1] |= held[1:]
-        edge_lat = np.maximum(np.abs(np.arange(-90.0, 90.0, 0.1)), np.abs(np.arange(-89.9, 90.05, 0.1)))
-        span = np.ceil(NEAR_OUTLINE_KM / (11.1 * np.maximum(np.cos(np.radians(edge_lat)), 1e-3)))
-        out = np.zeros_like(rows)
-        for r in np.flatnonzero(rows.any(axis=1)).tolist():
-            k = int(min(span[r], 1800))
-            padded = np.concatenate([rows[r, -k:], rows[r], rows[r, :k]]).astype(np.int64)
-            csum = np.concatenate([[0], np.cumsum(padded)])
-            out[r] = (csum[2 * k + 1 :] - csum[: -2 * k - 1]) > 0  # any vertex cell within k columns
-        return out
+        return _raster_near(lat, lon, NEAR_OUTLINE_KM)
 
     def near_outline_cells(
         self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]
@@ -214,6 +269,120 @@ class CountryBorders:
         poly[found] = owner[np.asarray(at, dtype=np.int64)[found]]
         return km, poly
 
+    # ---- the border band (ADR 0055) ---------------------------------------------------------------
+    @cached_property
+    def _border_lines(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """The land borders: (V, 2) lon/lat vertices, BORDER_STEP_DEG apart, of every line two polygons
+        of different countries share, and (V, 2) the two polygons of each vertex's line. Natural Earth
+        draws a border once for both sides, so the shared line is the polygons' common boundary.
+        Built once (~1 s for 1:10m) and kept in the geography cache."""
+        geoms = np.asarray(self.geometries, dtype=object)
+        left, right = self._tree.query(geoms, predicate="intersects")
+        outlines = shapely.boundary(geoms)
+        coords, pairs = [np.empty((0, 2))], [np.empty((0, 2), dtype=np.int64)]
+        for i, j in zip(left.tolist(), right.tolist(), strict=True):
+            if i >= j or self.codes[i] == self.codes[j]:
+                continue
+            shared = shapely.intersection(outlines[i], outlines[j])
+            xy = shapely.get_coordinates(shapely.segmentize(shared, BORDER_STEP_DEG))
+            if xy.shape[0]:
+                coords.append(xy)
+                pairs.append(np.tile(np.asarray([[i, j]], dtype=np.int64), (xy.shape[0], 1)))
+        return np.concatenate(coords), np.concatenate(pairs)
+
+    @cached_property
+    def _border_tree(self) -> Any:
+        """A unit-sphere KD-tree over the land borders' vertices (~0.1 s)."""
+        from scipy.spatial import cKDTree
+
+        from geodesk.geo.places import unit_vectors
+
+        xy, _ = self._border_lines
+        return cKDTree(unit_vectors(xy[:, 1], xy[:, 0]), balanced_tree=False, compact_nodes=False)
+
+    @cached_property
+    def _border_band_raster(self) -> npt.NDArray[np.bool_]:
+        """(1800, 3600) 0.1-degree cells that may lie within BORDER_BAND_KM of a land border."""
+        xy, _ = self._border_lines
+        return _raster_near(xy[:, 1], xy[:, 0], BORDER_BAND_KM)
+
+    def border_band(
+        self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Which points lie within BORDER_BAND_KM of a land border, and the polygons whose shared
+        lines pass that close: (rows (K,), start (K + 1,), polys (P,)), the polygons of point
+        ``rows[k]`` being ``polys[start[k]:start[k + 1]]`` (ascending, no repeats).
+
+        A 0.1-degree raster keeps all but the points near a border out of the vertex search (for
+        uniform random points ~1 % are asked)."""
+        from geodesk.geo.places import unit_vectors
+
+        empty = np.empty(0, dtype=np.int64)
+        if lats.shape[0] == 0:
+            return empty, np.zeros(1, dtype=np.int64), empty
+        row = np.clip(((lats + 90.0) * 10).astype(np.int64), 0, 1799)
+        col = np.clip(((lons + 180.0) * 10).astype(np.int64), 0, 3599)
+        ask = np.flatnonzero(self._border_band_raster[row, col])  # (A,)
+        if ask.size == 0:
+            return empty, np.zeros(1, dtype=np.int64), empty
+        _, line_polys = self._border_lines
+        chord = 2.0 * np.sin(BORDER_BAND_KM / 6371.0 / 2.0)
+        xyz = unit_vectors(lats[ask], lons[ask])  # (A, 3)
+        # The raster over-approximates. The BAND_QUERY_VERTICES nearest vertices within the band (as
+        # arrays; a line has ~10 vertices that near) give each point's lines; a point with that many
+        # that near asks for all of them (a list per point, rare).
+        k = BAND_QUERY_VERTICES
+        dist, idx = self._border_tree.query(xyz, k=k, distance_upper_bound=chord)  # (A, k)
+        within = np.isfinite(dist)  # (A, k), each row True...True False...False
+        owner_k, slot_k = np.nonzero(within & ~within[:, -1:])  # rows not all within: their hits
+        full = np.flatnonzero(within[:, -1])  # rows with k vertices that near: ask for all
+        owner_parts, vertex_parts = [owner_k], [idx[owner_k, slot_k]]
+        if full.size:
+            hits = self._border_tree.query_ball_point(xyz[full], r=chord)  # (F,) lists of vertex indices
+            sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=full.size)
+            owner_parts.append(np.repeat(full, sizes))
+            flat = np.fromiter((v for h in hits for v in h), dtype=np.int64, count=int(sizes.sum()))
+            vertex_parts.append(flat)
+        owner = np.concatenate(owner_parts)  # (H,) position in ``ask`` of each vertex hit
+        vertex = np.concatenate(vertex_parts).astype(np.int64)  # (H,)
+        if owner.size == 0:
+            return empty, np.zeros(1, dtype=np.int64), empty
+        # every (point, polygon) pair once: both polygons of each vertex's line
+        pair = np.unique(np.concatenate([owner, owner]) * len(self.geometries) + line_polys[vertex].T.ravel())
+        point, poly = np.divmod(pair, len(self.geometries))
+        counts = np.bincount(point, minlength=ask.size)
+        held = counts > 0
+        start = np.zeros(int(held.sum()) + 1, dtype=np.int64)
+        np.cumsum(counts[held], out=start[1:])
+        return ask[held], start, poly
+
+    def border_km(
+        self, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64], max_km: float
+    ) -> npt.NDArray[np.float64]:
+        """(M,) km to the nearest land-border vertex, inf where none lies within ``max_km``."""
+        from geodesk.geo.places import unit_vectors
+
+        if lats.shape[0] == 0:
+            return np.empty(0)
+        bound = 2.0 * np.sin(max_km / 6371.0 / 2.0)
+        chord, _ = self._border_tree.query(unit_vectors(lats, lons), k=1, distance_upper_bound=bound)
+        chord = np.asarray(chord)
+        km = np.full(lats.shape[0], np.inf)
+        found = np.isfinite(chord)
+        km[found] = 2.0 * 6371.0 * np.arcsin(np.clip(chord[found] / 2.0, 0.0, 1.0))
+        return km
+
+    def border_samples(self, reach_km: float, step_deg: float) -> tuple[npt.NDArray[np.float64], ...]:
+        """(lat, lon) of a ``step_deg`` grid over the 0.1-degree cells that may lie within ``reach_km``
+        of a land border (``step_deg`` must divide 0.1)."""
+        xy, _ = self._border_lines
+        cells = np.argwhere(_raster_near(xy[:, 1], xy[:, 0], reach_km))  # (C, 2) row, col
+        sub = np.arange(step_deg / 2.0, 0.1, step_deg)  # (n,) offsets of the samples inside a cell
+        shape = (cells.shape[0], sub.size, sub.size)  # (C, n, n): cell, row offset, column offset
+        lat = np.broadcast_to(cells[:, 0, None, None] * 0.1 - 90.0 + sub[None, :, None], shape)
+        lon = np.broadcast_to(cells[:, 1, None, None] * 0.1 - 180.0 + sub[None, None, :], shape)
+        return lat.ravel().astype(np.float64), lon.ravel().astype(np.float64)
+
     @property
     def country_codes(self) -> frozenset[str]:
         return frozenset(c for c in self.codes if c is not None)
@@ -233,7 +402,15 @@ class CountryBorders:
         row = np.clip(np.floor(lat + 90.0).astype(np.int64), 0, 179)
         col = np.clip(np.floor(lon + 180.0).astype(np.int64), 0, 359)
         out[:] = self._grid[row, col]
-        exact = np.flatnonzero(out == MIXED)  # (K,) points that need the polygon test
+        mixed = np.flatnonzero(out == MIXED)  # (K,) points in cells of several answers
+        if mixed.size == 0:
+            return out
+        # the sub-cell's answer (row and column 179 / 359 hold the map's north and east edges)
+        sub_row = np.minimum(np.floor((lat[mixed] + 90.0 - row[mixed]) * SUBGRID), SUBGRID - 1)
+        sub_col = np.minimum(np.floor((lon[mixed] + 180.0 - col[mixed]) * SUBGRID), SUBGRID - 1)
+        sub = self._sub_base[row[mixed] * 360 + col[mixed]] + (sub_row * SUBGRID + sub_col).astype(np.int64)
+        out[mixed] = self._subgrid[sub]
+        exact = mixed[out[mixed] == MIXED]  # (K',) points that need the polygon test
         if exact.size == 0:
             return out
         out[exact] = -1
@@ -271,9 +448,40 @@ def _pack_bytes(values: list[bytes]) -> tuple[npt.NDArray[np.uint8], npt.NDArray
     return np.frombuffer(b"".join(values), dtype=np.uint8).copy(), ends
 
 
+def _raster_near(
+    lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], km: float
+) -> npt.NDArray[np.bool_]:
+    """(1800, 3600) 0.1-degree cells that may lie within ``km`` of one of the (V,) points: the cells
+    holding a point, grown by enough rows and, per row, by enough columns to span that many km at the
+    row's poleward edge (longitude degrees shrink with cos(latitude)). Never False for a cell that
+    does."""
+    held = np.zeros((1800, 3600), dtype=bool)
+    row = np.clip(((lat + 90.0) * 10).astype(np.int64), 0, 1799)
+    col = np.clip(((lon + 180.0) * 10).astype(np.int64), 0, 3599)
+    held[row, col] = True
+    grow = int(np.ceil(km / 11.1))  # rows: 0.1 degree of latitude is ~11.1 km
+    rows = held.copy()
+    for k in range(1, grow + 1):
+        rows[k:] |= held[:-k]
+        rows[:-k] |= held[k:]
+    edge_lat = np.maximum(np.abs(np.arange(-90.0, 90.0, 0.1)), np.abs(np.arange(-89.9, 90.05, 0.1)))
+    edge_lat = np.minimum(edge_lat + 0.1 * grow, 90.0)  # the farthest row a grown cell reaches
+    span = np.ceil(km / (11.1 * np.maximum(np.cos(np.radians(edge_lat)), 1e-3)))
+    out = np.zeros_like(rows)
+    for r in np.flatnonzero(rows.any(axis=1)).tolist():
+        k = int(min(span[r], 1800))
+        padded = np.concatenate([rows[r, -k:], rows[r], rows[r, :k]]).astype(np.int64)
+        csum = np.concatenate([[0], np.cumsum(padded)])
+        out[r] = (csum[2 * k + 1 :] - csum[: -2 * k - 1]) > 0  # any held cell within k columns
+    return out
+
+
+def _sources_10m() -> list[Path]:
+    return [package_file(NE10M_PACKAGE, NE10M_ZIP), Path(__file__)]
+
+
 def _cached_10m_arrays() -> dict[str, npt.NDArray[np.generic]]:
-    """The 1:10m border index from the geography cache, built (~3 s) and saved when it is missing or
+    """The 1:10m border index from the geography cache, built (~4 s) and saved when it is missing or
     its key (the wheel's shapefile zip, this module's grid) no longer matches."""
-    source = package_file(NE10M_PACKAGE, NE10M_ZIP)
-    key = cache.source_key([source, Path(__file__)], salt="borders-10m")
+    key = cache.source_key(_sources_10m(), salt="borders-10m")
     return cache.cached("borders_10m", key, lambda: CountryBorders(load_countries_10m()).to_arrays())

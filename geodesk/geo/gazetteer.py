@@ -10,6 +10,10 @@ Reverse geocoding, per point (vectorised over many):
    - the point lies in country A's polygon but the nearest place, within ``TERRITORY_SNAP_KM``,
      belongs to a country with no polygon of its own (Andorra, Singapore, Hong Kong, Svalbard, French
      Guiana...): that country;
+   - the border tie-break (ADR 0055): within ``BORDER_BAND_KM`` of a land border, where the 1:10m
+     line is generalised, the time-zone polygon at the point decides between the countries whose
+     polygons are that near, when its zone covers exactly one of them (``timezones.zone_cover``);
+     never in or beside a disputed area, whose answer names its claimants;
 3. region and city are those of the nearest place *in the decided country*, so a Place never mixes
    countries; ``distance_km`` is the distance to that place. At sea: no country, region or city,
    and ``distance_km`` is the distance to the nearest place of any country.
@@ -35,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geodesk.domain.model import Place
+from geodesk.geo import timezones
 from geodesk.geo.borders import CountryBorders
 from geodesk.geo.distance import haversine_km_np
 from geodesk.geo.names import (
@@ -60,6 +65,9 @@ from geodesk.geo.text import keys_for
 
 COAST_SNAP_KM = 10.0
 TERRITORY_SNAP_KM = 50.0
+# A point whose nearest place is in another country than its own looks for its country's nearest
+# place among this many nearest places first (exact when one is there), then in that country's tree.
+OTHER_COUNTRY_NEIGHBOURS = 8
 LEVELS = ("country", "region", "city")
 
 
@@ -75,6 +83,7 @@ class ReverseColumns:
     distance_km: npt.NDArray[np.float64]  # (N,)
     place_index: npt.NDArray[np.int64]  # (N,) row of the reported place in the place table, -1: none
     dispute: list[str | None]  # Natural Earth's note naming the claimants of a disputed area, else None
+    border_zone: list[str | None]  # the time zone that overrode the 1:10m answer at a border, else None
 
     def __len__(self) -> int:
         return len(self.country_code)
@@ -95,6 +104,7 @@ class _ReverseTables:
     place_cid: npt.NDArray[np.int64]  # (N,) country id of each place
     polygon_cid: npt.NDArray[np.int64]  # (P,) country id of each border polygon, -1: no country
     dispute_obj: npt.NDArray[np.object_]  # (P + 1,) dispute note of each border polygon
+    disputed: npt.NDArray[np.bool_]  # (P + 1,) whether each border polygon has a dispute note
     has_polygon: npt.NDArray[np.bool_]  # (C,) whether the country has a border polygon
     region_obj: npt.NDArray[np.object_]  # (N + 1,) GeoNames admin1 name of each place
     city_obj: npt.NDArray[np.object_]  # (N + 1,) name of each place
@@ -165,9 +175,18 @@ def validate_coordinates(
 class Gazetteer:
     """Reverse geocoding and name look-up over GeoNames places and Natural Earth borders."""
 
-    def __init__(self, places: PlaceTable | None = None, borders: CountryBorders | None = None) -> None:
+    def __init__(
+        self,
+        places: PlaceTable | None = None,
+        borders: CountryBorders | None = None,
+        *,
+        border_zones: bool = True,
+    ) -> None:
+        """``border_zones=False`` leaves out the border tie-break by time-zone polygons (ADR 0055):
+        the 1:10m answer alone, for comparison."""
         self._places_table = places
         self._borders = borders
+        self._border_zones = border_zones
         self._lock = threading.RLock()
 
     # ---- lazily built indexes ------------------------------------------------------------------
@@ -241,7 +260,7 @@ class Gazetteer:
         an invalid coordinate."""
         lat, lon = validate_coordinates(lats, lons)
         if lat.shape[0] == 0:
-            return ReverseColumns([], [], [], [], np.empty(0), np.empty(0, dtype=np.int64), [])
+            return ReverseColumns([], [], [], [], np.empty(0), np.empty(0, dtype=np.int64), [], [])
         index = self.places
         t = self._reverse_tables
         d_near, i_near = index.nearest(lat, lon)  # (N,), (N,)
@@ -273,6 +292,10 @@ class Gazetteer:
         snap_territory = decided & (near != cid) & ~t.has_polygon[near] & (d_near <= TERRITORY_SNAP_KM)
         take_near = snap_coast | snap_territory
         cid[take_near] = near[take_near]
+        dispute_poly[take_near] = -1
+        zone_of = np.full(lat.shape[0], -1, dtype=np.int64)  # (N,) the zone that decided, -1: none did
+        if self._border_zones:
+            self._border_tie_break(lat, lon, cid, dispute_poly, zone_of)
         at_sea = cid < 0  # (N,)
 
         # The place: the nearest one where it is in the decided country, else the nearest of that country.
@@ -281,6 +304,16 @@ class Gazetteer:
         place_d = np.where(same, d_near, np.nan)  # (N,)
         other = np.flatnonzero(~same & ~at_sea)
         if other.size:
+            # Most such points have a place of the decided country among their few nearest places: the
+            # first of those is its nearest (one query for all). The rest ask that country's own tree.
+            d_k, i_k = index.nearest(lat[other], lon[other], k=OTHER_COUNTRY_NEIGHBOURS)  # (K, k)
+            match = t.place_cid[i_k] == cid[other][:, None]  # (K, k), in order of distance
+            found = match.any(axis=1)
+            first = match.argmax(axis=1)
+            hit = np.flatnonzero(found)
+            place_idx[other[hit]] = i_k[hit, first[hit]]
+            place_d[other[hit]] = d_k[hit, first[hit]]
+            other = other[~found]
             other_cid = cid[other]
             for c in np.unique(other_cid).tolist():
                 rows = other[other_cid == c]
@@ -296,8 +329,79 @@ class Gazetteer:
             city=t.city_obj[place_idx].tolist(),
             distance_km=place_d,
             place_index=place_idx,
-            dispute=t.dispute_obj[np.where(take_near, -1, dispute_poly)].tolist(),
+            dispute=t.dispute_obj[dispute_poly].tolist(),
+            border_zone=self._zone_names_obj[zone_of].tolist() if (zone_of >= 0).any() else [None] * len(cid),
         )
+
+    def _border_tie_break(
+        self,
+        lat: npt.NDArray[np.float64],
+        lon: npt.NDArray[np.float64],
+        cid: npt.NDArray[np.int64],
+        dispute_poly: npt.NDArray[np.int64],
+        zone_of: npt.NDArray[np.int64],
+    ) -> None:
+        """The time-zone polygon decides the country of points in the border band (ADR 0055).
+
+        A point within BORDER_BAND_KM of a land border has as candidates the countries whose polygons'
+        shared lines pass that close. Where its answer so far is one of them, no candidate polygon
+        (nor the point's own) is disputed, and the point's zone covers exactly one candidate, that one
+        is the answer: ``cid`` changes in place, and ``zone_of`` records the zone that decided. A zone
+        that covers two candidates (it spans their border) or none (a sea zone) leaves the 1:10m
+        answer as it is."""
+        rows, start, polys = self.borders.border_band(lat, lon)  # (K,), (K + 1,), (P,)
+        if rows.size == 0:
+            return
+        t = self._reverse_tables
+        n_codes = len(t.codes)
+        point = np.repeat(np.arange(rows.size), np.diff(start))  # (P,) position in ``rows``
+        near_disputed = np.bincount(point, weights=t.disputed[polys], minlength=rows.size) > 0  # (K,)
+        near_disputed |= t.disputed[dispute_poly[rows]]
+        pc = t.polygon_cid[polys]  # (P,) candidate countries, -1: a polygon of no country
+        pair = np.unique(point[pc >= 0] * n_codes + pc[pc >= 0])  # distinct (point, country)
+        kp, kc = np.divmod(pair, n_codes)  # (Q,), (Q,)
+        n_cand = np.bincount(kp, minlength=rows.size)  # (K,)
+        answer_is_candidate = np.zeros(rows.size, dtype=bool)
+        answer_is_candidate[kp[kc == cid[rows][kp]]] = True
+        ask = np.flatnonzero((n_cand >= 2) & answer_is_candidate & ~near_disputed)  # positions in rows
+        if ask.size == 0:
+            return
+        cover = self._zone_cover_matrix  # (Z, C) zone covers country
+        zone = np.full(rows.size, -1, dtype=np.int64)
+        zone[ask] = timezones.default_zone_finder().zone_ids(lat[rows[ask]], lon[rows[ask]])
+        zk = zone[kp]  # (Q,)
+        covered = np.zeros(kp.size, dtype=bool)
+        covered[zk >= 0] = cover[zk[zk >= 0], kc[zk >= 0]]
+        n_cover = np.bincount(kp[covered], minlength=rows.size)  # (K,)
+        pick = np.full(rows.size, -1, dtype=np.int64)
+        pick[kp[covered]] = kc[covered]  # the one covered candidate where n_cover == 1
+        change = (n_cover == 1) & (pick != cid[rows])
+        cid[rows[change]] = pick[change]
+        zone_of[rows[change]] = zone[change]
+
+    @cached_property
+    def _zone_cover_matrix(self) -> npt.NDArray[np.bool_]:
+        """(Z, C) whether zone z (the time-zone finder's ids) covers country c (``_reverse_tables``'
+        ids): :func:`timezones.zone_cover` as a table (read from the geography cache)."""
+        with self._lock:
+            t = self._reverse_tables
+            names = timezones.default_zone_finder().names
+            cover = timezones.zone_cover(self.borders)
+            cid = {cc: k for k, cc in enumerate(t.codes)}
+            out = np.zeros((len(names), len(t.codes)), dtype=bool)
+            for z, name in enumerate(names):
+                for code in cover.get(name, ()):
+                    if code in cid:
+                        out[z, cid[code]] = True
+            return out
+
+    @cached_property
+    def _zone_names_obj(self) -> npt.NDArray[np.object_]:
+        """(Z + 1,) zone names by id, ending with None for id -1."""
+        names = timezones.default_zone_finder().names
+        out = np.empty(len(names) + 1, dtype=object)
+        out[:-1] = names
+        return out
 
     @cached_property
     def _reverse_tables(self) -> _ReverseTables:
@@ -326,6 +430,7 @@ class Gazetteer:
                 place_cid=remap[self.places.place_country_id],
                 polygon_cid=np.asarray([-1 if cc is None else cid[cc] for cc in polygon_codes], np.int64),
                 dispute_obj=obj(self.borders.disputes),
+                disputed=np.asarray([d is not None for d in self.borders.disputes] + [False], dtype=bool),
                 has_polygon=has_polygon,
                 region_obj=obj([None if r is None else interned.setdefault(r, r) for r in table.region]),
                 city_obj=obj(table.name),
@@ -464,8 +569,8 @@ def prepare_cache() -> list[Path]:
     from geodesk.geo import cache, name_store
 
     load_places()
-    CountryBorders()
+    timezones.zone_cover(CountryBorders())
     with contextlib.suppress(OSError):  # an unwritable folder only costs the speed-up (listed below)
         name_store.open_store().close()
-    names = [f"{n}.npz" for n in ("places", "borders_10m")] + [name_store.FILE_NAME]
+    names = [f"{n}.npz" for n in ("places", "borders_10m", "zone_cover")] + [name_store.FILE_NAME]
     return [p for p in (cache.cache_dir() / n for n in names) if p.is_file()]

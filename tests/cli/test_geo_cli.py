@@ -11,7 +11,9 @@ import pytest
 
 from geodesk.cli import main
 
-PLACE_KEYS = {"country_code", "country", "region", "city", "distance_km", "dispute", "lat", "lon"}
+PLACE_KEYS = {
+    "country_code", "country", "region", "city", "distance_km", "dispute", "border_zone", "lat", "lon"
+}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -40,6 +42,16 @@ def test_reverse_rules_and_disputes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["geo", "reverse", "21.87", "33.75"]) == 0  # Bir Tawil
     out = capsys.readouterr().out
     assert "country:  none\n" in out and "Between Egypt and Sudan" in out
+
+
+def test_reverse_names_the_zone_that_decided_a_border_point(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "geo", "reverse", "-1.67409", "29.22845", "--json")  # Goma
+    doc = json.loads(out)
+    assert code == 0 and (doc["country_code"], doc["border_zone"]) == ("CD", "Africa/Lubumbashi")
+    code, out, _ = run(capsys, "geo", "reverse", "-1.67409", "29.22845")
+    assert "border:   decided by the Africa/Lubumbashi time-zone polygon" in out
+    code, out, _ = run(capsys, "geo", "reverse", "48.8566", "2.3522", "--json")  # Paris: far from borders
+    assert json.loads(out)["border_zone"] is None
 
 
 def test_reverse_negative_coordinates_and_human_output(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from geodesk.clues.constraint import Labelled, combine, constraint_document, contradictions
 from geodesk.clues.engine import metadata_findings, sun_finding, text_findings
 from geodesk.clues.model import Finding, TextLine
-from geodesk.domain.model import ClueSource, Evidence, Place, Region
+from geodesk.domain.model import ClueSource, Evidence, GpsPoint, Place, Region
 from geodesk.geo import default_gazetteer
 
 
@@ -50,6 +50,39 @@ def test_timezone_finding_and_gps_warning() -> None:
     disagree = metadata_findings(_evidence("2024-01-15T12:00:00+05:30", "DE"))
     assert any("DE" in w for w in disagree.warnings)
     assert metadata_findings(_evidence("2024-01-15T12:00:00", None)).findings == []
+
+
+def _at(taken_at: str, lat: float, lon: float) -> Evidence:
+    place = default_gazetteer().reverse(lat, lon)
+    return Evidence(
+        "b" * 64,
+        "y.jpg",
+        1,
+        "JPEG",
+        10,
+        10,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        gps=GpsPoint(lat, lon),
+        taken_at=taken_at,
+        place=place,
+    )
+
+
+def test_the_gps_points_own_zone_judges_the_offset() -> None:
+    # El Paso keeps Mountain time (America/Denver, UTC-07:00 in January). UTC-06:00 is used elsewhere
+    # in the United States, so the country alone accepts it; the point's own zone does not.
+    central = metadata_findings(_at("2024-01-15T12:00:00-06:00", 31.7587, -106.4869))
+    assert central.findings[0].details["gps_zone"] == "America/Denver"
+    assert any("America/Denver" in w for w in central.warnings)
+    assert metadata_findings(_at("2024-01-15T12:00:00-07:00", 31.7587, -106.4869)).warnings == []
+    # across the Rio Grande, Ciudad Juárez has its own zone: it kept US summer time when the rest of
+    # Mexico dropped it in 2022, so UTC-06:00 in July
+    juarez = metadata_findings(_at("2024-07-15T12:00:00-06:00", 31.72024, -106.46084))
+    assert juarez.findings[0].details["gps_zone"] == "America/Ciudad_Juarez" and juarez.warnings == []
+    assert metadata_findings(_at("2024-07-15T12:00:00-07:00", 31.72024, -106.46084)).warnings
+    # at sea (a nautical Etc zone) the country check stays: no country, no warning
+    sea = metadata_findings(_at("2024-01-15T12:00:00+01:00", 30.0, -40.0))
+    assert sea.findings[0].details["gps_zone"] is None and sea.warnings == []
 
 
 def _labelled(*findings: Finding) -> list[Labelled]:

@@ -83,7 +83,9 @@ def test_cached_borders_answer_like_freshly_built_ones() -> None:
     lon = rng.uniform(-180, 180, 20_000)
     np.testing.assert_array_equal(again.country_indices(lat, lon), small.country_indices(lat, lon))
     tenth = CountryBorders()  # the 1:10m world, from the cache prepare_cache() keeps
-    assert {p.name for p in prepare_cache()} == {"places.npz", "borders_10m.npz", "name-index.sqlite"}
+    assert {p.name for p in prepare_cache()} == {
+        "places.npz", "borders_10m.npz", "zone_cover.npz", "name-index.sqlite"
+    }
     assert tenth.aliases[tenth.codes.index("FR")]  # Natural Earth's long names came back
     assert any(d and "Claimed by" in d for d in tenth.disputes)
 

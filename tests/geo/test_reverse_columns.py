@@ -11,7 +11,7 @@ from geodesk.geo import Gazetteer, default_gazetteer
 from geodesk.geo.distance import haversine_km_np
 from geodesk.geo.gazetteer import ReverseColumns, places_from_columns
 from geodesk.geo.names import CountryNames, country_display_names
-from geodesk.geo.places import CELL_CANDIDATES, cell_of, unit_vectors
+from geodesk.geo.places import CELL_CANDIDATES, SUBCELL_LEVELS, SUBCELLS_PER_SIDE, cell_of, unit_vectors
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,45 @@ def test_cell_shortcut_is_exact_against_brute_force(gaz: Gazetteer) -> None:
         brute = haversine_km_np(lat[k], lon[k], table.lat, table.lon).min()
         assert d[k] == pytest.approx(brute, abs=1e-6)
         assert haversine_km_np(lat[k], lon[k], table.lat[idx[k]], table.lon[idx[k]]) == pytest.approx(d[k])
+
+
+def test_subcells_of_dense_cells_are_exact(gaz: Gazetteer) -> None:
+    # points in the dense 1-degree cells, on and beside the subcell edges of both levels: answered
+    # from the subcells' lists (or the tree), always the nearest place
+    index = gaz.places
+    count, _ = index._cells
+    levels = index._subcells
+    per = SUBCELLS_PER_SIDE
+    assert len(levels) == SUBCELL_LEVELS
+    parent_count = count
+    for base, sub_count, _ in levels:  # each level splits exactly the dense cells of the one above
+        dense = np.flatnonzero(parent_count == 0)
+        assert (base[dense] >= 0).all() and (base[parent_count > 0] == -1).all()
+        assert sub_count.shape == (dense.size * per * per,) and (sub_count > 0).any()
+        parent_count = sub_count
+    rng = np.random.default_rng(27)
+    cells = rng.choice(np.flatnonzero(count == 0), 500)
+    edge = rng.choice(
+        [0.0, 1e-9, 0.25 - 1e-9, 0.25, 0.5 - 1e-9, 0.5, 0.5 + 1e-9, 0.75, 1.0 - 1e-9], size=(2, cells.size)
+    )
+    lat = np.minimum(cells // 360 - 90.0 + edge[0], 90.0)
+    lon = np.minimum(cells % 360 - 180.0 + edge[1], 180.0)
+    lat, lon = np.concatenate([lat, [90.0, -90.0]]), np.concatenate([lon, [180.0, -180.0]])
+    table = index.table
+    d, _ = index.nearest(np.repeat(lat, 2), np.repeat(lon, 2))  # a batch big enough for the lists
+    for k in range(lat.size):
+        brute = haversine_km_np(lat[k], lon[k], table.lat, table.lon).min()
+        assert d[2 * k] == pytest.approx(brute, abs=1e-6)
+    # the lists' reach, checked directly on the first level's subcells
+    base, sub_count, sub_cand = levels[0]
+    dense = np.flatnonzero(count == 0)
+    for c in rng.choice(np.flatnonzero(sub_count > 1), 30):
+        cell, k = dense[c // (per * per)], c % (per * per)
+        lat = cell // 360 - 90.0 + (k // per + rng.uniform(0, 1, 40)) / per
+        lon = cell % 360 - 180.0 + (k % per + rng.uniform(0, 1, 40)) / per
+        xyz = unit_vectors(lat, lon)
+        best_inside = (xyz @ index._xyz[sub_cand[c, : sub_count[c]]].T).max(axis=1)
+        assert np.allclose(best_inside, (xyz @ index._xyz.T).max(axis=1), rtol=0, atol=1e-15)
 
 
 def test_cell_candidates_hold_every_possible_nearest_place(gaz: Gazetteer) -> None:
