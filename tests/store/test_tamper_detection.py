@@ -412,7 +412,8 @@ def test_an_unreviewed_engine_clue_edited_with_sql_is_reported(store: CaseStore,
     assert newest.action == "clue.engine" and newest.details["record_digest_version"] == 4
     assert verify_case(store) == []
     _sql(store, edit.replace("{id}", str(clue_id)))
-    expected = f"clue {clue_id} was changed outside geodesk: it no longer matches its audit entry {newest.seq}."
+    expected = f"clue {clue_id} was changed outside geodesk: it no longer matches its audit entry"
+    expected += f" {newest.seq}."
     assert expected in verify_case(store)
 
 
