@@ -1,8 +1,8 @@
 """Clue engine on the text test set: OCR character accuracy, script / language / country-in-top-3
 accuracy per script and per OCR engine, and time per image.
 
-    python -m bench.clue_engine --n 34 --engines hybrid,rapidocr            # the scored split
-    python -m bench.clue_engine --split dev --seed 1001 --out clue_engine_dev.json
+    python -m bench.clue_engine --n 102 --engines hybrid,rapidocr,tesseract     # the scored split
+    python -m bench.clue_engine --n 102 --split dev --seed 1001 --engines hybrid --out clue_engine_dev.json
 
 The text set has two disjoint pools of towns and sentences (bench/clue_textset.py): ``test`` is the
 scored split; ``dev`` is the development split, the only one thresholds and engine choices were tuned
@@ -72,16 +72,18 @@ def read_all(samples: list[Sample], engines: list[str]) -> dict[str, Any]:
 
     readings: dict[str, list[list[TextLine]]] = {e: [] for e in engines}
     seconds: dict[str, list[float]] = {e: [] for e in engines}
+    cpu: dict[str, list[float]] = {e: [] for e in engines}  # process CPU seconds: less load-dependent
     failures: dict[str, list[str]] = {e: [] for e in engines}
     for sample in samples:
         for name in engines:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             try:
                 lines = read_image(ocr_engine(name), sample.image)
             except Exception as exc:  # a per-image failure is counted, never the end of the run
                 failures[name].append(f"{sample.id}: {exc}")
                 lines = []
             seconds[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
             readings[name].append(lines)
         print(sample.id, {k: round(v[-1], 1) for k, v in seconds.items()}, flush=True)
     provenance = {}
@@ -90,7 +92,13 @@ def read_all(samples: list[Sample], engines: list[str]) -> dict[str, Any]:
             provenance[name] = ocr_engine(name).provenance()
         except Exception as exc:
             provenance[name] = {"error": str(exc)}
-    return {"readings": readings, "seconds": seconds, "failures": failures, "provenance": provenance}
+    return {
+        "readings": readings,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "failures": failures,
+        "provenance": provenance,
+    }
 
 
 def measure(
@@ -99,6 +107,7 @@ def measure(
     seconds: list[float] | None = None,
     failures: list[str] | None = None,
     provenance: dict[str, Any] | None = None,
+    cpu_seconds: list[float] | None = None,
 ) -> dict[str, Any]:
     """Per-script figures for one engine's readings (None: the analysers on the true text)."""
     from geodesk.clues import engine as clue_engine
@@ -177,6 +186,14 @@ def measure(
             "max": round(max(seconds), 3),
             "mean": round(sum(seconds) / len(seconds), 3),
         }
+        if cpu_seconds:
+            ordered_cpu = sorted(cpu_seconds)
+            result["cpu_seconds_per_image"] = {
+                "median": round(ordered_cpu[len(ordered_cpu) // 2], 3),
+                "mean": round(sum(cpu_seconds) / len(cpu_seconds), 3),
+                "note": "CPU time of this process (every thread) while the engine read the image; a child "
+                "process is not counted (the tesseract engine runs the Tesseract command)",
+            }
         result["failures"] = failures or []
         result["provenance"] = provenance or {}
     return result
@@ -205,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             "measured": args.split,
             "scored": "test",
             "note": "test (scored) and dev (development) use disjoint towns and sentences and different "
-            "seeds; the line reader's thresholds (STRONG_PACK_CONFIDENCE, MIN_LINE_TEXT_HEIGHT) and the "
-            "language identifier's (MIN_LANGUAGE_CONFIDENCE, MIN_LEAD) were chosen on dev (seed 1001) only",
+            "seeds; the line reader's thresholds (STRONG_PACK_CONFIDENCE, MIN_LINE_TEXT_HEIGHT, "
+            "OWN_LETTERS_MARGIN) and the language identifier's (MIN_LANGUAGE_CONFIDENCE, MIN_LEAD) were "
+            "chosen on dev (seed 1001) only",
         },
         "size": {
             "images": args.n,
@@ -239,11 +257,26 @@ def main(argv: list[str] | None = None) -> int:
             read["seconds"][name],
             read["failures"][name],
             read["provenance"][name],
+            read["cpu_seconds"][name],
         )
     if args.loop:
         from bench.clue_loop import run_loop
 
         document["loop"] = run_loop(args.loop, seed=args.seed)
+    else:  # bench.clue_loop adds the loop to this file; a run without --loop keeps the last one
+        from bench._engine_common import RESULTS
+
+        earlier = RESULTS / args.out
+        if earlier.is_file():
+            import json
+
+            loop = json.loads(earlier.read_text(encoding="utf-8")).get("loop")
+            if loop is not None:
+                document["loop"] = {
+                    **loop,
+                    "note": "kept from an earlier run (its command above), not measured again with this "
+                    "run's engine",
+                }
     document["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     path = write_result(args.out, document)
     print(path)

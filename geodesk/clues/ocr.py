@@ -5,8 +5,9 @@
 - ``tesseract``: Debian's Tesseract 5 with its language packs (``tesseract-ocr-*``) through
   pytesseract. Slower; reads every script whose pack is installed, but takes photo texture for text.
 - ``hybrid`` (the default): rapidocr's detector finds the lines, each line is read by Tesseract in
-  every script pack (tesserocr, one loaded model per pack) and the most confident reading is kept,
-  consistent across the image (:func:`consistent_readings`).
+  every script pack (tesserocr, one loaded model per pack), in two views (:func:`line_in_photo`,
+  :func:`line_crop`), and the most confident reading is kept, consistent across the image
+  (:func:`consistent_readings`; ADR 0056).
 
 Every image goes through :func:`bounded` first: its long side is brought to at most ``MAX_SIDE``
 pixels (and a tiny image up to ``MIN_SIDE``), so no photo makes OCR run away in memory, and each
@@ -377,6 +378,8 @@ def consistent_readings(per_line: list[list[Reading]]) -> list[Reading | None]:
             best = best_reading(readings, groups, min_confidence=MIN_PACK_CONFIDENCE - 10)
         if best is not None and PACK_GROUPS.get(best[0], best[0]) == "Latn":
             best = _lookalike(best, readings, groups) or best
+        if best is not None and _latin_letters_only(best[1]):  # whichever pack read them
+            best = _own_letters(best, readings, groups) or best
         out.append(best)
     return out
 
@@ -387,6 +390,46 @@ _LOOKALIKES = str.maketrans(
     "ABEKMHOPCTYXaeopcyxkmthABEZHIKMNOPTYXoikv",
 )
 LOOKALIKE_MARGIN = 1.0  # confidence points within which the image's own script wins a lookalike tie
+
+
+# Letters that only one script has: no Latin letter is drawn like them, so the Latin pack cannot read
+# them right. A Cyrillic or Greek pack's reading made of them is that script's letters, not look-alikes
+# ("Київ" read as "KnïB" by the Latin pack and as "Кигв" by the Russian one). Hangul syllables are
+# never Latin shapes. Thai is left out: its pack reads "www" as "พพพ".
+OWN_LETTERS = {
+    "Cyrl": frozenset("бвгдёжзийлпфцчшщъыьэюяБГДЁЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯґєїҐЄЇ"),
+    "Grek": frozenset("γδζηθλμξπρσςφχψωΓΔΘΛΞΠΣΦΨΩάέήίόύώ"),
+    "Kore": frozenset(chr(c) for c in range(0xAC00, 0xD7A4)),
+}
+MIN_OWN_LETTERS = 2
+# Confidence points within which such a reading beats the Latin one (chosen on the development split:
+# there the script's lines lost to Latin by at most 3 points, web addresses read by the Cyrillic or
+# Greek pack by at least 41).
+OWN_LETTERS_MARGIN = 20.0
+
+
+def _latin_letters_only(text: str) -> bool:
+    """Whether every letter of ``text`` is a Latin one (and there is one)."""
+    import unicodedata
+
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and all(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+
+
+def _own_letters(latin: Reading, readings: list[Reading], groups: set[str]) -> Reading | None:
+    """For a line read as Latin letters (by any pack: the Japanese one also reads "KMiB"), the most
+    confident reading in one of the image's other scripts that has at least ``MIN_OWN_LETTERS``
+    letters only that script has, within ``OWN_LETTERS_MARGIN`` of the Latin reading."""
+    best: Reading | None = None
+    for pack, text, confidence in readings:
+        group = PACK_GROUPS.get(pack, pack)
+        own = OWN_LETTERS.get(group)
+        if own is None or group not in groups or confidence < max(MIN_PACK_CONFIDENCE,
+                                                                   latin[2] - OWN_LETTERS_MARGIN):
+            continue
+        if sum(ch in own for ch in text) >= MIN_OWN_LETTERS and (best is None or confidence > best[2]):
+            best = (pack, text, confidence)
+    return best
 
 
 def _lookalike(latin: Reading, readings: list[Reading], groups: set[str]) -> Reading | None:
@@ -435,12 +478,8 @@ class LineReader:
             )
             for pack in self.packs
         }
-        self._block = {
-            pack: tesserocr.PyTessBaseAPI(
-                path=str(folder) + "/", lang=pack, psm=tesserocr.PSM.SINGLE_BLOCK, oem=tesserocr.OEM.LSTM_ONLY
-            )
-            for pack in self.packs
-        }
+        # Page segmentation modes tried in turn until some pack reads the line (see readings()).
+        self._modes = (tesserocr.PSM.SINGLE_LINE, tesserocr.PSM.RAW_LINE, tesserocr.PSM.SINGLE_BLOCK)
         self._lock = threading.Lock()  # a tesserocr API object is not safe across threads
 
     def readings(self, line_image: Image.Image) -> list[Reading]:
@@ -448,14 +487,17 @@ class LineReader:
         grey = line_image.convert("L")
         out: list[Reading] = []
         with self._lock:
-            for apis in (self._apis, self._block):
+            # "Single line" first. Tesseract's layout analysis drops some Arabic lines whole (it finds
+            # no line in them: an empty page, in every pack); "raw line" skips that analysis and reads
+            # the box as the one line it is. "Single block" last, for a box that also holds a sliver
+            # of the next line.
+            for mode in self._modes:
                 out = []
-                for pack, api in apis.items():
+                for pack, api in self._apis.items():
+                    api.SetPageSegMode(mode)
                     api.SetImage(grey)
                     text = _clean(api.GetUTF8Text())
                     out.append((pack, text, float(api.MeanTextConf()) if text else 0.0))
-                # A line Tesseract finds no line in (its box also holds a sliver of the next line, or
-                # Arabic joined letters) is read again as a small text block.
                 if best_reading(out) is not None:
                     break
         return out
@@ -482,9 +524,12 @@ def _clean(text: str) -> str:
     return _SPACED_CHARS.sub("", _BIDI_MARKS.sub("", text)).strip(" |")
 
 
-def line_crop(image: Image.Image, box: Region) -> Image.Image:
-    """The line's box with a margin (Tesseract wants white space around the letters), enlarged to
-    ``MIN_LINE_TEXT_HEIGHT`` when its text is smaller."""
+LINE_CROP_MARGIN = 0.05  # of the box's height: the image around the box that the clean crop keeps
+
+
+def line_in_photo(image: Image.Image, box: Region) -> Image.Image:
+    """The line's box with a margin of the photo around it, enlarged to ``MIN_LINE_TEXT_HEIGHT`` when
+    its text is smaller: the line as it stands (see :func:`line_crop` for the other view)."""
     from PIL import Image as PILImage
 
     height = box.y1 - box.y0
@@ -502,6 +547,56 @@ def line_crop(image: Image.Image, box: Region) -> Image.Image:
         size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
         crop = crop.resize(size, PILImage.Resampling.LANCZOS)
     return crop
+
+
+def merged_readings(*views: list[Reading]) -> list[Reading]:
+    """Per pack, its most confident reading over several views of one line (the first view's pack
+    order, which breaks ties)."""
+    best: dict[str, Reading] = {}
+    for view in views:
+        for reading in view:
+            if reading[0] not in best or reading[2] > best[reading[0]][2]:
+                best[reading[0]] = reading
+    return list(best.values())
+
+
+def line_crop(image: Image.Image, box: Region) -> Image.Image:
+    """The line's box as dark letters on a light ground, enlarged to ``MIN_LINE_TEXT_HEIGHT`` when its
+    text is smaller, with a margin of its own ground colour around it (greyscale).
+
+    Tesseract wants dark text with plain space around it. A margin cut from the photo brings in the
+    sign's frame and the photo's texture beside a line, and light letters on a dark sign are read as
+    they come; on such crops whole Arabic lines came out empty. The ground is the crop's median grey
+    (the letters cover less of a line's box than its ground does); a dark ground is inverted. Neither
+    view is always the better one (Tesseract reads some small web addresses only in the photo's
+    view), so the line reader reads both and keeps each pack's more confident reading."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    height = box.y1 - box.y0
+    pad = round(LINE_CROP_MARGIN * height)
+    crop = image.crop(
+        (
+            max(0, box.x0 - pad),
+            max(0, box.y0 - pad),
+            min(image.width, box.x1 + pad),
+            min(image.height, box.y1 + pad),
+        )
+    ).convert("L")
+    ground, half, seen = 255, (crop.width * crop.height) / 2, 0
+    for level, count in enumerate(crop.histogram()):
+        seen += count
+        if seen >= half:
+            ground = level
+            break
+    if ground < 128:
+        crop, ground = ImageOps.invert(crop), 255 - ground
+    if height < MIN_LINE_TEXT_HEIGHT:
+        scale = MIN_LINE_TEXT_HEIGHT / max(1, height)
+        size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+        crop = crop.resize(size, PILImage.Resampling.LANCZOS)
+    side = max(4, round(0.3 * crop.height))
+    return ImageOps.expand(crop, border=(side, max(2, side // 3)), fill=ground)
 
 
 class Hybrid:
@@ -524,7 +619,12 @@ class Hybrid:
         for box in boxes:
             if time.monotonic() - started > TIME_LIMIT_S:
                 raise OcrError(f"reading the lines took longer than {TIME_LIMIT_S:.0f} s and was given up")
-            per_line.append(self.reader.readings(line_crop(image, box)))
+            per_line.append(
+                merged_readings(
+                    self.reader.readings(line_crop(image, box)),
+                    self.reader.readings(line_in_photo(image, box)),
+                )
+            )
         out: list[TextLine] = []
         for box, best in zip(boxes, consistent_readings(per_line), strict=True):
             if best is not None:

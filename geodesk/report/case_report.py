@@ -33,7 +33,7 @@ from geodesk.domain.model import (
     Turn,
 )
 from geodesk.geo.distance import haversine_km
-from geodesk.report.history import describe_hint, describe_prediction, km_moved
+from geodesk.report.history import describe_hint, describe_prediction, flags_by_turn, km_moved
 from geodesk.report.maps import MapPoint, detail_view, map_figure, overview_view, world_symbol
 from geodesk.store.case_store import CaseStore
 
@@ -133,7 +133,9 @@ def _finding_row(f: Finding) -> dict[str, Any]:
             "at": f.created_at.isoformat(timespec="seconds") if f.created_at else ""}
 
 
-def _session_block(session: Session, turns: list[Turn], truth: GroundTruth | None) -> dict[str, Any]:
+def _session_block(session: Session, turns: list[Turn], truth: GroundTruth | None,
+                   against: dict[int, list[str]]) -> dict[str, Any]:
+    """``against``: turn id -> the accepted clues its answer contradicts (report.history.flags_by_turn)."""
     moved = km_moved(turns)
     rows = []
     for turn, km in zip(turns, moved, strict=True):
@@ -148,6 +150,7 @@ def _session_block(session: Session, turns: list[Turn], truth: GroundTruth | Non
             "protocol": turn.protocol_version,
             "at": turn.created_at.isoformat(timespec="seconds") if turn.created_at else "",
             "error": turn.error,
+            "flags": against.get(turn.id, []) if turn.id is not None else [],
         })
     return {
         "id": session.id,
@@ -204,6 +207,9 @@ def collect_report(store: CaseStore, options: ReportOptions, verify_problems: li
                  if c.status in (ClueStatus.ACCEPTED, ClueStatus.EDITED)
                  or (options.include_rejected and c.status is ClueStatus.REJECTED)]
         subjects.update(f"clue:{c.id}" for c in store.clues.list(e.sha256))
+        item_flags = store.turn_flags.list(evidence_sha256=e.sha256)
+        against = flags_by_turn(item_flags)
+        subjects.update(f"flag:{f.id}" for f in item_flags if f.counts)
         blocks = []
         last_prediction: Prediction | None = None
         points: list[MapPoint] = []
@@ -211,7 +217,7 @@ def collect_report(store: CaseStore, options: ReportOptions, verify_problems: li
             turns = store.turns.list(s.id or 0)
             subjects.add(f"session:{s.id}")
             subjects.update(f"turn:{t.id}" for t in turns)
-            blocks.append(_session_block(s, turns, truth))
+            blocks.append(_session_block(s, turns, truth, against))
             if s.model.caveat:
                 caveats.add(s.model.caveat)
             for t in turns:

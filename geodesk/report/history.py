@@ -7,11 +7,15 @@ formula DESIGN.md fixes for every metric.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from geodesk.domain.model import Evidence, Finding, GpsPoint, Hint, HintKind, Prediction, Turn
 from geodesk.geo.distance import haversine_km
+
+if TYPE_CHECKING:
+    from geodesk.store.turn_flags import TurnFlag
 
 
 def point_distance_km(a: GpsPoint, b: GpsPoint) -> float:
@@ -78,6 +82,24 @@ def describe_prediction(prediction: Prediction) -> str:
     if not prediction.valid:
         where += " [invalid answer]"
     return where
+
+
+def describe_flag(flag: TurnFlag) -> str:
+    """One line per contradiction flag: the clue it is against (its id, category and text now) and why."""
+    clue = f"clue {flag.clue_id}"
+    if flag.clue_category or flag.clue_text:
+        clue += f" ({flag.clue_category}: {flag.clue_text})"
+    return f"against accepted {clue}: {flag.text}"
+
+
+def flags_by_turn(flags: Iterable[TurnFlag]) -> dict[int, list[str]]:
+    """Turn id -> the described flags that count (their clue accepted or edited), in the given order.
+    The history table, the map's turn markers and the case report all read a turn's flags from here."""
+    out: dict[int, list[str]] = {}
+    for flag in flags:
+        if flag.counts:
+            out.setdefault(flag.turn_id, []).append(describe_flag(flag))
+    return out
 
 
 def km_moved(turns: Sequence[Turn]) -> list[float | None]:

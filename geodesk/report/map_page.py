@@ -30,11 +30,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geodesk.atomic import atomic_write_text
 from geodesk.domain.model import CAVEAT_TEXT, Candidate, Evidence, Finding, GpsPoint, Turn
-from geodesk.report.history import describe_hint, describe_prediction
+from geodesk.report.history import describe_hint, describe_prediction, flags_by_turn
+
+if TYPE_CHECKING:
+    from geodesk.store.turn_flags import TurnFlag
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 BASEMAP_FILE = "naturalearth-10m.pmtiles"
@@ -51,6 +54,8 @@ class MapTurn:
     label: str  # plain text; escaped when the document is built
     valid: bool
     candidates: tuple[Candidate, ...] = ()
+    flags: tuple[str, ...] = ()  # plain text: the accepted clues the answer contradicts (describe_flag),
+    # shown under the label in the popup, in red, and marking the marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,23 +78,29 @@ def map_state(
     selected_turn: int | None = None,
     layers: Sequence[dict[str, Any]] = (),
     caveat: str | None = None,
+    flags: Sequence[TurnFlag] = (),
 ) -> MapState:
     """What the map shows for one evidence item's session: its turns with points, EXIF GPS, finding,
     and the case's own map layers. ``caveat``: the session model's (ModelIdentity.caveat); its
-    sentence heads every turn's popup."""
+    sentence heads every turn's popup. ``flags``: the item's contradiction flags (those whose clue is
+    accepted or edited mark their turn's marker and popup)."""
     map_turns: list[MapTurn] = []
     badge = CAVEAT_TEXT.get(caveat or "")
+    against = flags_by_turn(flags)
     for turn in sorted(turns, key=lambda t: t.index):
         p = turn.prediction
         if p.lat is None or p.lon is None or not (-90 <= p.lat <= 90 and -180 <= p.lon <= 180):
             continue
         lines = [f"⚠ {badge}"] if badge else []
         lines.append(f"Turn {turn.number}: {describe_prediction(p)}")
+        flagged = tuple(against.get(turn.id, [])) if turn.id is not None else ()
         lines += [f"Hint: {describe_hint(h)}" for h in turn.hints]
         if p.reasoning:
             reasoning = p.reasoning.strip()
             lines.append(reasoning[:_REASONING_CHARS] + ("…" if len(reasoning) > _REASONING_CHARS else ""))
-        map_turns.append(MapTurn(turn.index, p.lat, p.lon, "\n".join(lines), p.valid, p.candidates))
+        map_turns.append(
+            MapTurn(turn.index, p.lat, p.lon, "\n".join(lines), p.valid, p.candidates, flagged)
+        )
     exif_label = ""
     if evidence is not None and evidence.gps is not None:
         exif_label = f"EXIF GPS of {evidence.original_name}: {evidence.gps.lat:.5f}, {evidence.gps.lon:.5f}"
@@ -111,6 +122,13 @@ def map_state(
 def _text(value: str) -> str:
     """Plain text -> HTML-safe text; line breaks become <br> after escaping, so they cannot smuggle tags."""
     return html.escape(value, quote=True).replace("\n", "<br>")
+
+
+def _flags_text(flags: tuple[str, ...]) -> str:
+    """A flagged turn's popup block (HTML-escaped); empty for a turn no accepted clue contradicts."""
+    if not flags:
+        return ""
+    return _text("\n".join([f"⚠ Contradicts {len(flags)} accepted clue(s):", *(f"• {f}" for f in flags)]))
 
 
 def state_document(state: MapState) -> dict[str, Any]:
@@ -135,6 +153,8 @@ def state_document(state: MapState) -> dict[str, Any]:
                 "lat": t.lat,
                 "lon": t.lon,
                 "valid": t.valid,
+                "flagged": bool(t.flags),
+                "flags_html": _flags_text(t.flags),
                 "label_html": _text(t.label),
                 "candidates": [candidate(c) for c in t.candidates],
             }
@@ -419,6 +439,12 @@ html, body { background: #aad3df; }
   height: 24px; line-height: 20px; text-align: center; font: bold 12px sans-serif; box-sizing: border-box;
   box-shadow: 0 0 3px rgba(0,0,0,.6); }
 .gd-turn.gd-invalid { background: #888; }
+.gd-turn.gd-flagged { border: 3px solid #c92a2a; box-shadow: 0 0 0 2px #fff, 0 0 5px 2px #c92a2a; }
+.gd-turn.gd-flagged::after { content: "!"; position: absolute; top: -9px; right: -9px; width: 14px;
+  height: 14px; line-height: 14px; border-radius: 50%; background: #c92a2a; color: #fff;
+  font: bold 10px sans-serif; }
+.gd-turn { position: relative; }
+.gd-flag-popup { color: #c92a2a; font-weight: bold; }
 .gd-turn.gd-selected { background: #e8590c; width: 30px; height: 30px; line-height: 26px; font-size: 14px; }
 .gd-exif { background: #2b8a3e; color: #fff; border: 2px solid #fff; border-radius: 3px; font: bold 10px
   sans-serif; padding: 1px 3px; white-space: nowrap; box-shadow: 0 0 3px rgba(0,0,0,.6); }
@@ -593,6 +619,8 @@ _JS = r"""
         rows.push('<i style="border-top:2px solid #7fb2d6"></i>river');
       }
       rows.push('<b style="background:#1f5fbf"></b>model turn (orange: selected)');
+      rows.push('<b style="background:#1f5fbf;box-shadow:0 0 0 2px #c92a2a"></b>' +
+                "turn against an accepted clue");
       rows.push('<b style="background:#2b8a3e;border-radius:2px"></b>EXIF GPS point');
       rows.push('<b style="background:#c2255c"></b>finding and its radius');
       rows.push('<b style="background:#7048e8"></b>sampled candidates');
@@ -697,9 +725,12 @@ _JS = r"""
     (state.turns || []).forEach(function (t) {
       var n = num(t.index), ll = [num(t.lat), num(t.lon)];
       var icon = L.divIcon({className: "", iconSize: [24, 24], iconAnchor: [12, 12],
-        html: '<div class="gd-turn' + (t.valid ? "" : " gd-invalid") + '">' + n + "</div>"});
-      var m = L.marker(ll, {icon: icon, title: "turn " + n, zIndexOffset: 1000 + n})
-        .bindPopup(t.label_html, {maxWidth: 360}).addTo(G.overlay);
+        html: '<div class="gd-turn' + (t.valid ? "" : " gd-invalid") + (t.flagged ? " gd-flagged" : "") +
+          '">' + n + "</div>"});
+      var title = "turn " + n + (t.flagged ? ": contradicts accepted clues" : "");
+      var m = L.marker(ll, {icon: icon, title: title, zIndexOffset: 1000 + n})
+        .bindPopup(t.label_html + (t.flagged ? '<div class="gd-flag-popup">' + t.flags_html + "</div>" : ""),
+                   {maxWidth: 360}).addTo(G.overlay);
       m.on("click", function () { G.selectTurn(n, true); if (G.bridge) { G.bridge.turnClicked(n); } });
       G.turnMarkers[n] = m;
       path.push(ll); bounds.push(ll);
@@ -796,6 +827,8 @@ _JS = r"""
             exif: !!G.exifMarker, finding: s.finding || null,
             candidates: G.candidateLayer.getLayers().length / 2, selected: G.selected,
             turnCount: Number(s.turn_count) || 0, bridge: !!G.bridge,
+            flaggedTurns: (s.turns || []).filter(function (t) { return t.flagged; })
+              .map(function (t) { return num(t.index); }),
             basemap: !!G.basemap, layers: G.layerControl ? G.layerControl._layers.length : 0,
             constraint: G.constraint ? {title: G.constraint.title_html, counts: G.constraintCounts} : null,
             tiles: {requests: G.tiles.requests, bytes: G.tiles.bytes, loaded: G.tiles.loaded,

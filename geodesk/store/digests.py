@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from geodesk.store._codec import canonical_json
 
-DIGEST_VERSION = 3
+DIGEST_VERSION = 4
 _REGION = ("region_x0", "region_y0", "region_x1", "region_y1")
 # Per digest version, per table, the columns a record digest covers (the schema of migration 1).
 # evidence.source_path and sessions.model_path are left out: `case export --redact-paths` clears them.
@@ -126,6 +126,23 @@ DIGEST_COLUMNS[3] = {
     **DIGEST_COLUMNS[2],
     "turn_flags": ("id", "turn_id", "clue_id", "kind", "text", "created_at"),
 }
+# Version 4 (no migration: the table is migration 3's): a clue's record also holds its clue engine row
+# (confidence, country likelihoods, area, details, engine version, model hashes), NULL for a clue that
+# did not come from the engine, and the engine's ``clue.engine`` entry carries the digest, so an engine
+# clue nobody has reviewed yet is covered from the moment it is written (ADR 0056).
+DIGEST_COLUMNS[4] = {
+    **DIGEST_COLUMNS[3],
+    "clue_engine": (
+        "clue_id",
+        "confidence",
+        "countries",
+        "others",
+        "area",
+        "details",
+        "engine_version",
+        "provenance",
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +191,9 @@ def record_content(
         content["prediction"] = predictions[0] if predictions else None
         hints = _rows(db, "hints", version, "turn_id = ? ORDER BY position", (key,))
         content["hints"] = hints
+    if table == "clues" and "clue_engine" in DIGEST_COLUMNS[version]:
+        engine = _rows(db, "clue_engine", version, "clue_id = ?", (key,))
+        content["engine"] = engine[0] if engine else None
     return content
 
 

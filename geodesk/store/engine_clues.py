@@ -1,6 +1,8 @@
 """The clue engine's rows: each engine clue is a clue (``clues`` table, reviewed as any other) plus one
 ``clue_engine`` row with what the engine knows about it (confidence, country likelihoods, area,
-details, engine version and model file hashes). Both rows and the audit entry commit together."""
+details, engine version and model file hashes). Both rows and the audit entry commit together; the
+entry's record digest covers both rows (digest version 4), so ``case verify`` reports either one edited
+before anyone reviewed the clue."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from geodesk.domain.model import Clue
 from geodesk.store._codec import canonical_json, finite, load_json
+from geodesk.store.digests import DIGEST_VERSION, record_digest
 from geodesk.store.repositories import ClueRepository, _Repository
 
 
@@ -69,7 +72,14 @@ class EngineClueRepository(_Repository):
             self._audit.append(
                 "clue.engine",
                 f"clue:{stored.id}",
-                {"engine_version": engine_version, "confidence": conf, "provenance": provenance},
+                {
+                    "engine_version": engine_version,
+                    "confidence": conf,
+                    "provenance": provenance,
+                    # The clue with its engine row: an unreviewed engine clue is covered by verify too.
+                    "record_sha256": record_digest(self._db, "clues", stored.id),
+                    "record_digest_version": DIGEST_VERSION,
+                },
             )
         return EngineClue(
             stored, conf, dict(countries), other, area, dict(details), engine_version, dict(provenance)

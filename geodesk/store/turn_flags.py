@@ -31,6 +31,8 @@ class TurnFlag:
     text: str  # the sentence an analyst reads
     created_at: str
     clue_status: ClueStatus  # the clue's review status now
+    clue_category: str = ""  # the clue's category and text now (an edit changes the text)
+    clue_text: str = ""
 
     @property
     def counts(self) -> bool:
@@ -46,6 +48,8 @@ class TurnFlag:
             "text": self.text,
             "created_at": self.created_at,
             "clue_status": self.clue_status.value,
+            "clue_category": self.clue_category,
+            "clue_text": self.clue_text,
             "counts": self.counts,
         }
 
@@ -93,14 +97,15 @@ class TurnFlagRepository(_Repository):
     def _select(self, where: str, params: tuple[Any, ...]) -> list[TurnFlag]:
         # ``where`` is built in this module from fixed fragments; values are parameters.
         rows = self._db.execute(
-            "SELECT f.id, f.turn_id, f.clue_id, f.kind, f.text, f.created_at, c.status FROM turn_flags f "
+            "SELECT f.id, f.turn_id, f.clue_id, f.kind, f.text, f.created_at, c.status, c.category, c.text "
+            "FROM turn_flags f "
             "JOIN turns t ON t.id = f.turn_id JOIN clues c ON c.id = f.clue_id "
             f"WHERE {where} ORDER BY t.session_id, t.idx, f.clue_id, f.kind",
             params,
         ).fetchall()
         return [
-            TurnFlag(int(i), int(t), int(c), str(k), str(x), str(at), ClueStatus(str(status)))
-            for i, t, c, k, x, at, status in rows
+            TurnFlag(int(i), int(t), int(c), str(k), str(x), str(at), ClueStatus(str(st)), str(cat), str(ct))
+            for i, t, c, k, x, at, st, cat, ct in rows
         ]
 
     def list(self, *, session_id: int | None = None, evidence_sha256: str | None = None) -> list[TurnFlag]:

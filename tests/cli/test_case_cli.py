@@ -185,3 +185,24 @@ def test_installed_entry_point(workspace: Path) -> None:
         [str(entry), "case", "show", "nope"], env=env, capture_output=True, text=True, timeout=120
     )
     assert missing.returncode == 1 and "no case matches 'nope'" in missing.stderr
+
+
+def test_verify_fails_on_an_unreviewed_engine_clue_edited_in_sqlite(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from tests.store.conftest import add_engine_clue
+
+    _, created = run_json(capsys, "case", "new", "Engine clues")
+    with Workspace(workspace).open_case(created["id"]) as store:  # type: ignore[index]
+        sha = add_evidence(store, b"sign photo").sha256
+        clue_id = add_engine_clue(store, sha).clue.id  # type: ignore[attr-defined]
+        db_path = store.path / "case.db"
+    code, report = run_json(capsys, "case", "verify", "Engine clues")
+    assert (code, report["problems"]) == (0, [])  # type: ignore[index]
+    with sqlite3.connect(db_path) as conn:  # an edit with a plain SQLite shell: the row has no trigger
+        conn.execute("UPDATE clue_engine SET countries = '{\"KZ\": 1.0}' WHERE clue_id = ?", (clue_id,))
+    code, report = run_json(capsys, "case", "verify", "Engine clues")
+    assert code == 1
+    assert [p for p in report["problems"] if p.startswith(f"clue {clue_id} was changed")]  # type: ignore[index]

@@ -14,13 +14,16 @@ SIGN_LINES = ("Tashkent 12 km", "+998 71 123 45 67", "www.toshkent.uz")
 SIGN_BOX = (100, 100, 760, 400)
 
 
-def sign_photo(path: Path, lines: tuple[str, ...] = SIGN_LINES, offset: bytes = b"+05:00") -> Path:
+def sign_photo(
+    path: Path, lines: tuple[str, ...] = SIGN_LINES, offset: bytes = b"+05:00", font_path: str = NOTO,
+    size: int = 54,
+) -> Path:
     from skimage import data
 
     photo = Image.fromarray(data.coffee()).convert("RGB").resize((900, 600))
     draw = ImageDraw.Draw(photo)
     draw.rectangle(SIGN_BOX, fill=(20, 110, 60))
-    font = ImageFont.truetype(NOTO, 54)
+    font = ImageFont.truetype(font_path, size)
     for i, text in enumerate(lines):
         draw.text((130, 120 + 90 * i), text, font=font, fill="white")
     exif = {"Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:01:15 12:30:00", 0x9011: offset}}

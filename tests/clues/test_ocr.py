@@ -175,3 +175,66 @@ def test_rapidocr_sends_nothing_to_microsoft(sign_jpeg: Path) -> None:
     run = netns.run_offline([sys.executable, "-c", READ_A_SIGN_IN_A_FRESH_PROCESS, str(sign_jpeg)])
     assert run.returncode == 0
     assert run.outbound_attempts == 0
+
+
+def test_letters_only_cyrillic_has_keep_a_line_cyrillic_that_the_latin_pack_won() -> None:
+    """On a Cyrillic sign, a Ukrainian town the Russian pack reads with letters no Latin letter looks
+    like ("Кигв": и, г, в) is Cyrillic, though the Latin pack read "KnïB" a little more confidently; a
+    web address the Russian pack garbles into such letters far less confidently stays Latin."""
+    sign = [
+        [("rus", "Стоянку заборонено", 89.0), ("Latin", "CTOAHKY 3a60pOHEeHO", 75.0)],
+        [("jpn", "KMiB 33 KM", 85.0), ("Latin", "KnïB 33 KM", 84.0), ("rus", "Кигв 33 км", 77.0)],
+        [("Latin", "www.shop-23.ru", 89.0), ("rus", "млллм/.зпор-23.ги", 45.0)],
+        [("Latin", "Tel. +380 3112 34567", 96.0), ("rus", "Те|. +380 3112 34567", 92.0)],
+    ]
+    assert [p[1] if p else None for p in consistent_readings(sign)] == [
+        "Стоянку заборонено",
+        "Кигв 33 км",
+        "www.shop-23.ru",
+        "Tel. +380 3112 34567",
+    ]
+    # Hangul syllables are never Latin shapes either: "대전" beats the Latin pack's "HN".
+    korean = [
+        [("kor", "매일 아침 신선한 빵", 93.0)],
+        [("Latin", "HN 37 km", 82.0), ("kor", "대전 37 07", 78.0)],
+    ]
+    assert [p[0] for p in consistent_readings(korean) if p] == ["kor", "kor"]
+    # with no Cyrillic line in the image, the Latin reading stands
+    assert consistent_readings([sign[1][1:]]) == [("Latin", "KnïB 33 KM", 84.0)]
+
+
+def test_a_line_is_cut_out_as_dark_letters_on_its_own_ground() -> None:
+    """Light letters on a dark sign come out dark on light, and the margin is the line's own ground,
+    not the sign's frame beside the line."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (400, 200), (200, 30, 30))  # the photo around the sign
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((50, 60, 350, 140), fill=(255, 255, 255))  # the sign's white frame
+    draw.rectangle((60, 70, 340, 130), fill=(20, 60, 140))  # the dark sign
+    draw.rectangle((80, 88, 120, 112), fill=(255, 255, 255))  # a light "letter"
+    crop = line_crop(image, Region(70, 80, 330, 120))
+    assert crop.mode == "L"
+    edge = {crop.getpixel((0, y)) for y in range(crop.height)}
+    edge |= {crop.getpixel((x, 0)) for x in range(crop.width)}
+    assert len(edge) == 1 and int(edge.pop()) > 128  # one light ground all round: no frame, no photo
+    letter = crop.getpixel((crop.width // 2 - 100, crop.height // 2))
+    assert int(letter) < 64  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_hybrid_reads_a_light_arabic_sign(tmp_path: Path) -> None:
+    """White Arabic letters on a green sign: Tesseract's layout analysis found no line in the crop of
+    this sentence, in any pack, so it was never read."""
+    from geodesk.clues.languages import line_script
+    from tests.clues.conftest import sign_photo
+
+    path = sign_photo(
+        tmp_path / "ar.jpg",
+        ("التدخين ممنوع منعا باتا", "الأقصر 8 كم"),
+        font_path="/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf",
+        size=40,
+    )
+    lines = read_image(ocr_engine("hybrid"), Image.open(path).convert("RGB"))
+    scripts = [s.script for s in (line_script(line.text) for line in lines) if s is not None]
+    assert scripts.count("Arab") == 2, [line.text for line in lines]

@@ -145,3 +145,32 @@ def test_the_clues_menu_follows_the_state(qtbot: QtBot, window: MainWindow, tmp_
     assert window.state.sun_marking and window.docks["engine_clues"].panel.mark_button.isChecked()  # type: ignore[attr-defined]
     acts["mark_sun"].trigger()
     assert not window.state.sun_marking
+
+
+def test_a_contradicted_turn_is_marked_on_the_map_and_its_popup_names_the_clue(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    sign, plain = _case(qtbot, window, tmp_path)
+    store = window.app.ctx.case_store()
+    locate(store, sign, ScriptedAnswers([ANSWER_BR]), SessionMode.DIRECT)
+    clue = add_engine_clue(store, sign, text=EVIL, status="accepted").clue  # type: ignore[attr-defined]
+    window.app.evidence.reload()
+    view = window.docks["map"].view  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: view.is_ready, timeout=30000)
+    wait_summary(qtbot, view, lambda s: s["flaggedTurns"] == [0], timeout=30000)
+    assert js(qtbot, view, "document.querySelectorAll('.gd-turn.gd-flagged').length") == 1
+    view.select_turn(0)  # opens the turn's popup
+    popup = ".leaflet-popup-content .gd-flag-popup"
+    qtbot.waitUntil(lambda: js(qtbot, view, f"document.querySelectorAll('{popup}').length") == 1,
+                    timeout=10000)
+    text = js(qtbot, view, f"document.querySelector('{popup}').textContent")
+    assert "Contradicts 1 accepted clue(s)" in text and f"clue {clue.id} (phone: {EVIL})" in text
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img, .leaflet-popup-content b')"
+                           ".length") == 0  # the clue's markup stays text
+
+    window.app.clues.reject(clue.id)  # a rejected clue flags nothing
+    wait_summary(qtbot, view, lambda s: s["flaggedTurns"] == [], timeout=30000)
+    window.app.clues.accept(clue.id)
+    wait_summary(qtbot, view, lambda s: s["flaggedTurns"] == [0], timeout=30000)
+    window.app.evidence.select(plain)
+    wait_summary(qtbot, view, lambda s: s["flaggedTurns"] == [] and s["turnMarkers"] == [], timeout=15000)

@@ -214,3 +214,34 @@ def test_geojson_and_kml_open_in_gdal_with_the_expected_features(
     by_sha = {r["evidence_sha256"]: r for r in rows}
     assert by_sha[case_dir[1]]["finding_status"] == "confirmed"
     assert HOSTILE.replace("\r", "") in by_sha[case_dir[1]]["clues"]
+
+
+def test_the_report_marks_a_turn_that_contradicts_an_accepted_clue(tmp_path: Path) -> None:
+    """The turn table says which accepted clue a turn's answer contradicts; the clue's text stays text,
+    and a flag whose clue was rejected is not shown."""
+    from geodesk.domain import ModelIdentity, Prediction, Session, Turn
+    from geodesk.services.clue_engine import record_turn_flags
+    from tests.store.conftest import add_engine_clue, add_evidence
+
+    ws = Workspace(tmp_path / "ws")
+    with ws.open_case(ws.create_case("Flags")) as store:
+        sha = add_evidence(store, b"\xff\xd8 sign " * 300, "sign.jpg").sha256
+        session = store.sessions.add(
+            Session(None, sha, SessionMode.DIRECT, ModelIdentity("tiny", "1", "0" * 64), "hf", {}, "1")
+        )
+        for i, (country, code) in enumerate((("Brazil", "BR"), ("Uzbekistan", "UZ"))):
+            store.turns.add(Turn(None, session.id or 0, i, "Where?", "{}", Prediction(
+                country=country, country_code=code, lat=-23.5 if code == "BR" else 41.3,
+                lon=-46.6 if code == "BR" else 69.2, valid=True)))
+        accepted = add_engine_clue(store, sha, text=HOSTILE, status="accepted")
+        rejected = add_engine_clue(store, sha, text="rejected phone clue", status="rejected")
+        flags = record_turn_flags(store, sha)
+        assert {f.clue_id for f in flags} == {accepted.clue.id, rejected.clue.id}  # type: ignore[attr-defined]
+        html, _ = report_html(store, ReportOptions())
+    assert html.count("⚠ Contradicts 1 accepted clue(s):") == 1  # turn 1 (BR); turn 2 (UZ) agrees
+    clue_id = accepted.clue.id  # type: ignore[attr-defined]
+    assert f"against accepted clue {clue_id} (phone: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "rejected phone clue" not in html and 'class="flagged-turn"' in html
+    parsed = _Markup()
+    parsed.feed(html)
+    assert "script" not in parsed.tags and not [k for k, _ in parsed.attrs if k.startswith("on")]

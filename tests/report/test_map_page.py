@@ -184,3 +184,28 @@ def test_finding_document_carries_radius_and_status() -> None:
     doc = state_document(MapState(finding=f))
     assert doc["finding"]["radius_km"] == 12.5 and doc["finding"]["status"] == "confirmed"
     assert "&lt;b&gt;sure&lt;/b&gt;" in doc["finding"]["label_html"]
+
+
+def test_a_turn_against_an_accepted_clue_is_marked_and_its_popup_names_the_clue() -> None:
+    from geodesk.domain.model import ClueStatus
+    from geodesk.store.turn_flags import TurnFlag
+
+    def flag(turn_id: int, clue_id: int, status: ClueStatus) -> TurnFlag:
+        return TurnFlag(clue_id, turn_id, clue_id, "country", f"BR is ruled out by clue {clue_id}: {EVIL}",
+                        "2026-05-01T10:00:00+00:00", status, "phone", EVIL)
+
+    flags = [flag(0, 7, ClueStatus.ACCEPTED), flag(1, 8, ClueStatus.REJECTED),
+             flag(1, 9, ClueStatus.PROPOSED)]
+    state = map_state([turn(0, 10.0, 20.0), turn(1, 11.0, 21.0)], evidence(None), flags=flags)
+    expected = f"against accepted clue 7 (phone: {EVIL}): BR is ruled out by clue 7: {EVIL}"
+    assert state.turns[0].flags == (expected,)
+    assert state.turns[1].flags == ()  # a rejected or unreviewed clue flags nothing
+    text = state_json(state)
+    assert "<" not in text and ">" not in text  # the clue's text stays text
+    doc = json.loads(text)
+    first, second = doc["turns"]
+    assert first["flagged"] and not second["flagged"] and second["flags_html"] == ""
+    assert first["flags_html"].startswith("⚠ Contradicts 1 accepted clue(s):<br>• against accepted clue 7")
+    assert "&lt;/script&gt;" in first["flags_html"] and "<script" not in first["flags_html"]
+    page = build_map_page(state, borders=None, basemap=None)
+    assert "gd-flagged" in page and "turn against an accepted clue" in page

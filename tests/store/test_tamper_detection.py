@@ -391,3 +391,57 @@ def test_writes_through_a_writer_connection_keep_the_chain_and_the_anchor(store:
 def test_a_writer_connection_needs_a_case_folder(tmp_path: Path) -> None:
     with pytest.raises(NotACaseError, match="is not a geodesk case folder"):
         CaseStore.open_writer(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE clue_engine SET countries = '{\"RU\": 1.0}' WHERE clue_id = {id}",
+        "UPDATE clue_engine SET confidence = 0.1 WHERE clue_id = {id}",
+        "DELETE FROM clue_engine WHERE clue_id = {id}",
+        "UPDATE clues SET text = 'nothing here' WHERE id = {id}",
+    ],
+)
+def test_an_unreviewed_engine_clue_edited_with_sql_is_reported(store: CaseStore, edit: str) -> None:
+    from tests.store.conftest import add_engine_clue
+
+    sha = add_evidence(store, b"\xff\xd8 engine " * 300, "sign.jpg").sha256
+    clue = add_engine_clue(store, sha)  # proposed: nobody has reviewed it
+    clue_id = clue.clue.id  # type: ignore[attr-defined]
+    newest = [e for e in store.audit.entries() if e.subject == f"clue:{clue_id}"][-1]
+    assert newest.action == "clue.engine" and newest.details["record_digest_version"] == 4
+    assert verify_case(store) == []
+    _sql(store, edit.replace("{id}", str(clue_id)))
+    expected = f"clue {clue_id} was changed outside geodesk: it no longer matches its audit entry"
+    expected += f" {newest.seq}."
+    assert expected in verify_case(store)
+
+
+def test_a_reviewed_engine_clue_covers_its_engine_row(store: CaseStore) -> None:
+    from tests.store.conftest import add_engine_clue
+
+    sha = add_evidence(store, b"\xff\xd8 engine 2 " * 300, "sign2.jpg").sha256
+    clue_id = add_engine_clue(store, sha).clue.id  # type: ignore[attr-defined]
+    assert clue_id is not None
+    store.clues.update_status(clue_id, ClueStatus.ACCEPTED)
+    assert verify_case(store) == []
+    _sql(store, f"UPDATE clue_engine SET others = 1.0 WHERE clue_id = {clue_id}")
+    assert any(p.startswith(f"clue {clue_id} was changed outside geodesk") for p in verify_case(store))
+
+
+def test_digests_written_by_an_older_geodesk_still_verify(store: CaseStore) -> None:
+    """A case whose entries name digest version 3 (before the engine rows were covered) still verifies:
+    each entry is recomputed with its own version's columns."""
+    from tests.store.conftest import add_engine_clue
+
+    sha = add_evidence(store, b"\xff\xd8 engine 3 " * 300, "sign3.jpg").sha256
+    clue_id = add_engine_clue(store, sha).clue.id  # type: ignore[attr-defined]
+    old = record_digest(store.db, "clues", clue_id, 3)
+    assert old != record_digest(store.db, "clues", clue_id)
+    store.audit.append("clue.status", f"clue:{clue_id}", {"record_sha256": old, "record_digest_version": 3})
+    assert verify_case(store) == []
+    # Version 3 never covered the engine row, so an edit of it there goes unseen; the clue row does not.
+    _sql(store, f"UPDATE clue_engine SET confidence = 0.2 WHERE clue_id = {clue_id}")
+    assert verify_case(store) == []
+    _sql(store, f"UPDATE clues SET text = 'edited' WHERE id = {clue_id}")
+    assert any(p.startswith(f"clue {clue_id} was changed outside geodesk") for p in verify_case(store))

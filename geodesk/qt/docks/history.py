@@ -12,7 +12,7 @@ from geodesk.qt.docks.base import Dock
 from geodesk.qt.history_panel import HistoryPanel
 from geodesk.qt.map_view import MapView
 from geodesk.qt.workers import TaskRunner
-from geodesk.report.history import history_rows, reference_point
+from geodesk.report.history import flags_by_turn, history_rows, reference_point
 from geodesk.report.map_page import map_state
 from geodesk.services.case_layers import case_map_layers
 
@@ -40,11 +40,8 @@ class HistoryDock(Dock):
     def _show_flags(self) -> None:
         """The contradiction flags of the shown turns (state.turn_flags: the selected item's only)."""
         index = {t.id: t.index for t in self.state.turns if t.id is not None}
-        flags: dict[int, list[str]] = {}
-        for flag in self.state.turn_flags if self.state.evidence is not None else ():
-            if flag.turn_id in index:
-                flags.setdefault(index[flag.turn_id], []).append(flag.text)
-        self.panel.set_flags(flags)
+        against = flags_by_turn(self.state.turn_flags if self.state.evidence is not None else ())
+        self.panel.set_flags({index[turn]: lines for turn, lines in against.items() if turn in index})
 
 
 class MapDock(Dock):
@@ -61,7 +58,8 @@ class MapDock(Dock):
         self._fitted_loaded: str | None = None  # ... and fitted to once its rows were in
         # The case's map layers, read once per case (files on disk; refresh() reads them again).
         self._layers: tuple[Path | None, list[dict[str, Any]]] = (None, [])
-        self.watch_all(("evidence", "turns", "finding", "selection_loading"), self._show)
+        # A turn whose answer an accepted clue contradicts is marked on its marker and in its popup.
+        self.watch_all(("evidence", "turns", "finding", "selection_loading", "turn_flags"), self._show)
         self.view.turn_clicked.connect(lambda index: setattr(self.state, "selected_turn", index))
         self.watch("selected_turn", self.view.select_turn)
         self.watch("tile_folder", lambda folder: self.view.build(folder, self.state.workspace))
@@ -104,5 +102,5 @@ class MapDock(Dock):
         # The case's own map layers (KML/GeoJSON/GPX an analyst imported) are drawn with its items.
         layers = self._case_layers()
         caveat = None if s.session is None else s.session.model.caveat  # its sentence heads each popup
-        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding, layers=layers, caveat=caveat),
-                            fit=fit)
+        self.view.set_state(map_state(list(s.turns), s.evidence, s.finding, layers=layers, caveat=caveat,
+                                      flags=s.turn_flags), fit=fit)
