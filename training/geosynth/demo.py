@@ -353,7 +353,8 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"geodesk-train geosynth --n {args.train_n} --seed {args.seed} --out {out}/data",
         *opening,
         f"stage 0b: DemoWarmupRecipe(model.path={start}, "
-        f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0})",
+        f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0}"
+        f"{f', stop_at={args.stop0}' if args.stop0 else ''})",
         *([f"stage 0c: DemoWarmupRecipe(model.path={out}/stage0/model, data = {args.hint_parts}, "
            f"max_steps={args.hint_steps}, lr={args.hint_lr})"] if args.hint_steps else []),
         f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/{warm} "
@@ -481,7 +482,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         _stage(None, None, STAGE0_DEFAULTS, [*common, *steps(args.steps0), f"model.path={base}",
                                                f"model.train_vision_tower={tower}",
                                                f"output_dir={stage0}", f"data.files={files0}",
-                                               f"train.epochs={args.epochs0}", f"train.lr={args.lr0}"],
+                                               f"train.epochs={args.epochs0}", f"train.lr={args.lr0}",
+                                               *([f"train.stop_at={args.stop0}"] if args.stop0 else [])],
                recipe=DemoWarmupRecipe)
     warm = stage0 / "model"
     lap("stage0")
@@ -631,6 +633,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs0", type=int, default=1, help="stage-0 epochs over its parts (1)")
     parser.add_argument("--steps0", type=int, default=500, help="stage-0b step cap (500; 0: none)")
     parser.add_argument("--lr0", type=float, default=1.0e-3, help="stage-0b peak learning rate (1e-3)")
+    parser.add_argument("--stop0", type=int, default=None, metavar="STEP",
+                        help="end stage 0b after this step of its --steps0 schedule (the learning rate "
+                             "follows the whole schedule; the weights are the whole run's at that step)")
     parser.add_argument("--hint-parts", default="hints,meta",
                         help="parts stage 0c trains on, comma-separated (hints,meta: the hint-text part, "
                              "and the Meta part so that the image stays in use)")
