@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def tabulate(run: Path, reused: dict[str, float] | None = None) -> dict[str, Any
     return {
         "benchmark": "demo_model",
         "machine": machine(),
+        "loadavg_at_tabulation": list(os.getloadavg()),  # the build's own load is in its notes
         "command": results.get("command"),
         "run": str(run),
         "model": results["model"], "version": results["version"],
@@ -169,6 +171,7 @@ def session_check(run: Path, *, scenes: int = 24, seed: int = 2002) -> dict[str,
     if not (folder / "metadata.csv").is_file():
         generate(folder, n=scenes, seed=seed, world=load_world())
     records = read_scenes(folder)
+    load = os.getloadavg()
     started = time.perf_counter()
     counts: dict[str, dict[str, int]] = {}
     cities: dict[str, dict[str, int]] = {}
@@ -221,7 +224,8 @@ def session_check(run: Path, *, scenes: int = 24, seed: int = 2002) -> dict[str,
                                            "demo_model.json").read_text(encoding="utf-8"))
     document["sessions"] = {
         "machine": machine(), "package": str(DEMO_MODEL_DIR), "scenes": scenes, "seed": seed,
-        "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s": round(time.perf_counter() - started, 1), "loadavg_before": list(load),
+        "loadavg_after": list(os.getloadavg()),
         "protocol": "geodesk.services.sessions locate + add_hints, max_new_tokens 256 (the app's); clue "
                     "mode: first turn, verdict (first clue accepted, the rest rejected), +QA; direct: "
                     "first turn, +QA. 'clean': valid answer, no parse problem, clues present in clue mode",

@@ -353,7 +353,8 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"geodesk-train geosynth --n {args.train_n} --seed {args.seed} --out {out}/data",
         *opening,
         f"stage 0b: DemoWarmupRecipe(model.path={start}, "
-        f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0})",
+        f"data = {args.parts0}, epochs={args.epochs0}, max_steps={args.steps0}, lr={args.lr0}"
+        f"{f', stop_at={args.stop0}' if args.stop0 else ''})",
         *([f"stage 0c: DemoWarmupRecipe(model.path={out}/stage0/model, data = {args.hint_parts}, "
            f"max_steps={args.hint_steps}, lr={args.hint_lr})"] if args.hint_steps else []),
         f"geodesk-train pretrain --config {CONFIGS}/pretrain.yaml model.path={out}/{warm} "
@@ -481,7 +482,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         _stage(None, None, STAGE0_DEFAULTS, [*common, *steps(args.steps0), f"model.path={base}",
                                                f"model.train_vision_tower={tower}",
                                                f"output_dir={stage0}", f"data.files={files0}",
-                                               f"train.epochs={args.epochs0}", f"train.lr={args.lr0}"],
+                                               f"train.epochs={args.epochs0}", f"train.lr={args.lr0}",
+                                               *([f"train.stop_at={args.stop0}"] if args.stop0 else [])],
                recipe=DemoWarmupRecipe)
     warm = stage0 / "model"
     lap("stage0")
@@ -631,6 +633,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs0", type=int, default=1, help="stage-0 epochs over its parts (1)")
     parser.add_argument("--steps0", type=int, default=500, help="stage-0b step cap (500; 0: none)")
     parser.add_argument("--lr0", type=float, default=1.0e-3, help="stage-0b peak learning rate (1e-3)")
+    parser.add_argument("--stop0", type=int, default=None, metavar="STEP",
+                        help="end stage 0b after this step of its --steps0 schedule (the learning rate "
+                             "follows the whole schedule; the weights are the whole run's at that step)")
     parser.add_argument("--hint-parts", default="hints,meta",
                         help="parts stage 0c trains on, comma-separated (hints,meta: the hint-text part, "
                              "and the Meta part so that the image stays in use)")
@@ -645,9 +650,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="answer length limit in evaluation (160; a +QA answer is about 80)")
     parser.add_argument("--direct-only", action="store_true",
                         help="evaluate direct answers only (no +Q / +QA runs; the CI learning test)")
-    parser.add_argument("--max-length", type=int, default=1024,
-                        help="token limit per sample (1024: a clue-mode session with its hint turn, about "
-                             "800 tokens, fits whole)")
+    parser.add_argument("--max-length", type=int, default=1152,
+                        help="token limit per sample (1152: every sample whole; the longest, a clue "
+                             "verdict session, is 1084 tokens in the default 6000 scenes)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap every stage (smoke runs)")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--version", default="0.1.0")

@@ -76,6 +76,9 @@ BASE_DEFAULTS: dict[str, Any] = {
     "train": {
         "epochs": 1,
         "max_steps": None,  # cap on optimizer steps (the schedule is laid out over the capped total)
+        # End the run after this optimizer step, its schedule still laid out over the whole total: the
+        # weights are those the whole run has at that step (a run that has to end within a time budget).
+        "stop_at": None,
         "batch_size": 4,  # per process and micro-batch (an upper bound when total_batch is set)
         "grad_accum": 1,  # ignored when total_batch is set: derived from it and the world size
         "total_batch": None,  # samples per optimizer step over all processes (GaGA: 16); see batch_plan
@@ -197,6 +200,7 @@ def config_hash(config: Mapping[str, Any]) -> str:
     stable.get("checkpoint", {}).pop("keep", None)
     stable.get("data", {}).pop("num_workers", None)
     stable.get("log", {}).pop("tensorboard", None)
+    stable.get("train", {}).pop("stop_at", None)  # a run stopped early is the whole run's prefix
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -582,6 +586,18 @@ class Recipe(abc.ABC):
         self.total_steps = self.steps_per_epoch * int(train["epochs"])
         if train["max_steps"] is not None:
             self.total_steps = min(self.total_steps, int(train["max_steps"]))
+        self._check_stop_at()
+
+    def _check_stop_at(self) -> None:
+        stop = self.cfg["train"].get("stop_at")
+        if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 1):
+            raise RecipeError(f"train.stop_at must be a step number of at least 1 (or null), got {stop!r}")
+
+    @property
+    def stop_step(self) -> int:
+        """The step the run ends after: ``train.stop_at`` when set and sooner, else the schedule's total."""
+        stop = self.cfg["train"].get("stop_at")
+        return self.total_steps if stop is None else min(self.total_steps, int(stop))
 
     def _setup_optimizer(self) -> None:
         import torch
@@ -644,7 +660,7 @@ class Recipe(abc.ABC):
         micro_losses: list[Any] = []
         tokens = 0
         for epoch, batch in self._batches():
-            if self.step >= self.total_steps:
+            if self.step >= self.stop_step:
                 break
             batch = {k: v.to(self.device) for k, v in batch.items()}
             if "pixel_values" in batch:
@@ -692,8 +708,9 @@ class Recipe(abc.ABC):
                         "elapsed_s": round(time.perf_counter() - started, 3),
                     }
                 )
-            if ckpt_every > 0 and self.step % ckpt_every == 0 and self.step < self.total_steps:
-                self.save_checkpoint()
+            if ckpt_every > 0 and self.step < self.total_steps and (
+                    self.step % ckpt_every == 0 or self.step == self.stop_step):
+                self.save_checkpoint()  # a run stopped early can be resumed to the whole schedule
             if self.on_step is not None:
                 self.on_step(self.step, value)
         bar.close()
@@ -801,6 +818,7 @@ class Recipe(abc.ABC):
                 "output_dir": str(self.out_dir),
                 "steps": self.step,
                 "total_steps": self.total_steps,
+                "stopped_at": self.step if self.step < self.total_steps else None,
                 "world_size": self.world_size,
                 "losses": self.losses,
                 "first_loss": self.losses[0] if self.losses else None,

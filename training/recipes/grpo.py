@@ -377,6 +377,7 @@ class GRPORecipe(Recipe):
         self.total_steps = self.steps_per_epoch * int(cfg["train"]["epochs"])
         if cfg["train"]["max_steps"] is not None:
             self.total_steps = min(self.total_steps, int(cfg["train"]["max_steps"]))
+        self._check_stop_at()
         self.rewards = self._build_rewards()
         if self.is_main:
             print(f"grpo rewards: {json.dumps(self.rewards.describe())}", file=sys.stderr)
@@ -619,7 +620,7 @@ class GRPORecipe(Recipe):
                 self.epoch, self.batch_in_epoch = epoch, 0
             self.sampler.set_epoch(epoch, self.batch_in_epoch)
             for indices in self.sampler:
-                if self.step >= self.total_steps:
+                if self.step >= self.stop_step:
                     break
                 row = self._train_step(indices)
                 self.step += 1
@@ -637,11 +638,12 @@ class GRPORecipe(Recipe):
                         self.logger.log(row)
                     if self.grpo_log is not None:
                         self.grpo_log.log(row)
-                if ckpt_every > 0 and self.step % ckpt_every == 0 and self.step < self.total_steps:
+                if ckpt_every > 0 and self.step < self.total_steps and (
+                        self.step % ckpt_every == 0 or self.step == self.stop_step):
                     self.save_checkpoint()
                 if self.on_step is not None:
                     self.on_step(self.step, float(row["loss"]))
-            if self.step >= self.total_steps:
+            if self.step >= self.stop_step:
                 break
         bar.close()
 

@@ -9,6 +9,7 @@ answer to the town an analyst's +QA hint names when the scene hides its decisive
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,10 @@ from geodesk.engine.parsing import parse_answer
 from geodesk.engine.registry import ModelRegistry
 from geodesk.geo import default_gazetteer
 from geodesk.services.demo import DEMO_MODEL_DIR, DEMO_MODEL_NAME
+from training.data.common import read_samples
 from training.geosynth.fonts import FontBook
 from training.geosynth.generator import generate, read_scenes
+from training.geosynth.mggeo import PARTS, build_mggeo
 from training.geosynth.world import World
 
 MAX_BYTES = 25 * 1024 * 1024
@@ -48,6 +51,27 @@ def test_package_is_small_verified_and_labelled_synthetic(package: Path) -> None
     data = manifest.provenance["training_data"]
     assert data["kind"] == "geosynth" and data["synthetic"] is True
     assert "not for casework" in data["note"] and manifest.provenance["not_for_casework"] is True
+
+
+def test_every_training_answer_fits_the_apps_answer_limit(package: Path, generated: Path, world: World,
+                                                          tmp_path: Path) -> None:
+    """Every assistant turn the builder writes, clue-mode answers and hint-turn replies included, ends
+    within the session's answer limit in the published tokenizer (its end-of-turn token counted): a
+    longer target would teach answers that the app cuts off and reports as truncated."""
+    from transformers import AutoTokenizer
+
+    auto: Any = AutoTokenizer
+    tokenizer = auto.from_pretrained(str(package))
+    limit = GenerationSettings().max_new_tokens  # what TurnOptions() sends
+    build_mggeo(generated, tmp_path, seed=3, world=world)
+    longest: dict[str, int] = {}
+    for part in PARTS:
+        for sample in read_samples(tmp_path / f"{part}.json"):
+            for turn in sample["conversations"][1::2]:
+                tokens = len(tokenizer(turn["value"], add_special_tokens=False)["input_ids"]) + 1
+                longest[part] = max(longest.get(part, 0), tokens)
+    assert set(longest) == set(PARTS)
+    assert max(longest.values()) <= limit, longest
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,32 @@ def test_a_qa_follow_up_moves_hidden_sign_scenes_to_the_named_town(  # type: ign
         hint_hits += follow.parsed.prediction.city == record["city"]
     assert hint_hits >= len(hidden) / 2, (hint_hits, direct_hits, len(hidden))
     assert hint_hits > direct_hits, (hint_hits, direct_hits, len(hidden))
+
+
+CLUE_SCENES = 12
+
+
+def test_clue_mode_gives_clues_the_analyst_can_judge(  # type: ignore[no-untyped-def]
+    backend, scenes: Path, store: Any
+) -> None:
+    """Clue mode through the app's path: the first turn lists clues (stored, so the analyst can accept
+    or reject them) in a clean answer, and the analyst's verdict as the next turn comes back as clean
+    clue-mode JSON. 0.2.0 ran past the answer limit on 10 of 24 first turns; 0.3.0 on 1."""
+    from geodesk.domain import ClueStatus
+    from geodesk.services.sessions import TurnOptions, add_hints, clue_verdict_hint, locate, set_clue_status
+
+    records = read_scenes(scenes)[:CLUE_SCENES]
+    first_clean = verdict_turns = verdict_clean = 0
+    for sha in _import(store, [scenes / r["image"] for r in records]):
+        first = locate(store, sha, backend, SessionMode.CLUES, TurnOptions())
+        if not (_clean(first) and first.parsed.prediction.clues and first.clues):
+            continue
+        first_clean += 1
+        session = first.session.id or 0
+        for index, clue in enumerate(first.clues):
+            set_clue_status(store, clue.id or 0, ClueStatus.ACCEPTED if index == 0 else ClueStatus.REJECTED)
+        verdict = add_hints(store, session, [clue_verdict_hint(store, session)], backend, TurnOptions())
+        verdict_turns += 1
+        verdict_clean += _clean(verdict) and bool(verdict.parsed.prediction.clues)
+    assert first_clean >= 0.75 * len(records), (first_clean, len(records))
+    assert verdict_clean >= 0.75 * verdict_turns, (verdict_clean, verdict_turns)

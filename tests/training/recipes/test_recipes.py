@@ -217,3 +217,34 @@ def test_configs_refuse_unknown_keys_and_read_overrides(tmp_path: Path) -> None:
         )
     with pytest.raises(RecipeError, match="does not exist"):
         load_config(tmp_path / "nope.yaml", pretrain_projector.DEFAULTS)
+
+
+def test_stop_at_ends_on_the_whole_schedule_and_resumes_to_its_end(
+    tiny_model_dir: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    """train.stop_at=2 of a 4-step run: the first two steps of the 4-step schedule (its pinned losses),
+    outputs written, a checkpoint at the stop (before the every-3 one); resumed without stop_at, the
+    run ends as the whole one."""
+    files = [tiny_data["meta"]]
+    stopped = pretrain_projector.run(stage_config("pretrain", tiny_model_dir, tmp_path / "run", files,
+                                                  "train.max_steps=4", "checkpoint.every=3",
+                                                  "train.stop_at=2"))
+    assert stopped["steps"] == 2 and stopped["total_steps"] == 4 and stopped["stopped_at"] == 2
+    assert stopped["losses"] == pytest.approx(PRETRAIN_LOSSES[:2], abs=TOLERANCE)
+    assert (tmp_path / "run" / pretrain_projector.PROJECTOR_FILE).is_file()
+    last = latest_checkpoint(tmp_path / "run")
+    assert last is not None and last.name == "step-0000002"
+    whole = pretrain_projector.run(stage_config("pretrain", tiny_model_dir, tmp_path / "run", files,
+                                                "train.max_steps=4", "checkpoint.every=3"), resume=True)
+    assert whole["steps"] == 4 and whole["stopped_at"] is None
+    assert whole["losses"] == pytest.approx(PRETRAIN_LOSSES, abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "true"])
+def test_stop_at_below_one_is_refused(
+    tiny_model_dir: Path, tiny_data: dict[str, Path], tmp_path: Path, value: str
+) -> None:
+    config = stage_config("pretrain", tiny_model_dir, tmp_path / "run", [tiny_data["meta"]],
+                          "train.max_steps=4", f"train.stop_at={value}")
+    with pytest.raises(RecipeError, match=r"train\.stop_at must be a step number"):
+        pretrain_projector.run(config)
