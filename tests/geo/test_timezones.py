@@ -10,6 +10,7 @@ import pytest
 
 from geodesk.geo import Gazetteer, cache, default_gazetteer, timezones
 from geodesk.geo.borders import BORDER_BAND_KM, CountryBorders
+from tests.geo.places_of import own_point
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +22,6 @@ def gaz() -> Gazetteer:
 def plain(gaz: Gazetteer) -> Gazetteer:
     """The same places and borders without the tie-break: the 1:10m answer alone."""
     return Gazetteer(places=gaz.places.table, borders=gaz.borders, border_zones=False)
-
-
-def _own_point(gaz: Gazetteer, name: str, country_code: str) -> tuple[float, float]:
-    """The coordinates GeoNames gives the most populous place of that name in that country."""
-    table = gaz.places.table
-    rows = [i for i, n in enumerate(table.name) if n == name and table.country_code[i] == country_code]
-    assert rows, (name, country_code)
-    best = max(rows, key=lambda i: int(table.population[i]))
-    return float(table.lat[best]), float(table.lon[best])
 
 
 # Both sides of twelve borders, from the towns' own GeoNames coordinates. The first town of each pair
@@ -55,35 +47,17 @@ FIXED_PAIRS = [
 def test_the_time_zone_brings_border_towns_home(
     gaz: Gazetteer, plain: Gazetteer, town: str, cc: str, line_cc: str, zone: str, other: str, other_cc: str
 ) -> None:
-    lat, lon = _own_point(gaz, town, cc)
+    lat, lon = own_point(gaz, town, cc)
     assert plain.reverse(lat, lon).country_code == line_cc  # the 1:10m line alone gets it wrong
     columns = gaz.reverse_columns([lat], [lon])
     assert (columns.country_code[0], columns.border_zone[0]) == (cc, zone)
     assert columns.city[0] == town  # region and city follow the decided country
-    lat, lon = _own_point(gaz, other, other_cc)
+    lat, lon = own_point(gaz, other, other_cc)
     assert gaz.reverse(lat, lon).country_code == other_cc  # and the town across stays where it is
 
 
-# Border towns the 1:10m line already gets right: the tie-break must not move them.
-KEPT_PAIRS = [
-    ("Ciudad Juárez", "MX", "El Paso", "US"),
-    ("Brazzaville", "CG", "Kinshasa", "CD"),
-    ("Posadas", "AR", "Encarnación", "PY"),
-    ("Strasbourg", "FR", "Kehl", "DE"),
-    ("Basel", "CH", "Weil am Rhein", "DE"),
-    ("Saint-Louis", "FR", "Basel", "CH"),
-    ("Kerkrade", "NL", "Herzogenrath", "DE"),
-    ("Ruse", "BG", "Giurgiu", "RO"),
-    ("Komárom", "HU", "Komárno", "SK"),
-    ("Valga", "EE", "Valka", "LV"),
-]
-
-
-@pytest.mark.parametrize(("a", "cc_a", "b", "cc_b"), KEPT_PAIRS)
-def test_border_towns_the_line_gets_right_stay(gaz: Gazetteer, a: str, cc_a: str, b: str, cc_b: str) -> None:
-    for name, cc in ((a, cc_a), (b, cc_b)):
-        lat, lon = _own_point(gaz, name, cc)
-        assert gaz.reverse(lat, lon).country_code == cc, name
+# The border towns the 1:10m line already gets right, which the tie-break must leave where they are,
+# are in test_borders_10m.BORDER_TOWNS.
 
 
 def test_own_country_agreement_on_a_sample(gaz: Gazetteer, plain: Gazetteer) -> None:
@@ -114,12 +88,12 @@ def test_zones_are_judged_by_geometry() -> None:
 def test_a_zone_spanning_the_border_leaves_the_line_answer(gaz: Gazetteer) -> None:
     # Ma'ale Adumim: in the West Bank (Natural Earth, GeoNames: PS) but in the Asia/Jerusalem zone,
     # which covers Israel and much of the West Bank; within the border band, yet not decided by it.
-    lat, lon = _own_point(gaz, "Ma‘ale Adummim", "PS")
+    lat, lon = own_point(gaz, "Ma‘ale Adummim", "PS")
     assert gaz.borders.border_band(np.asarray([lat]), np.asarray([lon]))[0].size == 1
     assert timezones.zone_at(lat, lon) == "Asia/Jerusalem"
     columns = gaz.reverse_columns([lat], [lon])
     assert (columns.country_code[0], columns.border_zone[0]) == ("PS", None)
-    lat, lon = _own_point(gaz, "Pristina", "XK")  # Europe/Belgrade spans Serbia and Kosovo
+    lat, lon = own_point(gaz, "Pristina", "XK")  # Europe/Belgrade spans Serbia and Kosovo
     assert gaz.reverse(lat, lon).country_code == "XK"
 
 
@@ -163,7 +137,7 @@ def test_a_tripoint_has_three_candidates_however_many_vertices_are_asked(
 
 
 def test_one_point_and_a_batch_agree(gaz: Gazetteer) -> None:
-    lat, lon = _own_point(gaz, "Goma", "CD")
+    lat, lon = own_point(gaz, "Goma", "CD")
     fresh = Gazetteer()
     assert fresh.reverse(lat, lon) == gaz.reverse_many([lat] * 600, [lon] * 600)[0]
 
