@@ -13,8 +13,10 @@ pyqtgraph, numpy, SQLite helpers): about 80 ms of UI-thread time per pass on a 2
 click in twenty or so. Those objects live as long as the process, so walking them finds nothing.
 :func:`settle` collects once and then moves every object alive at that moment out of the
 collector's sight (``gc.freeze``), so later passes walk only what was made afterwards. Objects freed
-by their reference counts are freed as before; only cyclic garbage made before a settle would stay,
-and a settle collects that first.
+by their reference counts are freed as before. The app settles again after each case opens (what
+opening loaded lives on too); each settle first gives the frozen objects back to the collector
+(``gc.unfreeze``), so what an earlier settle froze and has become cyclic garbage since (the previous
+case's objects) is collected then rather than kept for the life of the process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def share_the_gil() -> None:
 
 
 def settle() -> None:
-    """Collect now, then leave the objects alive now out of every later pass (see the module)."""
+    """Collect now (what earlier settles froze included), then leave the objects alive now out of
+    every later pass (see the module)."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
