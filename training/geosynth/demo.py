@@ -650,9 +650,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="answer length limit in evaluation (160; a +QA answer is about 80)")
     parser.add_argument("--direct-only", action="store_true",
                         help="evaluate direct answers only (no +Q / +QA runs; the CI learning test)")
-    parser.add_argument("--max-length", type=int, default=1152,
-                        help="token limit per sample (1152: every sample whole; the longest, a clue "
-                             "verdict session, is 1084 tokens in the default 6000 scenes)")
+    parser.add_argument("--max-length", type=int, default=1536,
+                        help="token limit per sample (1536: every sample whole; the longest, a clue "
+                             "verdict session with a hint as its third turn, is under 1400 tokens)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap every stage (smoke runs)")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--version", default="0.1.0")

@@ -19,7 +19,9 @@ No teacher model is needed: the generator knows what every scene shows, so each 
   clue-mode reply repeats the clues it sees and puts the hint's consequence in its reasoning. The
   verdict sample is a clue-mode session whose second turn is the analyst's verdict on the clues
   (``HintKind.CLUES``, rendered from ``Clue`` records as the session renders the stored ones): some
-  clues that do not decide the place are rejected, and the reply keeps the accepted clues and the place.
+  clues that do not decide the place are rejected, and the reply keeps the accepted clues and the place;
+  a third turn then brings the scene's +QA (or +Q) hint, answered over the accepted clues, as the app's
+  session goes on after a verdict.
 - Hint-text part (``hints-<id>``): a +QA exchange with the image withheld, so the hint alone settles the
   place: read the town off the quoted sign, or know which town a described landmark belongs to, then
   write the answer JSON from that. Half of the samples carry the hint in the first turn, half as a
@@ -271,24 +273,40 @@ def verdict_clues(record: dict[str, Any], rng: Any) -> list[Clue]:
 
 
 def verdict_exchanges(record: dict[str, Any], first: dict[str, Any], judged: Sequence[Clue],
-                      rng: Any = None) -> list[tuple[str, str]]:
+                      rng: Any = None, then: str | None = None) -> list[tuple[str, str]]:
     """A clue-mode session answered with ``first`` and the scene's clues, then the analyst's verdict
-    on them (``HintKind.CLUES``) as the next turn; the reply keeps the accepted clues and the place."""
+    on them (``HintKind.CLUES``) as the next turn; the reply keeps the accepted clues and the place.
+
+    ``then`` (``"q"`` or ``"qa"``): the scene's +Q / +QA hint as a third turn, answered as a clue-mode
+    follow-up (:func:`follow_up_exchanges`) over the accepted clues only, which is how the app's
+    session goes on after a verdict."""
     hint = Hint(HintKind.CLUES, clue_ids=tuple(c.id for c in judged if c.id is not None))
     opening = prompts.first_turn(SessionMode.CLUES, rng=rng).text
     follow = prompts.hint_turn([hint], mode=SessionMode.CLUES, rng=rng,
                                clues={c.id: c for c in judged if c.id is not None}).text
     kept = [(c.category, c.text) for c in judged if c.status is ClueStatus.ACCEPTED]
-    return [(opening, _clue_answer(first, clue_texts(record))), (follow, _clue_answer(first, kept))]
+    exchanges = [(opening, _clue_answer(first, clue_texts(record))), (follow, _clue_answer(first, kept))]
+    if then is not None:
+        final, reply = _hint_outcome(record, then, first)
+        third = prompts.hint_turn([hint_of(record, then)], mode=SessionMode.CLUES, rng=rng).text
+        answer = f"{reply}\n{_clue_answer(final, kept)}" if then == "q" else _clue_answer(final, kept, reply)
+        exchanges.append((third, answer))
+    return exchanges
 
 
 def verdict_sample(record: dict[str, Any], seed: int, world: World) -> Sample | None:
-    """The verdict session of a scene (None for a scene that shows no clue)."""
+    """The verdict session of a scene (None for a scene that shows no clue). Every one goes on with
+    the scene's +QA hint (two in three) or +Q hint as a third turn: the verdict turn is trained the
+    same either way (each assistant turn is a target, and the later turn cannot change what comes
+    before it), and without the third turn a hint after a verdict is a layout the model never saw."""
     if not record["cues"]:
         return None
     rng = sample_rng(seed, "dialog", f"{record['id']}-verdict")
     first = _guess(record, world, rng) if record["decisive_hidden"] else _location(record)
-    exchanges = verdict_exchanges(record, first, verdict_clues(record, rng), rng)
+    judged = verdict_clues(record, rng)
+    # a separate draw, so that the first two turns stay what earlier builds wrote for the same seed
+    then = "qa" if sample_rng(seed, "dialog", f"{record['id']}-verdict-then").random() < 2 / 3 else "q"
+    exchanges = verdict_exchanges(record, first, judged, rng, then=then)
     return make_sample(f"dialog-{record['id']}-verdict", record["image"], exchanges)
 
 

@@ -128,10 +128,15 @@ def test_dialog_turns_use_the_protocols_hint_wording(parts: dict[str, Path]) -> 
         ("qa", prompts.TemplateKind.QA), ("q", prompts.TemplateKind.QUESTION),
         ("verdict", prompts.TemplateKind.CLUES))}
     for sample_id, sample in _dialog(parts).items():
+        kind = sample_id.rsplit("-", 1)[1]
         text = sample["conversations"][-2]["value"]
-        assert any(w in text for w in words[sample_id.rsplit("-", 1)[1]]), sample_id
+        if kind == "verdict":  # the verdict turn, then a +Q or +QA hint as the third turn
+            assert any(w in sample["conversations"][2]["value"] for w in words["verdict"]), sample_id
+            assert any(w in text for w in words["q"] + words["qa"]), sample_id
+        else:
+            assert any(w in text for w in words[kind]), sample_id
     placements = {len(s["conversations"]) for s in _dialog(parts).values()}
-    assert placements == {2, 4}  # hints in the first turn and as a follow-up turn
+    assert placements == {2, 4, 6}  # hints in the first turn, as a follow-up turn, after a verdict
 
 
 def test_building_twice_gives_the_same_files(generated: Path, world: World, tmp_path: Path) -> None:

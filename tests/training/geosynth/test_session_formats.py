@@ -92,9 +92,34 @@ def test_clue_mode_hint_turns_end_with_the_clue_mode_follow_up_format(dialog: li
     assert follow_ups
     for sample in follow_ups:
         turns = [t["value"] for t in sample["conversations"]]
-        assert len(turns) == 4 and turns[0].startswith(prompts.IMAGE_PLACEHOLDER)
-        assert turns[0].endswith(prompts.CLUE_FORMAT) and prompts.IMAGE_PLACEHOLDER not in turns[2]
-        assert turns[2].endswith(prompts.FOLLOW_UP_FORMAT[SessionMode.CLUES])
+        # a hint session has two exchanges; a verdict session three (the verdict, then a hint)
+        assert len(turns) == (6 if sample["id"].endswith("-verdict") else 4)
+        assert turns[0].startswith(prompts.IMAGE_PLACEHOLDER) and turns[0].endswith(prompts.CLUE_FORMAT)
+        for later in turns[2::2]:
+            assert prompts.IMAGE_PLACEHOLDER not in later
+            assert later.endswith(prompts.FOLLOW_UP_FORMAT[SessionMode.CLUES])
+
+
+def test_a_verdict_session_goes_on_with_a_hint_over_the_accepted_clues(
+    dialog: list[dict[str, Any]], scenes: dict[str, dict[str, Any]]
+) -> None:
+    """The third turn of a verdict sample is the scene's +Q or +QA hint: +QA moves the place to the
+    truth, +Q keeps the verdict's place, and both list only the clues the verdict kept."""
+    thens: set[str] = set()
+    for sample in (s for s in dialog if s["id"].endswith("-verdict")):
+        record = scenes[sample["id"].removeprefix("dialog-").removesuffix("-verdict")]
+        turns = [t["value"] for t in sample["conversations"]]
+        verdict = parse_answer(turns[3], None, SessionMode.CLUES).prediction
+        after = parse_answer(turns[5], None, SessionMode.CLUES).prediction
+        assert after.clues == verdict.clues
+        if record["answer"] in turns[4]:
+            thens.add("qa")
+            assert (after.country, after.city) == (record["country"], record["city"])
+        else:
+            thens.add("q")
+            assert record["question"] in turns[4]
+            assert (after.country, after.city) == (verdict.country, verdict.city)
+    assert thens == {"q", "qa"}
 
 
 def test_a_verdict_keeps_the_accepted_clues_and_the_place(scenes: dict[str, dict[str, Any]]) -> None:
@@ -161,7 +186,7 @@ def _assert_trained_as_sent(exchanges: list[tuple[str, str]], model: ScriptedMod
     assert dataset.messages_for(dataset.samples[0]) == sent
     trained_text = "".join(chunk for chunk, _ in dataset.render(dataset.samples[0]))
     assert trained_text == processor.apply_chat_template(template_messages(sent), tokenize=False)
-    assert [len(m.images) for m in model.calls[-1] if m.role == "user"] == [1, 0]
+    assert [len(m.images) for m in model.calls[-1] if m.role == "user"] == [1] + [0] * (len(exchanges) - 1)
 
 
 def _scripted(exchanges: list[tuple[str, str]]) -> ScriptedModel:
@@ -187,9 +212,10 @@ def test_a_clue_mode_hint_turn_sample_renders_exactly_as_the_session_sends_it(
     _assert_trained_as_sent(exchanges, model, image, tiny_model_dir, tmp_path)
 
 
+@pytest.mark.parametrize("then", [None, "q", "qa"])
 def test_a_clue_verdict_sample_renders_exactly_as_the_session_sends_it(
-    case: tuple[Any, str, Path], scenes: dict[str, dict[str, Any]], world: World, tiny_model_dir: Path,
-    tmp_path: Path,
+    then: str | None, case: tuple[Any, str, Path], scenes: dict[str, dict[str, Any]], world: World,
+    tiny_model_dir: Path, tmp_path: Path,
 ) -> None:
     from geodesk.services.sessions import TurnOptions, add_hints, clue_verdict_hint, locate, set_clue_status
 
@@ -200,7 +226,7 @@ def test_a_clue_verdict_sample_renders_exactly_as_the_session_sends_it(
     other = next(i for i, cue in enumerate(record["cues"]) if cue != record["decisive"])
     judged = [replace(c, status=ClueStatus.REJECTED if i == other else ClueStatus.ACCEPTED)
               for i, c in enumerate(judged)]
-    exchanges = verdict_exchanges(record, _elsewhere(world, record), judged)
+    exchanges = verdict_exchanges(record, _elsewhere(world, record), judged, then=then)
     model = _scripted(exchanges)
     outcome = locate(store, sha, model, SessionMode.CLUES, TurnOptions())
     stored = store.clues.list(evidence_sha256=sha)
@@ -210,4 +236,7 @@ def test_a_clue_verdict_sample_renders_exactly_as_the_session_sends_it(
     hint = clue_verdict_hint(store, outcome.session.id or 0)
     follow = add_hints(store, outcome.session.id or 0, [hint], model, TurnOptions())
     assert follow.parsed.prediction.valid and not follow.parsed.problems
+    if then is not None:  # the analyst goes on with the scene's hint after the verdict
+        follow = add_hints(store, outcome.session.id or 0, [hint_of(record, then)], model, TurnOptions())
+        assert follow.parsed.prediction.valid and not follow.parsed.problems
     _assert_trained_as_sent(exchanges, model, image, tiny_model_dir, tmp_path)
