@@ -98,14 +98,15 @@ def test_clue_mode_gives_clues_the_analyst_can_judge(  # type: ignore[no-untyped
     backend, scenes: Path, store: Any
 ) -> None:
     """Clue mode through the app's path: the first turn lists clues (stored, so the analyst can accept
-    or reject them) in a clean answer, and the analyst's verdict as the next turn comes back as clean
-    clue-mode JSON. 0.2.0 ran past the answer limit on 10 of 24 first turns; 0.3.0 on 1."""
+    or reject them) in a clean answer, the analyst's verdict as the next turn comes back as clean
+    clue-mode JSON, and so does the scene's +QA hint as the third turn. 0.2.0 ran past the answer
+    limit on 10 of 24 first turns, 0.3.0 on 1; 0.3.1 gave a clean third turn 14 times in 22."""
     from geodesk.domain import ClueStatus
     from geodesk.services.sessions import TurnOptions, add_hints, clue_verdict_hint, locate, set_clue_status
 
     records = read_scenes(scenes)[:CLUE_SCENES]
-    first_clean = verdict_turns = verdict_clean = 0
-    for sha in _import(store, [scenes / r["image"] for r in records]):
+    first_clean = verdict_turns = verdict_clean = hint_clean = 0
+    for record, sha in zip(records, _import(store, [scenes / r["image"] for r in records]), strict=True):
         first = locate(store, sha, backend, SessionMode.CLUES, TurnOptions())
         if not (_clean(first) and first.parsed.prediction.clues and first.clues):
             continue
@@ -116,5 +117,9 @@ def test_clue_mode_gives_clues_the_analyst_can_judge(  # type: ignore[no-untyped
         verdict = add_hints(store, session, [clue_verdict_hint(store, session)], backend, TurnOptions())
         verdict_turns += 1
         verdict_clean += _clean(verdict) and bool(verdict.parsed.prediction.clues)
+        qa = Hint(HintKind.QA, text=record["question"], answer=record["answer"])
+        after = add_hints(store, session, [qa], backend, TurnOptions())
+        hint_clean += _clean(after) and bool(after.parsed.prediction.clues)
     assert first_clean >= 0.75 * len(records), (first_clean, len(records))
     assert verdict_clean >= 0.75 * verdict_turns, (verdict_clean, verdict_turns)
+    assert hint_clean >= 0.75 * verdict_turns, (hint_clean, verdict_turns)
