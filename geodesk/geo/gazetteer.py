@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import types
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -67,7 +65,7 @@ COAST_SNAP_KM = 10.0
 TERRITORY_SNAP_KM = 50.0
 # A point whose nearest place is in another country than its own looks for its country's nearest
 # place among this many nearest places first (exact when one is there), then in that country's tree.
-OTHER_COUNTRY_NEIGHBOURS = 8
+OTHER_COUNTRY_NEIGHBOURS = 4
 LEVELS = ("country", "region", "city")
 
 
@@ -110,48 +108,17 @@ class _ReverseTables:
     city_obj: npt.NDArray[np.object_]  # (N + 1,) name of each place
 
 
-_PLACE_FIELDS = ("country_code", "country", "region", "city", "distance_km")
-
-
-def _place_slot_setters() -> list[Any] | None:
-    """The slot descriptors of Place's fields, when setting them is all that Place(...) does.
-
-    Place is a frozen slots dataclass: its __init__ calls object.__setattr__ once per field, which
-    makes constructing 100k of them cost ~0.1 s, about as much as the whole geocoding. Filling the
-    slots of ``object.__new__(Place)`` through their descriptors, one field at a time with ``map``,
-    builds equal objects of the same class at half the cost. That is only the same as Place(...) while
-    the fields are exactly these and there is no __post_init__; otherwise None (use the constructor).
-    """
-    names = tuple(f.name for f in dataclasses.fields(Place))
-    if names != _PLACE_FIELDS or hasattr(Place, "__post_init__"):
-        return None
-    setters = [Place.__dict__.get(name) for name in names]
-    if not all(isinstance(s, types.MemberDescriptorType) for s in setters):
-        return None
-    return setters
-
-
-_SLOT_SETTERS = _place_slot_setters()
-
-
 def places_from_columns(columns: ReverseColumns, *, fast: bool = True) -> list[Place]:
     """One Place per row of ``columns``, in order (``fast=False``: through Place's constructor)."""
-    values = (
-        columns.country_code,
-        columns.country,
-        columns.region,
-        columns.city,
-        columns.distance_km.tolist(),
-    )
+    rows = zip(columns.country_code, columns.country, columns.region, columns.city,
+               columns.distance_km.tolist(), strict=True)
     # Allocating 100k GC-tracked objects triggers ~140 collections that walk them (and the older
     # generations) again and again: half the cost of building them. Places form no reference cycles.
     with paused_gc():
-        if not fast or _SLOT_SETTERS is None:
-            return list(map(Place, *values))
-        out: list[Place] = list(map(object.__new__, repeat(Place, len(columns))))
-        for setter, column in zip(_SLOT_SETTERS, values, strict=True):
-            deque(map(setter.__set__, out, column), maxlen=0)  # runs the map in C, keeps nothing
-        return out
+        if not fast:
+            return [Place(*row) for row in rows]
+        # tuple.__new__(Place, row) is what Place._make does, without a Python call per row
+        return list(map(tuple.__new__, repeat(Place, len(columns)), rows))
 
 
 def validate_coordinates(
