@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from geodesk.cli._backend import add_backend_arguments, open_backend_from_args
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from geodesk.services.sessions import TurnOutcome
     from geodesk.store.case_store import CaseStore
 
-HINT_KINDS = ("question", "qa", "prior", "exclude", "correct", "region")
+HINT_KINDS = ("question", "qa", "prior", "exclude", "correct", "region", "clues")
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +37,8 @@ def register(subparsers: Any) -> None:
         help="case id or title prefix (default: the case holding SESSION when only one case has it)",
     )
     hint.add_argument("--kind", choices=HINT_KINDS, required=True)
-    hint.add_argument("--text", default="", help="the question, region name, correction or note")
+    hint.add_argument("--text", default="", help="the question, region name, correction or note "
+                      "(--kind clues: an optional note with the verdict)")
     hint.add_argument("--answer", default=None, help="the answer, for --kind qa")
     hint.add_argument("--region", default=None, metavar="x0,y0,x1,y1", help="image region in pixels")
     _model_arguments(hint)
@@ -192,7 +194,7 @@ def _locate(args: argparse.Namespace) -> int:
 
 
 def _hint(args: argparse.Namespace) -> int:
-    from geodesk.services.sessions import SessionError, add_hints, session_profile
+    from geodesk.services.sessions import SessionError, add_hints, clue_verdict_hint, session_profile
 
     try:
         region = Region.parse(args.region) if args.region else None
@@ -203,12 +205,17 @@ def _hint(args: argparse.Namespace) -> int:
         raise CliError("--kind region needs --region x0,y0,x1,y1")
     if kind is HintKind.QA and not args.answer:
         raise CliError("--kind qa needs --answer")
-    if kind is not HintKind.CORRECT and not args.text.strip():
+    if kind not in (HintKind.CORRECT, HintKind.CLUES) and not args.text.strip():
         raise CliError(f"--kind {args.kind} needs --text")
     hint = Hint(kind=kind, text=args.text, answer=args.answer, region=region)
     store = _case_of_session(args)
     with store:
         session = _stored_session(store, args.session)
+        if kind is HintKind.CLUES:  # the analyst's verdict: every clue accepted, edited or rejected so far
+            try:
+                hint = replace(clue_verdict_hint(store, args.session), text=args.text)
+            except SessionError as exc:
+                raise CliError(f"{exc} (geodesk clue accept / reject ID)") from None
         backend = open_backend_from_args(args, args.model, session=session)
         try:
             options = _turn_options(args, session_profile(session))

@@ -145,3 +145,27 @@ def test_session_show_text_never_prints_none_for_missing_coordinates(
     assert main(["session", "show", str(located["session"])]) == 0
     out = capsys.readouterr().out
     assert "(None, None)" not in out and "turn 1 [" in out
+
+
+def test_a_clue_verdict_is_a_hint_from_the_command_line(
+    case_with_image: tuple[str, str], tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hint --kind clues` sends every judged clue of the item, as the GUI's "Send accepted / rejected
+    clues" does; with none judged yet it says how to judge them and runs no turn."""
+    case_id, sha = case_with_image
+    model = ["--model", str(tiny_model_dir), "--max-new-tokens", "8", "--json"]
+    code, located, _ = _run(capsys, "locate", case_id, sha, "--mode", "clues", *model)
+    assert code == 0
+    session = str(located["session"])
+    assert main(["hint", session, "--kind", "clues", *model]) != 0
+    err = capsys.readouterr().err
+    assert "judge some clues first" in err and "clue accept" in err
+    code, added, _ = _run(capsys, "clue", "add", case_id, sha, "A shop sign in Cyrillic", "--json")
+    assert code == 0, added
+    code, hinted, _ = _run(capsys, "hint", session, "--kind", "clues", "--text", "the sign decides", *model)
+    assert code == 0 and hinted["turn"] == 2
+    code, shown, _ = _run(capsys, "session", "show", session, "--json")
+    assert code == 0
+    (hint,) = shown["turns"][1]["hints"]
+    assert hint["kind"] == "clues" and hint["text"] == "the sign decides"
+    assert hint["clue_ids"] == [added["clue"]["id"]]
