@@ -108,15 +108,13 @@ class _ReverseTables:
     city_obj: npt.NDArray[np.object_]  # (N + 1,) name of each place
 
 
-def places_from_columns(columns: ReverseColumns, *, fast: bool = True) -> list[Place]:
-    """One Place per row of ``columns``, in order (``fast=False``: through Place's constructor)."""
+def places_from_columns(columns: ReverseColumns) -> list[Place]:
+    """One Place per row of ``columns``, in order."""
     rows = zip(columns.country_code, columns.country, columns.region, columns.city,
                columns.distance_km.tolist(), strict=True)
     # Allocating 100k GC-tracked objects triggers ~140 collections that walk them (and the older
     # generations) again and again: half the cost of building them. Places form no reference cycles.
     with paused_gc():
-        if not fast:
-            return [Place(*row) for row in rows]
         # tuple.__new__(Place, row) is what Place._make does, without a Python call per row
         return list(map(tuple.__new__, repeat(Place, len(columns)), rows))
 

@@ -184,8 +184,10 @@ def a_shown(app: Application, runner: HeldRunner, a: str, b: str) -> None:
 
 
 def clue_of(app: Application, sha: str) -> Clue:
+    """The item's one clue, as stored now (with its id)."""
     store = app.ctx.case_store()
     (clue,) = store.clues.list(evidence_sha256=sha)
+    assert clue.id is not None
     return clue
 
 
@@ -195,7 +197,6 @@ def test_a_write_for_an_item_no_longer_selected_is_stored_not_shown(
     app, runner, a, b = open_case_with_two_items(workspace, photos)
     a_shown(app, runner, a, b)
     clue = clue_of(app, a)
-    assert clue.id is not None
     assert app.clues.accept(clue.id) is None  # the write is a job: nothing has changed yet
     assert app.state.clues[0].status.value == "proposed" and app.ctx.writes_pending == 1
     app.evidence.select(b)  # the analyst moves on before the write ends
@@ -212,7 +213,6 @@ def test_writes_run_one_at_a_time_in_the_order_asked(workspace: Path, photos: li
     app, runner, a, b = open_case_with_two_items(workspace, photos)
     a_shown(app, runner, a, b)
     clue = clue_of(app, a)
-    assert clue.id is not None
     app.clues.accept(clue.id)
     app.clues.reject(clue.id)
     app.findings.save(48.85, 2.35, 2.0, FindingStatus.CONFIRMED, "the quay")
@@ -235,7 +235,6 @@ def test_a_write_that_ends_after_the_item_was_selected_again_is_shown(
     app, runner, a, b = open_case_with_two_items(workspace, photos)
     a_shown(app, runner, a, b)
     clue = clue_of(app, a)
-    assert clue.id is not None
     app.clues.accept(clue.id)
     app.evidence.select(b)
     app.evidence.select(a)  # back on A: its read runs before the write has stored anything

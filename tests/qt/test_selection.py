@@ -133,23 +133,32 @@ def test_another_image_then_another_case_shows_only_their_data(
     assert not window.viewer.has_image()
 
 
+def held_window_with_a_worked_item(
+    qtbot: QtBot, workspace: Path, images: list[Path], title: str
+) -> tuple[MainWindow, HeldRunner, str, str]:
+    """A window whose jobs run only when the test says so, on a new case with two items: A
+    (harbour.jpg, with a clue, a finding and a turn) and B (street.jpg, nothing)."""
+    runner = HeldRunner()
+    window = MainWindow(workspace, restore_layout=False, runner=runner)
+    qtbot.addWidget(window)
+    window.show()
+    window.app.evidence.import_workers = 0
+    window.app.cases.create(title)
+    window.app.evidence.import_paths(images[:2])
+    runner.run_all()
+    by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
+    a, b = by_name["harbour.jpg"], by_name["street.jpg"]
+    a_worked_item(window.app, a, "Lyon")
+    return window, runner, a, b
+
+
 def test_a_write_that_ends_under_another_selection_never_shows(
     qtbot: QtBot, workspace: Path, images: list[Path]
 ) -> None:
     """The held runner decides when each job runs: the analyst accepts a clue and saves a finding on
     A, clicks B before either write has run, and the writes end after that: the docks show only B's
     data; back on A they show what was stored."""
-    runner = HeldRunner()
-    window = MainWindow(workspace, restore_layout=False, runner=runner)
-    qtbot.addWidget(window)
-    window.show()
-    window.app.evidence.import_workers = 0
-    window.app.cases.create("Held")
-    window.app.evidence.import_paths(images[:2])
-    runner.run_all()
-    by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
-    a, b = by_name["harbour.jpg"], by_name["street.jpg"]
-    a_worked_item(window.app, a, "Lyon")
+    window, runner, a, b = held_window_with_a_worked_item(qtbot, workspace, images, "Held")
     grid, clues = window.docks["evidence"].grid, window.docks["clues"].panel
     editor = window.docks["finding"].editor
     grid.select_sha(b)
@@ -200,17 +209,7 @@ def test_writes_asked_for_just_before_closing_are_stored_in_order(
 def test_the_history_and_the_map_draw_the_rows_once_they_are_all_in(
     qtbot: QtBot, workspace: Path, images: list[Path]
 ) -> None:
-    runner = HeldRunner()
-    window = MainWindow(workspace, restore_layout=False, runner=runner)
-    qtbot.addWidget(window)
-    window.show()
-    window.app.evidence.import_workers = 0
-    window.app.cases.create("Steps")
-    window.app.evidence.import_paths(images[:2])
-    runner.run_all()
-    by_name = {e.original_name: e.sha256 for e in window.state.evidence_items}
-    a, b = by_name["harbour.jpg"], by_name["street.jpg"]
-    a_worked_item(window.app, a, "Lyon")
+    window, runner, a, b = held_window_with_a_worked_item(qtbot, workspace, images, "Steps")
     grid, history = window.docks["evidence"].grid, window.docks["history"].panel
     view = window.docks["map"].view
     grid.select_sha(b)
